@@ -1,0 +1,55 @@
+// Package linalg is embfit's single BLAS entry point.
+//
+// Matrices are gonum's blas32.General: contiguous row-major float32 storage
+// with a stride. Every GEMM-shaped computation in embfit (similarity and
+// Gram matrices, head forward/backward, corpus scoring) goes through Gemm,
+// which dispatches to OpenBLAS's cblas_sgemm when the binary is built with
+// cgo (the default; see openblas.go) and to gonum's pure-Go implementation
+// otherwise (build tag noopenblas, or CGO_ENABLED=0).
+package linalg
+
+import (
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
+// NewMatrix returns a zeroed rows×cols matrix with Stride == cols.
+func NewMatrix(rows, cols int) blas32.General {
+	return blas32.General{Rows: rows, Cols: cols, Stride: cols, Data: make([]float32, rows*cols)}
+}
+
+// Backend names the BLAS implementation in use: "openblas" or "gonum".
+func Backend() string { return backend }
+
+// Gemm computes c = alpha * op(a) * op(b) + beta * c, where op(x) is x or
+// xᵀ as selected by tA and tB. Shapes must agree; a mismatch panics.
+func Gemm(tA, tB blas.Transpose, alpha float32, a, b blas32.General, beta float32, c blas32.General) {
+	blas32.Gemm(tA, tB, alpha, a, b, beta, c)
+}
+
+// MulT computes dst = a·bᵀ (a is m×k, b is n×k, dst is m×n). With a and b
+// the same matrix this is the Gram matrix of its rows.
+func MulT(dst, a, b blas32.General) {
+	Gemm(blas.NoTrans, blas.Trans, 1, a, b, 0, dst)
+}
+
+// Mul computes dst = a·b (a is m×k, b is k×n, dst is m×n).
+func Mul(dst, a, b blas32.General) {
+	Gemm(blas.NoTrans, blas.NoTrans, 1, a, b, 0, dst)
+}
+
+// Row returns row i of m as a slice sharing m's storage.
+func Row(m blas32.General, i int) []float32 {
+	return m.Data[i*m.Stride : i*m.Stride+m.Cols]
+}
+
+// Slice returns rows [i, j) of m as a matrix sharing m's storage.
+func Slice(m blas32.General, i, j int) blas32.General {
+	if i < 0 || j > m.Rows || i > j {
+		panic("linalg: row slice out of range")
+	}
+	if i == j {
+		return blas32.General{Rows: 0, Cols: m.Cols, Stride: m.Stride}
+	}
+	return blas32.General{Rows: j - i, Cols: m.Cols, Stride: m.Stride, Data: m.Data[i*m.Stride : (j-1)*m.Stride+m.Cols]}
+}

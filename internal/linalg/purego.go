@@ -1,0 +1,5 @@
+//go:build !cgo || noopenblas
+
+package linalg
+
+const backend = "gonum"

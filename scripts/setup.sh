@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Fetches everything embfit needs from the three reachable registries
+# (Debian apt, the npm registry, the Go module proxy). Idempotent: a second
+# run downloads nothing. Artifacts go to git-ignored folders.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE=.cache/npm
+ORT_DIR=.deps/onnxruntime
+ORT_VERSION=1.30.0
+ORT_SHA256=6e3390d6b783e7be946fad629292799da28d0b42f84856e50d2c1b0383291e75
+
+log() { echo "setup: $*"; }
+
+# 1. C libraries for cgo (OpenBLAS). Only touches apt when something is missing.
+need=()
+for pkg in libopenblas-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]} from apt"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# npm_fetch NAME VERSION SHA256: `npm pack` NAME@VERSION into $CACHE (never
+# `npm install`: postinstall scripts reach hosts we cannot), verify sha256.
+npm_fetch() {
+  local name=$1 version=$2 sum=$3 file="$CACHE/$1-$2.tgz"
+  mkdir -p "$CACHE"
+  if [ ! -f "$file" ] || ! echo "$sum  $file" | sha256sum -c --quiet - 2>/dev/null; then
+    log "npm pack $name@$version"
+    rm -f "$file"
+    (cd "$CACHE" && npm pack "$name@$version" --silent >/dev/null)
+    echo "$sum  $file" | sha256sum -c --quiet - || { echo "setup: sha256 mismatch for $file" >&2; rm -f "$file"; exit 1; }
+  fi
+}
+
+# 2. ONNX Runtime CPU library from the onnxruntime-node npm package.
+if [ ! -f "$ORT_DIR/libonnxruntime.so.1" ] || [ "$(cat "$ORT_DIR/VERSION" 2>/dev/null)" != "$ORT_VERSION" ]; then
+  npm_fetch onnxruntime-node "$ORT_VERSION" "$ORT_SHA256"
+  mkdir -p "$ORT_DIR"
+  tar -xzf "$CACHE/onnxruntime-node-$ORT_VERSION.tgz" -C "$ORT_DIR" --strip-components=6 \
+    package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+  echo "$ORT_VERSION" > "$ORT_DIR/VERSION"
+  log "ONNX Runtime $ORT_VERSION in $ORT_DIR"
+fi
+
+# 3. Go modules (so later steps work offline).
+go mod download
