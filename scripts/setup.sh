@@ -41,8 +41,9 @@ npm_fetch() {
 if [ ! -f "$ORT_DIR/libonnxruntime.so.1" ] || [ "$(cat "$ORT_DIR/VERSION" 2>/dev/null)" != "$ORT_VERSION" ]; then
   npm_fetch onnxruntime-node "$ORT_VERSION" "$ORT_SHA256"
   mkdir -p "$ORT_DIR"
-  tar -xzf "$CACHE/onnxruntime-node-$ORT_VERSION.tgz" -C "$ORT_DIR" --strip-components=6 \
+  tar -xzf "$CACHE/onnxruntime-node-$ORT_VERSION.tgz" -C "$ORT_DIR" --strip-components=5 \
     package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+  [ -f "$ORT_DIR/libonnxruntime.so.1" ] || { echo "setup: libonnxruntime.so.1 missing from the npm package" >&2; exit 1; }
   echo "$ORT_VERSION" > "$ORT_DIR/VERSION"
   log "ONNX Runtime $ORT_VERSION in $ORT_DIR"
 fi
