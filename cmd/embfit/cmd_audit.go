@@ -1,0 +1,133 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/embfit/embfit/internal/atomicfile"
+	"github.com/embfit/embfit/losses"
+	"github.com/embfit/embfit/pipeline"
+)
+
+// specList is a repeatable string flag that, unlike cli.StringSliceFlag,
+// does not split values on commas (loss specs contain commas).
+type specList []string
+
+func (s *specList) Set(v string) error { *s = append(*s, v); return nil }
+func (s *specList) String() string     { return strings.Join(*s, " ") }
+
+func auditCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "audit",
+		Usage: "measure embeddings on labelled data with the losses and triplet statistics",
+		Description: "With --embeddings E.npy (float32 [N,D]) and --labels L (one label per line, or JSONL\n" +
+			"with a \"label\" field, in row order), evaluates each --loss SPEC (NAME[:key=value,...];\n" +
+			"default: " + strings.Join(losses.Names(), ", ") + " with defaults) and counts easy/semihard/hard\n" +
+			"triplets at margin 0.2. Prints a table; --json writes the audit as JSON, --per-sample writes\n" +
+			"one JSON line per row with ‖∂L/∂x_i‖ for each loss.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "embeddings", Usage: "embeddings `E.npy` (float32 [N,D])"},
+			&cli.StringFlag{Name: "labels", Usage: "labels `FILE`: one per line, or JSONL with a \"label\" field"},
+			&cli.GenericFlag{Name: "loss", Usage: "loss `SPEC` NAME[:key=value,...] (repeatable; names: " + strings.Join(losses.Names(), ", ") + ")", Value: &specList{}},
+			&cli.StringFlag{Name: "json", Usage: "write the audit as JSON to `OUT` (\"-\": standard output instead of the table)"},
+			&cli.StringFlag{Name: "per-sample", Usage: "write per-row gradient norms as JSONL to `OUT.jsonl`"},
+			&cli.StringFlag{Name: "precision", Usage: "float64 (exact) or float32 (BLAS); default float64 up to 4096 rows"},
+		},
+		Action: runAudit,
+	}
+}
+
+func runAudit(c *cli.Context) error {
+	embPath, labPath := c.String("embeddings"), c.String("labels")
+	if embPath == "" {
+		return fmt.Errorf("--embeddings is required")
+	}
+	if labPath == "" {
+		return fmt.Errorf("--labels is required with --embeddings")
+	}
+	specs := []string(*c.Generic("loss").(*specList))
+	for _, sp := range specs {
+		if _, err := losses.Parse(sp); err != nil {
+			return fmt.Errorf("--loss: %w", err)
+		}
+	}
+	jsonOut, perOut := c.String("json"), c.String("per-sample")
+	for _, out := range []struct{ flag, path string }{{"--json", jsonOut}, {"--per-sample", perOut}} {
+		if out.path == "" || out.path == "-" {
+			continue
+		}
+		for _, in := range []string{embPath, labPath} {
+			if samePath(out.path, in) {
+				return fmt.Errorf("%s %s: would overwrite the input file", out.flag, out.path)
+			}
+		}
+	}
+	if perOut == "-" {
+		return fmt.Errorf("--per-sample: give a file name")
+	}
+	x, err := pipeline.ReadNPY(embPath)
+	if err != nil {
+		return fmt.Errorf("--embeddings: %w", err)
+	}
+	labels, err := pipeline.ReadLabels(labPath)
+	if err != nil {
+		return fmt.Errorf("--labels: %w", err)
+	}
+	if len(labels.IDs) != x.Rows {
+		return fmt.Errorf("--labels %s: %d labels but --embeddings %s has %d rows", labPath, len(labels.IDs), embPath, x.Rows)
+	}
+	res, err := pipeline.AuditLosses(c.Context, x, labels.IDs, pipeline.LossAuditSettings{
+		Specs: specs, PerSample: perOut != "", Precision: c.String("precision"),
+	})
+	if err != nil {
+		return err
+	}
+	if perOut != "" {
+		if err := res.WritePerSample(perOut, rowNames(labels)); err != nil {
+			return fmt.Errorf("--per-sample: %w", err)
+		}
+	}
+	switch jsonOut {
+	case "":
+	case "-":
+		return res.WriteJSON(c.App.Writer)
+	default:
+		f, err := atomicfile.Create(jsonOut, false)
+		if err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+		defer f.Abort()
+		if err := res.WriteJSON(f); err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+		if err := f.Commit(); err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+	}
+	return res.WriteTable(c.App.Writer)
+}
+
+func rowNames(l pipeline.Labels) []string {
+	names := make([]string, len(l.IDs))
+	for i, id := range l.IDs {
+		names[i] = l.Names[id]
+	}
+	return names
+}
+
+// samePath reports whether a and b name the same existing file (or the
+// same path when a does not exist yet).
+func samePath(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	if errA == nil && errB == nil {
+		return os.SameFile(sa, sb)
+	}
+	aa, _ := filepath.Abs(a)
+	bb, _ := filepath.Abs(b)
+	return aa == bb
+}

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/embfit/embfit/losses"
+	"github.com/embfit/embfit/onnx"
+	"github.com/embfit/embfit/pipeline"
+)
+
+// repeated is a repeatable string flag that keeps commas (loss specs
+// contain them).
+type repeated []string
+
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+func (r *repeated) String() string     { return strings.Join(*r, " ") }
+
+func trainCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "train",
+		Usage: "fine-tune a head on a frozen ONNX encoder and export head.onnx and merged.onnx",
+		Description: "Embeds every distinct text once (cached by model sha256 + pooling + text), trains a linear\n" +
+			"or MLP head with the given losses, evaluates on --dev each epoch (early stopping, best epoch\n" +
+			"kept) and on --test before and after, and writes RUN/config.json, RUN/checkpoints/, RUN/metrics.jsonl,\n" +
+			"RUN/head.onnx, RUN/merged.onnx and RUN/tokenizer.json. Training data is JSONL: pairs\n" +
+			"{\"anchor\",\"positive\"[,\"negative\"|\"negative_1\"...]} (e.g. the output of embfit mine) or labelled\n" +
+			"{\"text\",\"label\"}. --resume RUN continues an interrupted run from its last checkpoint with the\n" +
+			"run's own settings and ends with the same head, bit for bit, as an uninterrupted run.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Usage: "encoder `MODEL` (.onnx file or folder with tokenizer.json)"},
+			&cli.StringFlag{Name: "train", Usage: "training data `FILE.jsonl` (pairs or labelled)"},
+			&cli.StringFlag{Name: "dev", Usage: "dev data `FILE.jsonl` evaluated each epoch (early stopping, best epoch)"},
+			&cli.StringFlag{Name: "test", Usage: "test data `FILE.jsonl` evaluated before and after training"},
+			&cli.StringFlag{Name: "out", Usage: "run directory `RUN/` (must not hold a run yet)"},
+			&cli.StringFlag{Name: "resume", Usage: "continue the interrupted run in `RUN/` (its config.json wins over other flags)"},
+			&cli.StringFlag{Name: "pooling", Usage: "encoder pooling: mean, cls, max or none (default: mean for token outputs)"},
+			&cli.StringFlag{Name: "output", Usage: "encoder output `NAME` (default sentence_embedding, else last_hidden_state)"},
+			&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json `FILE` (default: beside the model)"},
+			&cli.GenericFlag{Name: "loss", Usage: "loss `SPEC` [W*]NAME[:key=value,...], repeatable (default infonce; names: " + strings.Join(losses.Names(), ", ") + ")", Value: &repeated{}},
+			&cli.StringFlag{Name: "head", Value: "linear", Usage: "head kind: linear or mlp"},
+			&cli.IntFlag{Name: "dim", Usage: "head output width (default: the encoder's)"},
+			&cli.IntFlag{Name: "hidden", Usage: "mlp hidden width (default: the encoder's)"},
+			&cli.BoolFlag{Name: "normalize-head", Usage: "L2-normalize the head's output (merged.onnx always normalizes)"},
+			&cli.StringFlag{Name: "optimizer", Value: "adamw", Usage: "sgd, adam or adamw"},
+			&cli.Float64Flag{Name: "lr", Usage: "peak learning rate (default 1e-3; sgd 0.05)"},
+			&cli.Float64Flag{Name: "weight-decay", Usage: "weight decay (default 0.01 for adamw, else 0; negative: off)"},
+			&cli.Float64Flag{Name: "warmup", Usage: "warm-up fraction of all steps (default 0.1; negative: none)"},
+			&cli.StringFlag{Name: "schedule", Value: "cosine", Usage: "learning-rate decay after warm-up: cosine, linear or constant"},
+			&cli.Float64Flag{Name: "clip", Usage: "global gradient-norm clip (default 1; negative: off)"},
+			&cli.Float64Flag{Name: "momentum", Usage: "sgd momentum (default 0.9; negative: none)"},
+			&cli.IntFlag{Name: "epochs", Value: 10, Usage: "maximum epochs"},
+			&cli.IntFlag{Name: "batch-size", Value: 256, Usage: "pairs per batch, or P×K rows for labelled data"},
+			&cli.IntFlag{Name: "per-class", Value: 4, Usage: "K of the m-per-class sampler (labelled data)"},
+			&cli.IntFlag{Name: "negatives", Value: 3, Usage: "mined negatives per pair used in a batch (negative: none)"},
+			&cli.IntFlag{Name: "mine-negatives", Usage: "mine `N` hard negatives per training pair with the frozen encoder"},
+			&cli.IntFlag{Name: "mine-range-min", Usage: "skip the `R` best-ranked candidates when mining (false-negative guard)"},
+			&cli.Uint64Flag{Name: "seed", Usage: "seed for the head's initialization and batch order"},
+			&cli.StringFlag{Name: "metric", Value: "map@r", Usage: "dev metric for early stopping: map@r, precision@1, r-precision, mrr@10, ndcg@10, recall@1/5/10"},
+			&cli.IntFlag{Name: "patience", Value: 3, Usage: "stop after this many epochs without dev improvement (negative: never)"},
+			&cli.IntFlag{Name: "checkpoint-every", Value: 50, Usage: "write a checkpoint every `N` steps (and at each epoch end)"},
+			&cli.StringFlag{Name: "cache-dir", Usage: "embedding cache `DIR` (default $XDG_CACHE_HOME/embfit or ~/.cache/embfit; \"none\": off)"},
+			&cli.IntFlag{Name: "embed-batch", Usage: "encoder batch size (default 64)"},
+			&cli.IntFlag{Name: "max-length", Usage: "encoder token limit per text (default 256, clamped to the model's)"},
+		},
+		Action: runTrain,
+	}
+}
+
+func defaultCacheDir() string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "embfit")
+}
+
+// jobFromFlags builds the training job of a new run.
+func jobFromFlags(c *cli.Context) (*pipeline.TrainJob, string, error) {
+	out := c.String("out")
+	for _, f := range []string{"model", "train", "out"} {
+		if c.String(f) == "" {
+			return nil, "", fmt.Errorf("--%s is required (or --resume RUN/)", f)
+		}
+	}
+	for _, f := range []string{"train", "dev", "test"} {
+		if p := c.String(f); p != "" {
+			if _, err := os.Stat(p); err != nil {
+				return nil, "", fmt.Errorf("--%s %s: %w", f, p, errors.Unwrap(err))
+			}
+		}
+	}
+	j := &pipeline.TrainJob{
+		Train: c.String("train"), Dev: c.String("dev"), Test: c.String("test"),
+		Merge:         pipeline.MergeSettings{Output: c.String("output"), Pooling: c.String("pooling")},
+		MineNegatives: c.Int("mine-negatives"), MineRangeMin: c.Int("mine-range-min"),
+		CacheDir: c.String("cache-dir"), MaxLength: c.Int("max-length"),
+		Settings: pipeline.TrainSettings{
+			Head: pipeline.HeadSettings{Kind: c.String("head"), Out: c.Int("dim"), Hidden: c.Int("hidden"), Normalize: c.Bool("normalize-head")},
+			Optim: pipeline.OptimSettings{Name: c.String("optimizer"), LR: c.Float64("lr"), Momentum: c.Float64("momentum"),
+				WeightDecay: c.Float64("weight-decay"), WarmupRatio: c.Float64("warmup"), Schedule: c.String("schedule"), ClipNorm: c.Float64("clip")},
+			Losses: []string(*c.Generic("loss").(*repeated)),
+			Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), PerClass: c.Int("per-class"), Negatives: c.Int("negatives"),
+			Seed: c.Uint64("seed"), Metric: c.String("metric"), Patience: c.Int("patience"), CheckpointEvery: c.Int("checkpoint-every"),
+		},
+	}
+	if j.CacheDir == "" {
+		j.CacheDir = defaultCacheDir()
+	} else if j.CacheDir == "none" {
+		j.CacheDir = ""
+	}
+	if j.MineNegatives < 0 || j.MineRangeMin < 0 {
+		return nil, "", errors.New("--mine-negatives and --mine-range-min must be ≥ 0")
+	}
+	// Validate settings and loss specs before any work (In is a
+	// placeholder until the encoder is open).
+	probe := j.Settings
+	probe.Head.In = 1
+	if _, err := probe.WithDefaults(); err != nil {
+		return nil, "", err
+	}
+	for _, s := range j.Settings.Losses {
+		_, spec, err := pipeline.SplitLossWeight(s)
+		if err == nil {
+			_, err = losses.Parse(spec)
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("--loss: %w", err)
+		}
+	}
+	for _, f := range []string{"train", "dev", "test"} {
+		if p := c.String(f); p != "" && samePathAs(p, pipeline.ConfigPath(out)) {
+			return nil, "", fmt.Errorf("--out %s would overwrite --%s", out, f)
+		}
+	}
+	return j, out, nil
+}
+
+func samePathAs(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// textEncoder adapts onnx.Encoder to pipeline.TextEncoder.
+type textEncoder struct{ e *onnx.Encoder }
+
+func (t textEncoder) Dim() int { return t.e.Dim() }
+func (t textEncoder) Encode(ctx context.Context, dst blas32.General, texts []string) error {
+	return t.e.EmbedTexts(ctx, texts, dst)
+}
+
+// openJobEncoder opens the job's encoder and records its resolved files,
+// output and pooling in the job.
+func openJobEncoder(j *pipeline.TrainJob, model, tokenizer string, embedBatch int) (*onnx.Encoder, error) {
+	enc, err := onnx.OpenEncoder(model, onnx.EncoderSettings{Output: j.Merge.Output, Pooling: onnx.Pooling(j.Merge.Pooling), Tokenizer: tokenizer, BatchSize: embedBatch, MaxLength: j.MaxLength})
+	if err != nil {
+		return nil, err
+	}
+	if !enc.IsText() {
+		enc.Close()
+		return nil, fmt.Errorf("model %s takes a float tensor; embfit train needs a text model", model)
+	}
+	for _, w := range enc.Warnings() {
+		fmt.Fprintln(os.Stderr, "embfit: warning:", w)
+	}
+	files, set := enc.Files(), enc.Settings()
+	j.Model, j.Tokenizer = files.Model, files.Tokenizer
+	j.Merge.Output, j.Merge.Pooling, j.MaxLength = set.Output, string(set.Pooling), set.MaxLength
+	return enc, nil
+}
+
+func runTrain(c *cli.Context) error {
+	var (
+		j   *pipeline.TrainJob
+		dir string
+		err error
+	)
+	resume := c.String("resume") != ""
+	if resume {
+		dir = c.String("resume")
+		if j, err = pipeline.LoadJob(dir); err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		}
+	} else if j, dir, err = jobFromFlags(c); err != nil {
+		return err
+	}
+	model, tok := j.Model, j.Tokenizer
+	if !resume {
+		model, tok = c.String("model"), c.String("tokenizer")
+	}
+	enc, err := openJobEncoder(j, model, tok, c.Int("embed-batch"))
+	if err != nil {
+		return err
+	}
+	defer enc.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep := newTrainReporter(os.Stderr)
+	progress := rep.step
+	if d, err := time.ParseDuration(os.Getenv("EMBFIT_TEST_STEP_DELAY")); err == nil && d > 0 {
+		// Test hook: slow training down so an end-to-end test can kill
+		// the process mid-epoch.
+		progress = func(p pipeline.TrainProgress) { rep.step(p); time.Sleep(d) }
+	}
+	r := &pipeline.JobRunner{Job: j, Dir: dir, Resume: resume, Encoder: textEncoder{enc}, Log: os.Stderr,
+		Progress: progress, EmbedProgress: rep.embed}
+	res, err := r.Run(ctx)
+	rep.done()
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return cli.Exit(fmt.Sprintf("embfit: interrupted; continue with: embfit train --resume %s", dir), 130)
+		}
+		return err
+	}
+	printTrainSummary(os.Stdout, j, res, dir)
+	return nil
+}
+
+func printTrainSummary(w io.Writer, j *pipeline.TrainJob, res *pipeline.JobResult, dir string) {
+	tr := res.Train
+	last := tr.History[len(tr.History)-1]
+	fmt.Fprintf(w, "trained %d epochs (%d steps) in %.1fs; best epoch %d", last.Epoch, last.Steps, res.Durations["train"].Seconds(), tr.BestEpoch)
+	if tr.Stopped != "" {
+		fmt.Fprintf(w, " (%s)", tr.Stopped)
+	}
+	fmt.Fprintln(w)
+	row := func(name string, m *pipeline.RetrievalMetrics) {
+		fmt.Fprintf(w, "  %-8s %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f\n", name, m.MAPAtR, m.PrecisionAt1, m.RPrecision,
+			m.RecallAtK(1), m.RecallAtK(5), m.RecallAtK(10), m.MRRAt10, m.NDCGAt10)
+	}
+	header := func(title string) {
+		fmt.Fprintf(w, "%s\n  %-8s %9s %9s %9s %9s %9s %9s %9s %9s\n", title, "", "MAP@R", "P@1", "R-prec", "R@1", "R@5", "R@10", "MRR@10", "NDCG@10")
+	}
+	if d0 := tr.History[0].Dev; d0 != nil {
+		header("dev (" + j.Dev + ")")
+		row("before", d0)
+		row("after", tr.History[tr.BestEpoch].Dev)
+	}
+	if res.TestBefore != nil {
+		header("test (" + j.Test + ")")
+		row("before", res.TestBefore)
+		row("after", res.TestAfter)
+	}
+	fmt.Fprintf(w, "wrote %s/{config.json,metrics.jsonl,head.onnx,merged.onnx", dir)
+	if j.Tokenizer != "" {
+		fmt.Fprint(w, ",tokenizer.json")
+	}
+	fmt.Fprintf(w, "} in %.1fs total\n", res.Durations["total"].Seconds())
+}
+
+// trainReporter prints progress lines to w at most every 2 seconds (and
+// at each epoch end), whether or not w is a terminal.
+type trainReporter struct {
+	w    io.Writer
+	last time.Time
+}
+
+func newTrainReporter(w io.Writer) *trainReporter { return &trainReporter{w: w} }
+
+func (r *trainReporter) embed(done, total int) {
+	if time.Since(r.last) >= 2*time.Second || done == total {
+		r.last = time.Now()
+		fmt.Fprintf(r.w, "embed: %d/%d texts\n", done, total)
+	}
+}
+
+func (r *trainReporter) step(p pipeline.TrainProgress) {
+	if !p.EpochDone && time.Since(r.last) < 2*time.Second {
+		return
+	}
+	r.last = time.Now()
+	dev := ""
+	if !math.IsNaN(p.Dev) {
+		dev = fmt.Sprintf(" dev %.4f", p.Dev)
+	}
+	what := "train"
+	if p.EpochDone {
+		what = "epoch"
+	}
+	fmt.Fprintf(r.w, "%s: epoch %d/%d step %d/%d loss %.4f%s\n", what, p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, dev)
+}
+
+func (r *trainReporter) done() {}

@@ -1,0 +1,123 @@
+package losses
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// CircleSettings configures the circle loss; the zero value means the
+// defaults (m 0.4, γ 80, normalized rows).
+type CircleSettings struct {
+	// M is the relaxation margin m (default 0.4).
+	M *float64
+	// Gamma is the scale γ > 0 (default 80).
+	Gamma     float64
+	Normalize *bool
+}
+
+// Circle is the circle loss (Sun et al., CVPR 2020) on cosine similarities:
+// per anchor with ≥1 positive and ≥1 negative,
+// ℓ = softplus(LSE_n γ·α_n·(s_n − m) + LSE_p −γ·α_p·(s_p − (1−m))), with
+// α_p = max(0, 1+m−s_p) and α_n = max(0, s_n+m) held constant in the
+// gradient; mean over those anchors (pytorch-metric-learning CircleLoss).
+// Stable for large γ (log-sum-exp, softplus). With normalize off, s is the
+// raw dot product. Labels-only (pair form: see Contrastive).
+type Circle struct {
+	M, Gamma  float64
+	Normalize bool
+}
+
+// NewCircle returns a circle loss with s's settings, defaults filled in.
+func NewCircle(s CircleSettings) (*Circle, error) {
+	c := &Circle{M: orFloat(s.M, 0.4), Gamma: s.Gamma, Normalize: orBool(s.Normalize, true)}
+	if c.Gamma == 0 {
+		c.Gamma = 80
+	}
+	if !(c.Gamma > 0) || math.IsInf(c.Gamma, 0) || math.IsNaN(c.M) {
+		return nil, fmt.Errorf("circle: gamma must be > 0 and m finite")
+	}
+	return c, nil
+}
+
+// Name returns "circle".
+func (c *Circle) Name() string { return "circle" }
+
+// Params returns m, gamma and normalize.
+func (c *Circle) Params() map[string]any {
+	return map[string]any{"m": c.M, "gamma": c.Gamma, "normalize": c.Normalize}
+}
+
+// Eval implements Loss.
+func (c *Circle) Eval(b Batch, grad blas32.General) float64 {
+	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
+	return evalPairwise32(b.X, l, 0, c.Normalize, c.kernel, grad)
+}
+
+// EvalFloat64 implements Float64Loss.
+func (c *Circle) EvalFloat64(b Batch64, grad blas64.General) float64 {
+	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
+	return evalPairwise64(b.X, l, 0, c.Normalize, c.kernel, grad)
+}
+
+func (c *Circle) kernel(ctx *pairCtx) rowKernel { return &circleKernel{c: c, ctx: ctx} }
+
+type circleKernel struct {
+	c   *Circle
+	ctx *pairCtx
+	// alphaSim, when set (tests only), is an N×N similarity matrix the
+	// weights α are computed from instead of s, so that a finite-difference
+	// check sees them held constant as the gradient does.
+	alphaSim []float64
+}
+
+func (k *circleKernel) usesH() bool { return false }
+
+func (k *circleKernel) row(a int, s, w, h []float64, sc *scratch) (float64, float64) {
+	pos, neg := split(a, k.ctx.labels, sc)
+	if len(pos) == 0 || len(neg) == 0 {
+		return 0, 0
+	}
+	m, g := k.c.M, k.c.Gamma
+	sc.d = grow(sc.d, k.ctx.n) // logits
+	sc.e = grow(sc.e, k.ctx.n) // ∂logit/∂s
+	lg, dl := sc.d, sc.e
+	mp, mn := math.Inf(-1), math.Inf(-1)
+	as := s
+	if k.alphaSim != nil {
+		as = k.alphaSim[a*k.ctx.n : (a+1)*k.ctx.n]
+	}
+	for _, p := range pos {
+		ap := max(0, 1+m-as[p])
+		lg[p] = -g * ap * (s[p] - (1 - m))
+		dl[p] = -g * ap
+		mp = max(mp, lg[p])
+	}
+	for _, q := range neg {
+		an := max(0, as[q]+m)
+		lg[q] = g * an * (s[q] - m)
+		dl[q] = g * an
+		mn = max(mn, lg[q])
+	}
+	var zp, zn float64 // the exponentials are kept in lg
+	for _, p := range pos {
+		lg[p] = math.Exp(lg[p] - mp)
+		zp += lg[p]
+	}
+	for _, q := range neg {
+		lg[q] = math.Exp(lg[q] - mn)
+		zn += lg[q]
+	}
+	z := mp + math.Log(zp) + mn + math.Log(zn)
+	sg := sigmoid(z)
+	fp, fn := sg/zp, sg/zn
+	for _, p := range pos {
+		w[p] += fp * lg[p] * dl[p]
+	}
+	for _, q := range neg {
+		w[q] += fn * lg[q] * dl[q]
+	}
+	return softplus(z), 1
+}

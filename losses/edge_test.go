@@ -1,0 +1,227 @@
+package losses
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+func allSpecs() []string {
+	return append(gradSpecs(), "circle", "circle:m=0.25,gamma=256", "infonce:temperature=0.01")
+}
+
+func finite64(t *testing.T, what string, v float64, g []float64) {
+	t.Helper()
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		t.Fatalf("%s: value %v", what, v)
+	}
+	for i, x := range g {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			t.Fatalf("%s: gradient[%d] = %v", what, i, x)
+		}
+	}
+}
+
+func TestEdgeCases(t *testing.T) {
+	dup, _ := randomBatch(8, 6, 4, 1)
+	copy(dup.Data[4:8], dup.Data[0:4])   // row 1 duplicates row 0
+	copy(dup.Data[12:16], dup.Data[0:4]) // row 3 too
+	zero, _ := randomBatch(9, 6, 4, 1)
+	clear(zero.Data[8:12]) // row 2 is all zeros
+	one, _ := randomBatch(10, 1, 4, 1)
+	tests := []struct {
+		name     string
+		x        blas64.General
+		labels   []int
+		wantZero func(name string) bool // which losses must be exactly 0 with zero gradient
+	}{
+		{"all singletons", dup, []int{0, 1, 2, 3, 4, 5}, func(n string) bool { return n != "contrastive" }},
+		{"one class only", dup, []int{0, 0, 0, 0, 0, 0}, func(n string) bool { return n == "triplet" || n == "infonce" || n == "circle" }},
+		{"duplicate rows", dup, []int{0, 0, 1, 0, 1, 1}, func(string) bool { return false }},
+		{"zero row", zero, []int{0, 1, 0, 1, 0, 1}, func(string) bool { return false }},
+		{"N=1", one, []int{0}, func(string) bool { return true }},
+	}
+	for _, tc := range tests {
+		for _, spec := range allSpecs() {
+			l := mustParse(t, spec)
+			g := newMatrix64(tc.x.Rows, tc.x.Cols)
+			v := l.(Float64Loss).EvalFloat64(Batch64{X: tc.x, Labels: tc.labels}, g)
+			finite64(t, tc.name+" "+spec, v, g.Data)
+			g32 := blas32.General{Rows: tc.x.Rows, Cols: tc.x.Cols, Stride: tc.x.Cols, Data: make([]float32, len(tc.x.Data))}
+			v32 := l.Eval(Batch{X: mat32(tc.x), Labels: tc.labels}, g32)
+			finite64(t, tc.name+" "+spec+" float32", v32, mat64From32(g32))
+			if tc.wantZero(l.Name()) && !(l.Name() == "center" && tc.name == "one class only") {
+				if v != 0 || v32 != 0 {
+					t.Errorf("%s %s: value %v/%v, want 0", tc.name, spec, v, v32)
+				}
+				for _, x := range g.Data {
+					if x != 0 {
+						t.Errorf("%s %s: nonzero gradient", tc.name, spec)
+						break
+					}
+				}
+			}
+		}
+	}
+	// Empty batch.
+	for _, spec := range Names() {
+		if v := mustParse(t, spec).Eval(Batch{X: blas32.General{Cols: 3, Stride: 3}, Labels: nil}, blas32.General{}); v != 0 {
+			t.Errorf("%s on an empty batch = %v", spec, v)
+		}
+	}
+	// The zero row gets a zero gradient through the normalization.
+	g := newMatrix64(6, 4)
+	mustParse(t, "triplet").(Float64Loss).EvalFloat64(Batch64{X: zero, Labels: []int{0, 1, 0, 1, 0, 1}}, g)
+	for _, v := range g.Data[8:12] {
+		if v != 0 {
+			t.Errorf("zero row gradient %v", g.Data[8:12])
+		}
+	}
+}
+
+// TestStability: large γ and small τ on near-identical vectors stay finite
+// and match the float64 path.
+func TestStability(t *testing.T) {
+	x, labels := randomBatch(11, 32, 8, 4)
+	base := append([]float64(nil), x.Data[:8]...)
+	for i := range x.Rows {
+		for k := range 8 {
+			x.Data[i*8+k] = base[k] + 1e-4*x.Data[i*8+k]
+		}
+	}
+	for _, spec := range []string{"circle:m=0.25,gamma=256", "circle:gamma=1000", "infonce:temperature=0.01", "infonce:temperature=0.001",
+		"triplet:soft=true,margin=50", "contrastive"} {
+		l := mustParse(t, spec)
+		g := newMatrix64(x.Rows, x.Cols)
+		v := l.(Float64Loss).EvalFloat64(Batch64{X: x, Labels: labels}, g)
+		finite64(t, spec, v, g.Data)
+		g32 := blas32.General{Rows: x.Rows, Cols: x.Cols, Stride: x.Cols, Data: make([]float32, len(x.Data))}
+		v32 := l.Eval(Batch{X: mat32(x), Labels: labels}, g32)
+		finite64(t, spec+" float32", v32, mat64From32(g32))
+	}
+	// Pair form with τ = 0.01 on near-identical vectors.
+	q := mustParse(t, "infonce:temperature=0.01,symmetric=true")
+	g := newMatrix64(x.Rows, x.Cols)
+	finite64(t, "pair form", q.(Float64Loss).EvalFloat64(Batch64{X: x, Queries: 10}, g), g.Data)
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		spec   string
+		canon  string // Spec() of the result
+		errSub string
+	}{
+		{"triplet", "triplet:margin=0.2,distance=euclidean,mining=all,soft=false,reduction=avg_nonzero,normalize=true", ""},
+		{"triplet:margin=0.1,mining=semihard", "triplet:margin=0.1,distance=euclidean,mining=semihard,soft=false,reduction=avg_nonzero,normalize=true", ""},
+		{" triplet:margin=0, distance=cosine ", "triplet:margin=0,distance=cosine,mining=all,soft=false,reduction=avg_nonzero,normalize=true", ""},
+		{"contrastive", "contrastive:margin=1,pos_margin=0,normalize=true", ""},
+		{"infonce:symmetric=true", "infonce:temperature=0.07,symmetric=true,normalize=true", ""},
+		{"center", "center:alpha=0.5,lambda=0.01,normalize=false", ""},
+		{"circle:m=0.25,gamma=256", "circle:m=0.25,gamma=256,normalize=true", ""},
+		{"arcface", "", `unknown loss "arcface" (valid: contrastive, triplet, infonce, center, circle)`},
+		{"triplet:gamma=1", "", `unknown key "gamma" for triplet (valid: margin, distance, mining, soft, reduction, normalize)`},
+		{"triplet:margin", "", "is not key=value"},
+		{"triplet:margin=x", "", `margin="x" is not a number`},
+		{"triplet:margin=1,margin=2", "", "given twice"},
+		{"triplet:distance=manhattan", "", "unknown distance"},
+		{"triplet:reduction=sum", "", "unknown reduction"},
+		{"infonce:temperature=0", "", "temperature must be > 0"},
+		{"circle:gamma=-1", "", "gamma must be > 0"},
+		{"center:alpha=2", "", "alpha"},
+		{"contrastive:normalize=maybe", "", "not true/false"},
+	}
+	for _, tc := range tests {
+		l, err := Parse(tc.spec)
+		if tc.errSub != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.errSub) {
+				t.Errorf("Parse(%q) err = %v, want containing %q", tc.spec, err, tc.errSub)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tc.spec, err)
+			continue
+		}
+		if got := Spec(l); got != tc.canon {
+			t.Errorf("Spec(Parse(%q)) = %q, want %q", tc.spec, got, tc.canon)
+		}
+		// The canonical spec parses back to the same loss.
+		if l2, err := Parse(Spec(l)); err != nil || Spec(l2) != Spec(l) {
+			t.Errorf("round trip of %q: %v", Spec(l), err)
+		}
+	}
+}
+
+func TestDistancesAndBackward(t *testing.T) {
+	x64, _ := randomBatch(12, 7, 5, 1)
+	x := mat32(x64)
+	for _, d := range []Distance{Euclidean, SquaredEuclidean, Cosine} {
+		D := blas32.General{Rows: 7, Cols: 7, Stride: 7, Data: make([]float32, 49)}
+		Distances(D, x, d)
+		for i := range 7 {
+			for j := range 7 {
+				var want float64
+				var dot, ni, nj, sq float64
+				for k := range 5 {
+					a, b := x64.Data[i*5+k], x64.Data[j*5+k]
+					dot += a * b
+					ni += a * a
+					nj += b * b
+					sq += (a - b) * (a - b)
+				}
+				switch d {
+				case Euclidean:
+					want = math.Sqrt(sq)
+				case SquaredEuclidean:
+					want = sq
+				case Cosine:
+					want = 1 - dot/math.Sqrt(ni*nj)
+				}
+				if math.Abs(float64(D.Data[i*7+j])-want) > 1e-4*max(1, want) {
+					t.Errorf("%v[%d,%d] = %v, want %v", d, i, j, D.Data[i*7+j], want)
+				}
+			}
+		}
+		// Backward of L = Σ_ij c_ij D_ij against finite differences.
+		dd := blas32.General{Rows: 7, Cols: 7, Stride: 7, Data: make([]float32, 49)}
+		for i := range dd.Data {
+			dd.Data[i] = float32(math.Sin(float64(i)))
+		}
+		u := x
+		var norms []float64
+		if d == Cosine {
+			u = blas32.General{Rows: 7, Cols: 5, Stride: 5, Data: make([]float32, 35)}
+			norms = Normalize(u, x)
+		}
+		dx := blas32.General{Rows: 7, Cols: 5, Stride: 5, Data: make([]float32, 35)}
+		DistancesBackward(dx, u, D, dd, d)
+		if d == Cosine {
+			NormalizeBackward(dx, u, norms, dx)
+		}
+		f := func(x blas32.General) float64 {
+			D := blas32.General{Rows: 7, Cols: 7, Stride: 7, Data: make([]float32, 49)}
+			Distances(D, x, d)
+			var s float64
+			for i, v := range D.Data {
+				s += float64(v) * float64(dd.Data[i])
+			}
+			return s
+		}
+		for i := range x.Data {
+			old := x.Data[i]
+			const h = 1e-2
+			x.Data[i] = old + h
+			fp := f(x)
+			x.Data[i] = old - h
+			fm := f(x)
+			x.Data[i] = old
+			fd := (fp - fm) / (2 * h)
+			if math.Abs(fd-float64(dx.Data[i])) > 2e-2*max(1, math.Abs(fd)) {
+				t.Errorf("%v backward[%d] = %v, finite difference %v", d, i, dx.Data[i], fd)
+			}
+		}
+	}
+}

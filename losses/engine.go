@@ -1,0 +1,610 @@
+package losses
+
+import (
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/blas/blas64"
+
+	"github.com/embfit/embfit/internal/linalg"
+)
+
+// This file holds the engine shared by every pairwise loss (contrastive,
+// triplet, InfoNCE, circle) and by TripletStats.
+//
+// The working rows u (the L2-normalized embeddings, or the raw ones when
+// normalization is off) are multiplied into a Gram block S = U[r0:r1]·Uᵀ
+// of at most blockBudget bytes. Each anchor row a of the block is handed to
+// a rowKernel with s_a· (float64), which returns its unscaled loss sum and
+// the count it contributes to the denominator, and writes
+//
+//	w_aj = ∂(sum)/∂s_aj   and   h_aj = ∂(sum)/∂d²_aj,
+//
+// where d²_aj = ‖u_a‖² + ‖u_j‖² − 2 s_aj. By the chain rule
+// ∂L/∂U = W·U + Wᵀ·U_block + diag(rowsum h + colsum h)·2U, two GEMMs per
+// block through linalg (float32 path) or gonum's blas64 (float64 path).
+// Finally L = Σ sum / Σ count and the gradient is scaled by 1/Σ count and
+// mapped through the normalization. Rows are processed in parallel but
+// every reduction runs in a fixed order, so results do not depend on the
+// number of threads. Memory is O(blockRows·N + N·D), never N³.
+
+// blockBudget bounds the bytes of the per-block N-wide matrices.
+const blockBudget = 256 << 20
+
+// pairCtx is what a kernel may read about the batch.
+type pairCtx struct {
+	n       int
+	labels  []int
+	queries int       // pair form when > 0 (then labels is nil)
+	// normalized is set when the working rows are L2-normalized.
+	normalized bool
+	sq      []float64 // ‖u_i‖², squared norms of the working rows
+}
+
+// scratch is per-worker reusable memory for kernels.
+type scratch struct {
+	d, e, f []float64
+	pos     []int
+	neg     []int
+	cnt     []float64
+}
+
+func grow(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
+	}
+	return s[:n]
+}
+
+func growInt(s []int, n int) []int {
+	if cap(s) < n {
+		return make([]int, 0, n)
+	}
+	return s[:0]
+}
+
+// rowKernel evaluates one anchor row. s has length N (s[a] is the anchor
+// with itself); w and h are zeroed on entry and must be written only at
+// their non-self entries. It returns the row's unscaled loss sum and its
+// contribution to the denominator.
+type rowKernel interface {
+	row(a int, s, w, h []float64, sc *scratch) (sum, count float64)
+	// usesH reports whether the kernel writes h (distance-based losses).
+	usesH() bool
+}
+
+// backend holds the working rows and performs the two GEMM stages in one
+// precision.
+type backend interface {
+	// gram computes the block S = U[r0:r1]·Uᵀ in native storage.
+	gram(r0, r1 int)
+	// loadRow copies row i of the current block into dst as float64.
+	loadRow(i int, dst []float64)
+	// storeRow stores w as row i of the block's coefficient matrix W.
+	storeRow(i int, w []float64)
+	// backward accumulates W·U into rows [r0,r1) and Wᵀ·U[r0:r1] into all
+	// rows of the float64 gradient accumulator.
+	backward(r0, r1 int)
+	// urow returns row i of U as float64 in dst.
+	urow(i int, dst []float64)
+	// acc returns the N×D float64 accumulator (row-major, stride D).
+	acc() []float64
+}
+
+// blockRowsFor returns how many anchor rows one block holds for n rows.
+func blockRowsFor(n, bytesPerEntry int) int {
+	if n == 0 {
+		return 0
+	}
+	b := blockBudget / (n * bytesPerEntry)
+	return max(1, min(n, b))
+}
+
+// runPairwise drives a kernel over every anchor row. When grad is true the
+// gradient with respect to U, scaled by 1/Σcount and including the diagonal
+// terms, is returned as an N×D float64 matrix (row-major).
+func runPairwise(be backend, ctx *pairCtx, dim int, k rowKernel, blockRows int, grad bool) (value float64, gu []float64) {
+	n := ctx.n
+	rowSum := make([]float64, n)
+	rowCnt := make([]float64, n)
+	var diag []float64
+	var hBlock []float64
+	useH := grad && k.usesH()
+	// With normalized rows the diagonal terms 2h·u_i are radial and the
+	// normalization's backward removes them exactly, so they are skipped.
+	needDiag := useH && !ctx.normalized
+	if needDiag {
+		diag = make([]float64, n)
+		hBlock = make([]float64, blockRows*n)
+	}
+	workers := min(runtime.GOMAXPROCS(0), max(1, blockRows))
+	scr := make([]scratch, workers)
+	bufs := make([][3][]float64, workers)
+	for w := range bufs {
+		bufs[w] = [3][]float64{make([]float64, n), make([]float64, n), make([]float64, n)}
+	}
+	for r0 := 0; r0 < n; r0 += blockRows {
+		r1 := min(n, r0+blockRows)
+		be.gram(r0, r1)
+		var next atomic.Int64
+		next.Store(int64(r0))
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				s, wr, hr := bufs[w][0], bufs[w][1], bufs[w][2]
+				for {
+					a := int(next.Add(1) - 1)
+					if a >= r1 {
+						return
+					}
+					be.loadRow(a-r0, s)
+					clear(wr)
+					clear(hr)
+					rowSum[a], rowCnt[a] = k.row(a, s, wr, hr, &scr[w])
+					if !grad {
+						continue
+					}
+					if useH {
+						var hs float64
+						for j, v := range hr {
+							if v != 0 {
+								wr[j] -= 2 * v
+								hs += v
+							}
+						}
+						if needDiag {
+							diag[a] += 2 * hs
+							copy(hBlock[(a-r0)*n:(a-r0+1)*n], hr)
+						}
+					}
+					be.storeRow(a-r0, wr)
+				}
+			}(w)
+		}
+		wg.Wait()
+		if !grad {
+			continue
+		}
+		if needDiag {
+			// Column sums of h over the block, parallel over columns,
+			// each column summed in row order.
+			parallelRange(n, func(j0, j1 int) {
+				for i := 0; i < r1-r0; i++ {
+					hr := hBlock[i*n : (i+1)*n]
+					for j := j0; j < j1; j++ {
+						diag[j] += 2 * hr[j]
+					}
+				}
+			})
+		}
+		be.backward(r0, r1)
+	}
+	var sum, cnt float64
+	for a := range n {
+		sum += rowSum[a]
+		cnt += rowCnt[a]
+	}
+	if cnt == 0 {
+		if grad {
+			gu = make([]float64, n*dim)
+		}
+		return 0, gu
+	}
+	value = sum / cnt
+	if !grad {
+		return value, nil
+	}
+	gu = be.acc()
+	scale := 1 / cnt
+	parallelRange(n, func(i0, i1 int) {
+		u := make([]float64, dim)
+		for i := i0; i < i1; i++ {
+			g := gu[i*dim : (i+1)*dim]
+			if diag != nil && diag[i] != 0 {
+				be.urow(i, u)
+				for k := range g {
+					g[k] += diag[i] * u[k]
+				}
+			}
+			for k := range g {
+				g[k] *= scale
+			}
+		}
+	})
+	return value, gu
+}
+
+// parallelRange splits [0,n) into contiguous chunks, one per worker, and
+// runs f on each. f must only write state owned by its chunk.
+func parallelRange(n int, f func(i0, i1 int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 || n < 64 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for i0 := 0; i0 < n; i0 += chunk {
+		wg.Add(1)
+		go func(i0, i1 int) {
+			defer wg.Done()
+			f(i0, i1)
+		}(i0, min(n, i0+chunk))
+	}
+	wg.Wait()
+}
+
+// ---- float32 backend (BLAS through internal/linalg) ----
+
+type backend32 struct {
+	u      blas32.General
+	n, dim int
+	s, w   blas32.General // block-row scratch: blockRows×N
+	tmp    blas32.General // N×D
+	sum    []float64      // N×D accumulator
+}
+
+func newBackend32(u blas32.General, blockRows int, grad bool) *backend32 {
+	b := &backend32{u: u, n: u.Rows, dim: u.Cols}
+	b.s = linalg.NewMatrix(blockRows, b.n)
+	if grad {
+		b.w = linalg.NewMatrix(blockRows, b.n)
+		b.tmp = linalg.NewMatrix(b.n, b.dim)
+		b.sum = make([]float64, b.n*b.dim)
+	}
+	return b
+}
+
+func (b *backend32) gram(r0, r1 int) {
+	linalg.MulT(linalg.Slice(b.s, 0, r1-r0), linalg.Slice(b.u, r0, r1), b.u)
+}
+
+func (b *backend32) loadRow(i int, dst []float64) {
+	src := b.s.Data[i*b.n : (i+1)*b.n]
+	for j, v := range src {
+		dst[j] = float64(v)
+	}
+}
+
+func (b *backend32) storeRow(i int, w []float64) {
+	dst := b.w.Data[i*b.n : (i+1)*b.n]
+	for j, v := range w {
+		dst[j] = float32(v)
+	}
+}
+
+func (b *backend32) backward(r0, r1 int) {
+	w := linalg.Slice(b.w, 0, r1-r0)
+	ub := linalg.Slice(b.u, r0, r1)
+	if r0 == 0 && r1 == b.n {
+		// One block: symmetrize W in place, then one GEMM (W + Wᵀ)·U.
+		symmetrize(b.w.Data, b.n)
+		linalg.Mul(b.tmp, w, b.u)
+		parallelRange(b.n*b.dim, func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				b.sum[i] = float64(b.tmp.Data[i])
+			}
+		})
+		return
+	}
+	tb := linalg.Slice(b.tmp, 0, r1-r0)
+	linalg.Gemm(blas.NoTrans, blas.NoTrans, 1, w, b.u, 0, tb)
+	off := r0 * b.dim
+	for i, v := range tb.Data[:(r1-r0)*b.dim] {
+		b.sum[off+i] += float64(v)
+	}
+	linalg.Gemm(blas.Trans, blas.NoTrans, 1, w, ub, 0, b.tmp)
+	parallelRange(b.n*b.dim, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			b.sum[i] += float64(b.tmp.Data[i])
+		}
+	})
+}
+
+// symmetrize replaces the n×n row-major matrix w by w + wᵀ, in place,
+// tile by tile (cache-friendly), tile rows in parallel.
+func symmetrize(w []float32, n int) {
+	const t = 64
+	tiles := (n + t - 1) / t
+	parallelRange(tiles, func(i0, i1 int) {
+		for ti := i0; ti < i1; ti++ {
+			for tj := ti; tj < tiles; tj++ {
+				for i := ti * t; i < min(n, (ti+1)*t); i++ {
+					j0 := tj * t
+					if tj == ti {
+						j0 = i
+					}
+					for j := j0; j < min(n, (tj+1)*t); j++ {
+						v := w[i*n+j] + w[j*n+i]
+						w[i*n+j], w[j*n+i] = v, v
+					}
+				}
+			}
+		}
+	})
+}
+
+func (b *backend32) urow(i int, dst []float64) {
+	for k, v := range linalg.Row(b.u, i) {
+		dst[k] = float64(v)
+	}
+}
+
+func (b *backend32) acc() []float64 { return b.sum }
+
+// ---- float64 backend (gonum blas64, for exact reference evaluation) ----
+
+type backend64 struct {
+	u      blas64.General
+	n, dim int
+	s, w   blas64.General
+	tmp    blas64.General
+	sum    []float64
+}
+
+func newMatrix64(r, c int) blas64.General {
+	return blas64.General{Rows: r, Cols: c, Stride: c, Data: make([]float64, r*c)}
+}
+
+func slice64(m blas64.General, i, j int) blas64.General {
+	return blas64.General{Rows: j - i, Cols: m.Cols, Stride: m.Stride, Data: m.Data[i*m.Stride : (j-1)*m.Stride+m.Cols]}
+}
+
+func newBackend64(u blas64.General, blockRows int, grad bool) *backend64 {
+	b := &backend64{u: u, n: u.Rows, dim: u.Cols}
+	b.s = newMatrix64(blockRows, b.n)
+	if grad {
+		b.w = newMatrix64(blockRows, b.n)
+		b.tmp = newMatrix64(b.n, b.dim)
+		b.sum = make([]float64, b.n*b.dim)
+	}
+	return b
+}
+
+func (b *backend64) gram(r0, r1 int) {
+	blas64.Gemm(blas.NoTrans, blas.Trans, 1, slice64(b.u, r0, r1), b.u, 0, slice64(b.s, 0, r1-r0))
+}
+
+func (b *backend64) loadRow(i int, dst []float64) { copy(dst, b.s.Data[i*b.n:(i+1)*b.n]) }
+
+func (b *backend64) storeRow(i int, w []float64) { copy(b.w.Data[i*b.n:(i+1)*b.n], w) }
+
+func (b *backend64) backward(r0, r1 int) {
+	w := slice64(b.w, 0, r1-r0)
+	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, w, b.u, 0, slice64(b.tmp, 0, r1-r0))
+	off := r0 * b.dim
+	for i, v := range b.tmp.Data[:(r1-r0)*b.dim] {
+		b.sum[off+i] += v
+	}
+	blas64.Gemm(blas.Trans, blas.NoTrans, 1, w, slice64(b.u, r0, r1), 0, b.tmp)
+	for i, v := range b.tmp.Data {
+		b.sum[i] += v
+	}
+}
+
+func (b *backend64) urow(i int, dst []float64) { copy(dst, b.u.Data[i*b.u.Stride:i*b.u.Stride+b.dim]) }
+
+func (b *backend64) acc() []float64 { return b.sum }
+
+// ---- working rows and the normalization ----
+
+// prep32 returns the working rows (normalized copy or x itself), the row
+// norms (nil when not normalizing) and the squared norms of the working rows.
+func prep32(x blas32.General, normalize bool) (u blas32.General, norms, sq []float64) {
+	u = x
+	if normalize {
+		u = linalg.NewMatrix(x.Rows, x.Cols)
+		norms = Normalize(u, x)
+	}
+	sq = make([]float64, x.Rows)
+	for i := range x.Rows {
+		var ss float64
+		for _, v := range linalg.Row(u, i) {
+			ss += float64(v) * float64(v)
+		}
+		sq[i] = ss
+	}
+	return u, norms, sq
+}
+
+func prep64(x blas64.General, normalize bool) (u blas64.General, norms, sq []float64) {
+	n, d := x.Rows, x.Cols
+	u = newMatrix64(n, d)
+	if normalize {
+		norms = make([]float64, n)
+	}
+	sq = make([]float64, n)
+	for i := range n {
+		xr := x.Data[i*x.Stride : i*x.Stride+d]
+		ur := u.Data[i*d : (i+1)*d]
+		copy(ur, xr)
+		if normalize {
+			var ss float64
+			for _, v := range xr {
+				ss += v * v
+			}
+			nv := math.Sqrt(ss)
+			norms[i] = nv
+			if nv == 0 {
+				clear(ur)
+			} else {
+				for k := range ur {
+					ur[k] = xr[k] / nv
+				}
+			}
+		}
+		var ss float64
+		for _, v := range ur {
+			ss += v * v
+		}
+		sq[i] = ss
+	}
+	return u, norms, sq
+}
+
+// gradOut maps the gradient gu with respect to the working rows (float64,
+// N×D) through the normalization (when norms != nil) and hands each raw
+// row's gradient to put.
+func gradOut(gu []float64, dim int, norms []float64, urow func(i int, dst []float64), put func(i int, g []float64)) {
+	n := len(gu) / max(1, dim)
+	parallelRange(n, func(i0, i1 int) {
+		u := make([]float64, dim)
+		for i := i0; i < i1; i++ {
+			g := gu[i*dim : (i+1)*dim]
+			if norms != nil {
+				if norms[i] == 0 {
+					clear(g)
+				} else {
+					urow(i, u)
+					var dot float64
+					for k := range g {
+						dot += u[k] * g[k]
+					}
+					inv := 1 / norms[i]
+					for k := range g {
+						g[k] = (g[k] - u[k]*dot) * inv
+					}
+				}
+			}
+			put(i, g)
+		}
+	})
+}
+
+// evalPairwise32 evaluates a pairwise kernel on a float32 batch.
+func evalPairwise32(x blas32.General, labels []int, queries int, normalize bool, mk func(*pairCtx) rowKernel, grad blas32.General) float64 {
+	return evalPairwise32Blocked(x, labels, queries, normalize, mk, grad, 0)
+}
+
+// evalPairwise32Blocked is evalPairwise32 with the number of anchor rows
+// per Gram block forced to blockRows (0: chosen from blockBudget).
+func evalPairwise32Blocked(x blas32.General, labels []int, queries int, normalize bool, mk func(*pairCtx) rowKernel, grad blas32.General, blockRows int) float64 {
+	wantGrad := grad.Data != nil
+	if wantGrad && (grad.Rows != x.Rows || grad.Cols != x.Cols) {
+		panic("losses: gradient shape does not match X")
+	}
+	if x.Rows == 0 {
+		return 0
+	}
+	u, norms, sq := prep32(x, normalize)
+	ctx := &pairCtx{n: x.Rows, labels: labels, queries: queries, sq: sq, normalized: normalize}
+	k := mk(ctx)
+	per := 4
+	if wantGrad {
+		per = 8
+		if k.usesH() && !normalize {
+			per = 16
+		}
+	}
+	br := blockRowsFor(x.Rows, per)
+	if blockRows > 0 {
+		br = min(blockRows, x.Rows)
+	}
+	be := newBackend32(u, br, wantGrad)
+	v, gu := runPairwise(be, ctx, x.Cols, k, br, wantGrad)
+	if wantGrad {
+		gradOut(gu, x.Cols, norms, be.urow, func(i int, g []float64) {
+			dr := linalg.Row(grad, i)
+			for k, v := range g {
+				dr[k] = float32(v)
+			}
+		})
+	}
+	return v
+}
+
+// evalPairwise64 is evalPairwise32 in float64 throughout.
+func evalPairwise64(x blas64.General, labels []int, queries int, normalize bool, mk func(*pairCtx) rowKernel, grad blas64.General) float64 {
+	return evalPairwise64Blocked(x, labels, queries, normalize, mk, grad, 0)
+}
+
+func evalPairwise64Blocked(x blas64.General, labels []int, queries int, normalize bool, mk func(*pairCtx) rowKernel, grad blas64.General, blockRows int) float64 {
+	wantGrad := grad.Data != nil
+	if wantGrad && (grad.Rows != x.Rows || grad.Cols != x.Cols) {
+		panic("losses: gradient shape does not match X")
+	}
+	if x.Rows == 0 {
+		return 0
+	}
+	u, norms, sq := prep64(x, normalize)
+	ctx := &pairCtx{n: x.Rows, labels: labels, queries: queries, sq: sq, normalized: normalize}
+	k := mk(ctx)
+	per := 8
+	if wantGrad {
+		per = 16
+		if k.usesH() && !normalize {
+			per = 24
+		}
+	}
+	br := blockRowsFor(x.Rows, per)
+	if blockRows > 0 {
+		br = min(blockRows, x.Rows)
+	}
+	be := newBackend64(u, br, wantGrad)
+	v, gu := runPairwise(be, ctx, x.Cols, k, br, wantGrad)
+	if wantGrad {
+		gradOut(gu, x.Cols, norms, be.urow, func(i int, g []float64) {
+			copy(grad.Data[i*grad.Stride:i*grad.Stride+grad.Cols], g)
+		})
+	}
+	return v
+}
+
+// ---- distance helpers for kernels ----
+
+// dist fills d[j] with the distance of row a to row j from the Gram row s.
+func dist(dk Distance, a int, s, sq, d []float64) {
+	for j, v := range s {
+		switch dk {
+		case Cosine:
+			d[j] = 1 - v
+		case SquaredEuclidean:
+			d[j] = max(0, sq[a]+sq[j]-2*v)
+		default:
+			d[j] = math.Sqrt(max(0, sq[a]+sq[j]-2*v))
+		}
+	}
+	if dk != Cosine {
+		d[a] = 0
+	}
+}
+
+// addDistGrad records ∂(sum)/∂D_aj = g into w/h for distance dk at value dv.
+func addDistGrad(dk Distance, j int, g, dv float64, w, h []float64) {
+	switch dk {
+	case Cosine:
+		w[j] -= g
+	case SquaredEuclidean:
+		h[j] += g
+	default:
+		if dv > 0 {
+			h[j] += g / (2 * dv)
+		}
+	}
+}
+
+// usesDistH reports whether distance dk is expressed through d².
+func usesDistH(dk Distance) bool { return dk != Cosine }
+
+// softplus returns log(1+eᶻ) without overflow.
+func softplus(z float64) float64 {
+	if z > 0 {
+		return z + math.Log1p(math.Exp(-z))
+	}
+	return math.Log1p(math.Exp(z))
+}
+
+// sigmoid returns 1/(1+e⁻ᶻ) without overflow.
+func sigmoid(z float64) float64 {
+	if z >= 0 {
+		return 1 / (1 + math.Exp(-z))
+	}
+	e := math.Exp(z)
+	return e / (1 + e)
+}

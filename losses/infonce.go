@@ -1,0 +1,160 @@
+package losses
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// InfoNCESettings configures the InfoNCE loss; the zero value means the
+// defaults (temperature 0.07, not symmetric, normalized rows).
+type InfoNCESettings struct {
+	// Temperature τ > 0 (default 0.07).
+	Temperature float64
+	// Symmetric adds the positive→query direction in the pair form.
+	Symmetric bool
+	Normalize *bool
+}
+
+// InfoNCE is the InfoNCE / NT-Xent loss with temperature τ, in two forms:
+//
+// Labelled (Batch.Queries == 0, NT-Xent, equal to pytorch-metric-learning's
+// NTXentLoss): for each ordered positive pair (a,p),
+// ℓ = −log(e^{s_ap/τ} / (e^{s_ap/τ} + Σ_{n: y_n≠y_a} e^{s_an/τ})), mean over
+// positive pairs (anchors without a negative contribute nothing).
+//
+// Pair form (Batch.Queries = Q > 0): the candidates of query i are all
+// positive rows [Q,2Q) then the explicit negatives [2Q,N); ℓ_i is the
+// cross-entropy of s(q_i,·)/τ with target positive i, mean over i. With
+// Symmetric the positive→query direction (candidates: the Q queries,
+// target query i) is added and the two means are averaged, as
+// sentence-transformers' MultipleNegativesSymmetricRankingLoss with scale 1/τ.
+//
+// Everything uses log-sum-exp, and the Gram matrix is processed in row
+// blocks, so memory stays O(blockRows·N) even at N = 65,536.
+type InfoNCE struct {
+	Temperature float64
+	Symmetric   bool
+	Normalize   bool
+}
+
+// NewInfoNCE returns an InfoNCE loss with s's settings, defaults filled in.
+func NewInfoNCE(s InfoNCESettings) (*InfoNCE, error) {
+	l := &InfoNCE{Temperature: s.Temperature, Symmetric: s.Symmetric, Normalize: orBool(s.Normalize, true)}
+	if l.Temperature == 0 {
+		l.Temperature = 0.07
+	}
+	if !(l.Temperature > 0) || math.IsInf(l.Temperature, 0) {
+		return nil, fmt.Errorf("infonce: temperature must be > 0, got %g", l.Temperature)
+	}
+	return l, nil
+}
+
+// Name returns "infonce".
+func (l *InfoNCE) Name() string { return "infonce" }
+
+// Params returns temperature, symmetric and normalize.
+func (l *InfoNCE) Params() map[string]any {
+	return map[string]any{"temperature": l.Temperature, "symmetric": l.Symmetric, "normalize": l.Normalize}
+}
+
+// Eval implements Loss.
+func (l *InfoNCE) Eval(b Batch, grad blas32.General) float64 {
+	lab := l.labels(b.X.Rows, b.Labels, b.Queries)
+	return evalPairwise32(b.X, lab, b.Queries, l.Normalize, l.kernel, grad)
+}
+
+// EvalFloat64 implements Float64Loss.
+func (l *InfoNCE) EvalFloat64(b Batch64, grad blas64.General) float64 {
+	lab := l.labels(b.X.Rows, b.Labels, b.Queries)
+	return evalPairwise64(b.X, lab, b.Queries, l.Normalize, l.kernel, grad)
+}
+
+func (l *InfoNCE) labels(n int, labels []int, queries int) []int {
+	if queries > 0 {
+		batchLabels(n, nil, queries) // validates the shape
+		return nil
+	}
+	return batchLabels(n, labels, 0)
+}
+
+func (l *InfoNCE) kernel(ctx *pairCtx) rowKernel { return &infoNCEKernel{l: l, ctx: ctx} }
+
+type infoNCEKernel struct {
+	l   *InfoNCE
+	ctx *pairCtx
+}
+
+func (k *infoNCEKernel) usesH() bool { return false }
+
+func (k *infoNCEKernel) row(a int, s, w, h []float64, sc *scratch) (float64, float64) {
+	if k.ctx.queries > 0 {
+		return k.pairRow(a, s, w)
+	}
+	inv := 1 / k.l.Temperature
+	pos, neg := split(a, k.ctx.labels, sc)
+	if len(pos) == 0 || len(neg) == 0 {
+		return 0, 0
+	}
+	// LSE over the negatives.
+	mx := math.Inf(-1)
+	for _, q := range neg {
+		mx = max(mx, s[q]*inv)
+	}
+	// Each exponential is computed once: stored in w[q] and rescaled below.
+	var z float64
+	for _, q := range neg {
+		e := math.Exp(s[q]*inv - mx)
+		w[q] = e
+		z += e
+	}
+	lse := mx + math.Log(z)
+	var sum, A float64
+	for _, p := range pos {
+		t := lse - s[p]*inv
+		sum += softplus(t)
+		g := sigmoid(t)
+		A += g
+		w[p] -= g * inv
+	}
+	f := A * inv / z
+	for _, q := range neg {
+		w[q] *= f
+	}
+	return sum, float64(len(pos))
+}
+
+// pairRow handles a row of a pair-form batch: query rows score the
+// candidates [Q,N); with Symmetric, positive rows score the queries [0,Q).
+func (k *infoNCEKernel) pairRow(a int, s, w []float64) (float64, float64) {
+	Q, n := k.ctx.queries, k.ctx.n
+	var lo, hi, target int
+	switch {
+	case a < Q:
+		lo, hi, target = Q, n, Q+a
+	case a < 2*Q && k.l.Symmetric:
+		lo, hi, target = 0, Q, a-Q
+	default:
+		return 0, 0
+	}
+	inv := 1 / k.l.Temperature
+	mx := math.Inf(-1)
+	for j := lo; j < hi; j++ {
+		mx = max(mx, s[j]*inv)
+	}
+	var z float64
+	for j := lo; j < hi; j++ {
+		e := math.Exp(s[j]*inv - mx)
+		w[j] = e
+		z += e
+	}
+	lse := mx + math.Log(z)
+	f := inv / z
+	for j := lo; j < hi; j++ {
+		w[j] *= f
+	}
+	w[target] -= inv
+	return lse - s[target]*inv, 1
+}

@@ -1,0 +1,432 @@
+package losses
+
+import (
+	"fmt"
+	"slices"
+
+	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// Mining selects which triplets a triplet loss averages over.
+type Mining int
+
+const (
+	// MineAll uses every valid triplet (spec "all", the default).
+	MineAll Mining = iota
+	// MineEasy uses triplets with D_an − D_ap > margin ("easy").
+	MineEasy
+	// MineSemihard uses triplets with 0 < D_an − D_ap ≤ margin ("semihard").
+	MineSemihard
+	// MineHard uses triplets with D_an − D_ap ≤ 0 ("hard").
+	MineHard
+	// MineBatchHard uses, per anchor, its farthest positive and its nearest
+	// negative ("batch-hard").
+	MineBatchHard
+)
+
+var miningNames = []string{"all", "easy", "semihard", "hard", "batch-hard"}
+
+// String returns the spec name of m.
+func (m Mining) String() string {
+	if m >= 0 && int(m) < len(miningNames) {
+		return miningNames[m]
+	}
+	return fmt.Sprintf("Mining(%d)", int(m))
+}
+
+// ParseMining maps a spec name to a Mining.
+func ParseMining(s string) (Mining, error) {
+	if i := slices.Index(miningNames, s); i >= 0 {
+		return Mining(i), nil
+	}
+	return 0, fmt.Errorf("unknown mining %q (valid: all, easy, semihard, hard, batch-hard)", s)
+}
+
+// Reduction selects how per-triplet losses are averaged.
+type Reduction int
+
+const (
+	// AvgNonzero averages over the triplets with ℓ > 0 ("avg_nonzero", default).
+	AvgNonzero Reduction = iota
+	// Mean averages over every mined triplet ("mean").
+	Mean
+)
+
+// String returns the spec name of r.
+func (r Reduction) String() string {
+	if r == Mean {
+		return "mean"
+	}
+	return "avg_nonzero"
+}
+
+// ParseReduction maps a spec name to a Reduction.
+func ParseReduction(s string) (Reduction, error) {
+	switch s {
+	case "avg_nonzero":
+		return AvgNonzero, nil
+	case "mean":
+		return Mean, nil
+	}
+	return 0, fmt.Errorf("unknown reduction %q (valid: avg_nonzero, mean)", s)
+}
+
+// TripletSettings configures the triplet loss; the zero value means the
+// defaults of DESIGN.md (margin 0.2, Euclidean, all triplets, hinge,
+// avg_nonzero, normalized rows).
+type TripletSettings struct {
+	Margin    *float64
+	Distance  Distance
+	Mining    Mining
+	Soft      bool
+	Reduction Reduction
+	Normalize *bool
+}
+
+// Triplet is the FaceNet triplet loss over triplets (a,p,n) with
+// y_a = y_p ≠ y_n, a ≠ p: ℓ = max(0, D_ap − D_an + margin), or its
+// softplus when Soft. It matches pytorch-metric-learning's
+// TripletMarginLoss with TripletMarginMiner / BatchHardMiner.
+//
+// With the hinge, triplets are never enumerated: per anchor the positives
+// are sorted by D_ap and each negative adds its contribution to a
+// contiguous range of them (binary search, difference arrays and prefix
+// sums), O(N·(N log P)) time and O(N) memory per anchor. The soft form is
+// not piecewise linear, so it streams over each anchor's positives ×
+// negatives (still O(N) memory). Labels-only: in a pair-form batch query i
+// and positive i are class i and each explicit negative its own class.
+type Triplet struct {
+	Margin    float64
+	Distance  Distance
+	Mining    Mining
+	Soft      bool
+	Reduction Reduction
+	Normalize bool
+}
+
+// NewTriplet returns a triplet loss with s's settings, defaults filled in.
+func NewTriplet(s TripletSettings) (*Triplet, error) {
+	t := &Triplet{Margin: orFloat(s.Margin, 0.2), Distance: s.Distance, Mining: s.Mining, Soft: s.Soft,
+		Reduction: s.Reduction, Normalize: orBool(s.Normalize, true)}
+	if t.Distance < Euclidean || t.Distance > Cosine {
+		return nil, fmt.Errorf("triplet: invalid distance %d", int(t.Distance))
+	}
+	if t.Mining < MineAll || t.Mining > MineBatchHard {
+		return nil, fmt.Errorf("triplet: invalid mining %d", int(t.Mining))
+	}
+	if t.Reduction != AvgNonzero && t.Reduction != Mean {
+		return nil, fmt.Errorf("triplet: invalid reduction %d", int(t.Reduction))
+	}
+	return t, nil
+}
+
+// Name returns "triplet".
+func (t *Triplet) Name() string { return "triplet" }
+
+// Params returns margin, distance, mining, soft, reduction and normalize.
+func (t *Triplet) Params() map[string]any {
+	return map[string]any{"margin": t.Margin, "distance": t.Distance.String(), "mining": t.Mining.String(),
+		"soft": t.Soft, "reduction": t.Reduction.String(), "normalize": t.Normalize}
+}
+
+// Eval implements Loss.
+func (t *Triplet) Eval(b Batch, grad blas32.General) float64 {
+	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
+	return evalPairwise32(b.X, l, 0, t.Normalize, t.kernel, grad)
+}
+
+// EvalFloat64 implements Float64Loss.
+func (t *Triplet) EvalFloat64(b Batch64, grad blas64.General) float64 {
+	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
+	return evalPairwise64(b.X, l, 0, t.Normalize, t.kernel, grad)
+}
+
+func (t *Triplet) kernel(ctx *pairCtx) rowKernel { return &tripletKernel{t: t, ctx: ctx} }
+
+type tripletKernel struct {
+	t   *Triplet
+	ctx *pairCtx
+}
+
+func (k *tripletKernel) usesH() bool { return usesDistH(k.t.Distance) }
+
+// split fills sc.pos/sc.neg with the positives and negatives of anchor a.
+func split(a int, labels []int, sc *scratch) (pos, neg []int) {
+	n := len(labels)
+	pos, neg = growInt(sc.pos, n), growInt(sc.neg, n)
+	ya := labels[a]
+	for j, y := range labels {
+		if j == a {
+			continue
+		}
+		if y == ya {
+			pos = append(pos, j)
+		} else {
+			neg = append(neg, j)
+		}
+	}
+	sc.pos, sc.neg = pos, neg
+	return pos, neg
+}
+
+// inMined reports whether margin value m = D_an − D_ap is in the mined set.
+func inMined(mining Mining, m, margin float64) bool {
+	switch mining {
+	case MineEasy:
+		return m > margin
+	case MineSemihard:
+		return m > 0 && m <= margin
+	case MineHard:
+		return m <= 0
+	}
+	return true
+}
+
+func (k *tripletKernel) row(a int, s, w, h []float64, sc *scratch) (float64, float64) {
+	t := k.t
+	pos, neg := split(a, k.ctx.labels, sc)
+	if len(pos) == 0 || len(neg) == 0 {
+		return 0, 0
+	}
+	sc.d = grow(sc.d, k.ctx.n)
+	d := sc.d
+	dist(t.Distance, a, s, k.ctx.sq, d)
+	switch {
+	case t.Mining == MineBatchHard:
+		return k.batchHard(d, pos, neg, w, h)
+	case t.Soft:
+		return k.soft(d, pos, neg, w, h)
+	}
+	return k.hinge(d, pos, neg, w, h, sc)
+}
+
+func (k *tripletKernel) batchHard(d []float64, pos, neg []int, w, h []float64) (float64, float64) {
+	t := k.t
+	p := pos[0]
+	for _, j := range pos[1:] {
+		if d[j] > d[p] {
+			p = j
+		}
+	}
+	q := neg[0]
+	for _, j := range neg[1:] {
+		if d[j] < d[q] {
+			q = j
+		}
+	}
+	z := d[p] - d[q] + t.Margin
+	var l, g float64
+	if t.Soft {
+		l, g = softplus(z), sigmoid(z)
+	} else if z > 0 {
+		l, g = z, 1
+	}
+	cnt := 1.0
+	if t.Reduction == AvgNonzero && l <= 0 {
+		cnt = 0
+	}
+	if g != 0 {
+		addDistGrad(t.Distance, p, g, d[p], w, h)
+		addDistGrad(t.Distance, q, -g, d[q], w, h)
+	}
+	return l, cnt
+}
+
+func (k *tripletKernel) soft(d []float64, pos, neg []int, w, h []float64) (float64, float64) {
+	t := k.t
+	var sum, cnt float64
+	for _, p := range pos {
+		var gp float64
+		for _, q := range neg {
+			m := d[q] - d[p]
+			if !inMined(t.Mining, m, t.Margin) {
+				continue
+			}
+			z := t.Margin - m
+			l := softplus(z)
+			sum += l
+			if t.Reduction == Mean || l > 0 {
+				cnt++
+			}
+			g := sigmoid(z)
+			gp += g
+			addDistGrad(t.Distance, q, -g, d[q], w, h)
+		}
+		addDistGrad(t.Distance, p, gp, d[p], w, h)
+	}
+	return sum, cnt
+}
+
+// hinge sums max(0, D_ap − D_an + margin) over the mined triplets of one
+// anchor without enumerating them: with the positives sorted by D_ap, the
+// positives forming a mined triplet with negative n are a contiguous range,
+// and so are those where the hinge is active (D_ap > D_an − margin).
+func (k *tripletKernel) hinge(d []float64, pos, neg []int, w, h []float64, sc *scratch) (float64, float64) {
+	t := k.t
+	P := len(pos)
+	slices.SortFunc(pos, func(i, j int) int {
+		if d[i] < d[j] {
+			return -1
+		} else if d[i] > d[j] {
+			return 1
+		}
+		return i - j
+	})
+	sc.e = grow(sc.e, P+1) // sorted D_ap, then prefix sums in sc.f
+	sc.f = grow(sc.f, P+1)
+	sc.cnt = grow(sc.cnt, P+1)
+	dp, pre, diff := sc.e[:P], sc.f, sc.cnt
+	clear(diff)
+	pre[0] = 0
+	for i, p := range pos {
+		dp[i] = d[p]
+		pre[i+1] = pre[i] + d[p]
+	}
+	lb := func(x float64) int { return lowerBound(dp, x) } // first D_ap ≥ x
+	ub := func(x float64) int { return upperBound(dp, x) } // first D_ap > x
+	var sum, cnt float64
+	for _, q := range neg {
+		dn := d[q]
+		var mlo, mhi int // mined range of sorted positives
+		switch t.Mining {
+		case MineAll:
+			mlo, mhi = 0, P
+		case MineEasy: // D_ap < dn − margin
+			mlo, mhi = 0, lb(dn-t.Margin)
+		case MineSemihard: // dn − margin ≤ D_ap < dn
+			mlo, mhi = lb(dn-t.Margin), lb(dn)
+		case MineHard: // D_ap ≥ dn
+			mlo, mhi = lb(dn), P
+		}
+		if mhi <= mlo {
+			continue
+		}
+		alo := max(mlo, ub(dn-t.Margin)) // active: D_ap > dn − margin
+		if t.Reduction == Mean {
+			cnt += float64(mhi - mlo)
+		}
+		if mhi <= alo {
+			continue
+		}
+		na := float64(mhi - alo)
+		if t.Reduction == AvgNonzero {
+			cnt += na
+		}
+		sum += pre[mhi] - pre[alo] + na*(t.Margin-dn)
+		addDistGrad(t.Distance, q, -na, dn, w, h)
+		diff[alo]++
+		diff[mhi]--
+	}
+	var run float64
+	for i, p := range pos {
+		run += diff[i]
+		if run != 0 {
+			addDistGrad(t.Distance, p, run, dp[i], w, h)
+		}
+	}
+	return sum, cnt
+}
+
+// lowerBound returns the first index i of sorted a with a[i] ≥ x (len(a) if none).
+func lowerBound(a []float64, x float64) int {
+	lo, n := 0, len(a)
+	for n > 0 {
+		h := n >> 1
+		if a[lo+h] < x {
+			lo += h + 1
+			n -= h + 1
+		} else {
+			n = h
+		}
+	}
+	return lo
+}
+
+// upperBound returns the first index i of sorted a with a[i] > x (len(a) if none).
+func upperBound(a []float64, x float64) int {
+	lo, n := 0, len(a)
+	for n > 0 {
+		h := n >> 1
+		if a[lo+h] <= x {
+			lo += h + 1
+			n -= h + 1
+		} else {
+			n = h
+		}
+	}
+	return lo
+}
+
+// TripletCounts holds how many valid triplets of a batch fall in each
+// category for a margin (see DESIGN.md: easy m > margin, semihard
+// 0 < m ≤ margin, hard m ≤ 0, with m = D_an − D_ap).
+type TripletCounts struct {
+	Margin                      float64
+	Easy, Semihard, Hard, Total int64
+}
+
+// TripletStats counts the easy, semihard and hard triplets of the batch
+// (rows of x, labels) for distance d and margin, on normalized rows when
+// normalize is set. Nothing is enumerated: per anchor the negatives'
+// distances are sorted and each positive is placed by binary search, so
+// memory is O(N) per worker beyond one block of the Gram matrix.
+func TripletStats(x blas32.General, labels []int, d Distance, margin float64, normalize bool) TripletCounts {
+	if len(labels) != x.Rows {
+		panic("losses: len(labels) does not match the rows of x")
+	}
+	res := TripletCounts{Margin: margin}
+	if x.Rows == 0 {
+		return res
+	}
+	u, _, sq := prep32(x, normalize)
+	ctx := &pairCtx{n: x.Rows, labels: labels, sq: sq}
+	k := &statsKernel{ctx: ctx, d: d, margin: margin, counts: make([][3]int64, x.Rows)}
+	br := blockRowsFor(x.Rows, 4)
+	runPairwise(newBackend32(u, br, false), ctx, x.Cols, k, br, false)
+	for _, c := range k.counts {
+		res.Easy += c[0]
+		res.Semihard += c[1]
+		res.Hard += c[2]
+	}
+	res.Total = res.Easy + res.Semihard + res.Hard
+	return res
+}
+
+type statsKernel struct {
+	ctx    *pairCtx
+	d      Distance
+	margin float64
+	counts [][3]int64
+}
+
+func (k *statsKernel) usesH() bool { return false }
+
+func (k *statsKernel) row(a int, s, w, h []float64, sc *scratch) (float64, float64) {
+	pos, neg := split(a, k.ctx.labels, sc)
+	if len(pos) == 0 || len(neg) == 0 {
+		return 0, 0
+	}
+	sc.d = grow(sc.d, k.ctx.n)
+	d := sc.d
+	dist(k.d, a, s, k.ctx.sq, d)
+	sc.e = grow(sc.e, len(neg))
+	dn := sc.e
+	for i, q := range neg {
+		dn[i] = d[q]
+	}
+	slices.Sort(dn)
+	N := len(dn)
+	var c [3]int64
+	for _, p := range pos {
+		dp := d[p]
+		// hard: dn ≤ dp; easy: dn > dp + margin; semihard: the rest.
+		hard := upperBound(dn, dp)
+		notEasy := upperBound(dn, dp+k.margin)
+		c[2] += int64(hard)
+		c[1] += int64(max(0, notEasy-hard))
+		c[0] += int64(N - max(notEasy, hard))
+	}
+	k.counts[a] = c
+	return 0, 0
+}

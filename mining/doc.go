@@ -1,0 +1,39 @@
+// Package mining finds training examples in embeddings: in-batch miners
+// that pick triplets and pairs for the losses (categories as defined in
+// DESIGN.md, "Definitions"), an exact blocked top-k search over a corpus,
+// and hard-negative mining with rank-window and score filters and its JSONL
+// output formats (DESIGN.md, "Hard-negative mining (corpus)").
+//
+// mining works on plain row-major float32 matrices (gonum's blas32.General)
+// and never imports onnx/ or pipeline/: callers embed and read files, then
+// pass matrices, texts and settings.
+package mining
+
+import (
+	"math"
+
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
+// NormalizeRows scales every row of m to unit L2 norm in place (norm
+// accumulated in float64). An all-zero row is left as it is. It returns
+// the number of zero rows.
+func NormalizeRows(m blas32.General) int {
+	zero := 0
+	for i := range m.Rows {
+		row := m.Data[i*m.Stride : i*m.Stride+m.Cols]
+		s := 0.0
+		for _, v := range row {
+			s += float64(v) * float64(v)
+		}
+		if s == 0 {
+			zero++
+			continue
+		}
+		inv := 1 / math.Sqrt(s)
+		for j, v := range row {
+			row[j] = float32(float64(v) * inv)
+		}
+	}
+	return zero
+}

@@ -1,0 +1,85 @@
+package mining
+
+import (
+	"bufio"
+	"context"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/embfit/embfit/internal/linalg"
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
+// vmHWM returns the process's peak resident set size in bytes, from
+// /proc/self/status (0 where unavailable).
+func vmHWM() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// BenchmarkTopK measures the exact search on 10,000 queries × 200,000
+// corpus rows × 384 dimensions, k=100 (with -short: 1,000 × 20,000). The
+// sgemm sub-benchmark runs only the GEMMs of the same block shapes into the
+// same buffer: the peak the search is compared with. Both report GFLOP/s
+// (2·Q·C·D flops per op); topk also reports the process's peak RSS and the
+// corpus size, in MiB.
+func BenchmarkTopK(b *testing.B) {
+	nq, nc, d, k := 10000, 200000, 384, 100
+	if testing.Short() {
+		nq, nc = 1000, 20000
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	fill := func(m blas32.General) {
+		for i := range m.Data {
+			m.Data[i] = float32(r.NormFloat64())
+		}
+		NormalizeRows(m)
+	}
+	queries, corpus := linalg.NewMatrix(nq, d), linalg.NewMatrix(nc, d)
+	fill(queries)
+	fill(corpus)
+	s := SearchSettings{K: k}.withDefaults()
+	flops := 2 * float64(nq) * float64(nc) * float64(d)
+	name := "Q=" + strconv.Itoa(nq) + "/C=" + strconv.Itoa(nc) + "/D=" + strconv.Itoa(d)
+	b.Run("sgemm/"+name, func(b *testing.B) {
+		buf := make([]float32, s.QueryBlock*s.CorpusBlock)
+		for b.Loop() {
+			for q0 := 0; q0 < nq; q0 += s.QueryBlock {
+				q1 := min(q0+s.QueryBlock, nq)
+				for c0 := 0; c0 < nc; c0 += s.CorpusBlock {
+					c1 := min(c0+s.CorpusBlock, nc)
+					dst := blas32.General{Rows: q1 - q0, Cols: c1 - c0, Stride: c1 - c0, Data: buf[:(q1-q0)*(c1-c0)]}
+					linalg.MulT(dst, linalg.Slice(queries, q0, q1), linalg.Slice(corpus, c0, c1))
+				}
+			}
+		}
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+	b.Run("topk/"+name+"/k="+strconv.Itoa(k), func(b *testing.B) {
+		var res Results
+		runtime.GC()
+		for b.Loop() {
+			if err := TopK(context.Background(), &res, queries, corpus, s, nil, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		b.ReportMetric(float64(vmHWM())/(1<<20), "peakRSS-MiB")
+		b.ReportMetric(float64(len(corpus.Data)*4)/(1<<20), "corpus-MiB")
+	})
+}

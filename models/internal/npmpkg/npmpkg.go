@@ -1,0 +1,114 @@
+// Package npmpkg reads files out of npm package tarballs (the .tgz files
+// that `npm pack` writes) without extracting them to disk, and computes the
+// checksums that recipes record in their manifests.
+package npmpkg
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// ErrNotFound is returned (wrapped) by Open when the tarball has no such member.
+var ErrNotFound = errors.New("not in the package")
+
+// Open streams the tarball member named member (e.g.
+// "package/dict/data.noun") to fn. The reader is valid only during fn. The
+// error names the tarball and the member.
+func Open(tgz, member string, fn func(io.Reader) error) error {
+	found, err := Walk(tgz, func(name string, r io.Reader) (bool, error) {
+		if name != member {
+			return false, nil
+		}
+		return true, fn(r)
+	})
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("%s: %s: %w", tgz, member, ErrNotFound)
+	}
+	return nil
+}
+
+// Walk calls fn for every regular file in the tarball, in archive order,
+// with its name (as stored, e.g. "package/README.md") and contents. fn
+// returns stop=true to end the walk early; Walk then reports found=true.
+func Walk(tgz string, fn func(name string, r io.Reader) (stop bool, err error)) (found bool, err error) {
+	f, err := os.Open(tgz)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w (run `make setup`)", tgz, err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", tgz, err)
+	}
+	defer zr.Close()
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", tgz, err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		stop, err := fn(h.Name, tr)
+		if err != nil {
+			return false, fmt.Errorf("%s: %s: %w", tgz, h.Name, err)
+		}
+		if stop {
+			return true, nil
+		}
+	}
+}
+
+// SHA256File returns the lower-case hex SHA-256 of the file at path.
+func SHA256File(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// SHA256Bytes returns the lower-case hex SHA-256 of b.
+func SHA256Bytes(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// ModuleRoot returns the directory holding go.mod, searching from the
+// current directory upwards. Tests use it to find setup's artifacts
+// (.cache/npm, models/glove-100d, data/wordnet) from any package directory.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cannot locate the module root (no go.mod in the current directory or above)")
+		}
+		dir = parent
+	}
+}
