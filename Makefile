@@ -30,7 +30,7 @@ default: setup build
 	bin/embfit train --model models/glove-100d \
 		--train data/wordnet/pairs.train.jsonl --dev data/wordnet/pairs.dev.jsonl \
 		--test data/wordnet/pairs.test.jsonl \
-		--loss infonce --mine-negatives 3 --epochs 5 --lr 0.005 --seed 1 \
+		--loss infonce --mine-negatives 3 --epochs 5 --seed 1 \
 		--out $(DEFAULT_RUN)
 
 clean:

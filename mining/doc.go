@@ -7,6 +7,16 @@
 // mining works on plain row-major float32 matrices (gonum's blas32.General)
 // and never imports onnx/ or pipeline/: callers embed and read files, then
 // pass matrices, texts and settings.
+//
+// The corpus search (TopK, Mine) is exact and deterministic: float32 GEMMs
+// of query blocks × corpus blocks (through internal/linalg, i.e. OpenBLAS)
+// propose candidates, which are re-scored with float64 dot products; a
+// bound on the float32 rounding error proves that nothing outside the
+// candidates belongs in the top k, or triggers a second, thresholded pass
+// for that query. Scores, ranks and outputs therefore do not depend on
+// block sizes, worker counts or BLAS threads. Memory is one
+// QueryBlock×CorpusBlock float32 buffer (32 MiB by default) plus
+// queries × (k + k/4 + 4) hits of 16 bytes, never queries × corpus.
 package mining
 
 import (

@@ -328,8 +328,10 @@ func (e *Encoder) Close() error {
 // EmbedTexts embeds texts into dst (len(texts) × Dim(), caller-owned),
 // row i for texts[i]. Texts are tokenized (truncated to MaxLength), sorted
 // by length into batches of BatchSize to waste little padding, run, pooled
-// and optionally normalized; results do not depend on the thread count. It
-// stops with ctx's error when ctx is cancelled.
+// and optionally normalized; results do not depend on the thread count. A
+// text with no tokens (empty, with a tokenizer that adds no special
+// tokens) gets the zero vector under mean pooling. It stops with ctx's
+// error when ctx is cancelled (also during a running batch).
 func (e *Encoder) EmbedTexts(ctx context.Context, texts []string, dst blas32.General) error {
 	if !e.text {
 		return errors.New("EmbedTexts: model takes a float tensor, not text")

@@ -350,7 +350,14 @@ func (r *JobRunner) Run(ctx context.Context) (*JobResult, error) {
 	// Mined negatives (deterministic, so a resumed run mines the same).
 	if j.MineNegatives > 0 && len(pairRows) > 0 {
 		t2 := time.Now()
-		n, err := mineNegatives(ctx, emb, tt.texts, pairRows, j.MineNegatives, j.MineRangeMin, j.Settings.Seed)
+		last := time.Now()
+		progress := func(done, total int64) {
+			if time.Since(last) >= 5*time.Second {
+				last = time.Now()
+				r.logf("mine: %d/%d", done, total)
+			}
+		}
+		n, err := mineNegatives(ctx, emb, tt.texts, pairRows, j.MineNegatives, j.MineRangeMin, j.Settings.Seed, progress)
 		if err != nil {
 			return nil, fmt.Errorf("mining negatives: %w", err)
 		}
@@ -447,7 +454,7 @@ func parseLosses(specs []string) ([]WeightedLoss, error) {
 // similarity (exact), excluding the anchor's own positives and equal
 // texts; the top k from rank rangeMin on are appended. It returns the
 // number of negatives added.
-func mineNegatives(ctx context.Context, emb blas32.General, texts []string, rows []PairRow, k, rangeMin int, seed uint64) (int, error) {
+func mineNegatives(ctx context.Context, emb blas32.General, texts []string, rows []PairRow, k, rangeMin int, seed uint64, progress func(done, total int64)) (int, error) {
 	qIndex, cIndex := map[int]int{}, map[int]int{}
 	var qIDs, cIDs []int
 	var positives [][]int
@@ -479,7 +486,7 @@ func mineNegatives(ctx context.Context, emb blas32.General, texts []string, rows
 	for _, i := range cIDs {
 		p.CorpusText = append(p.CorpusText, texts[i])
 	}
-	mined, err := mining.Mine(ctx, p, mining.Settings{NumNegatives: k, RangeMin: rangeMin, RangeMax: rangeMin + max(50, 2*k), Seed: seed}, nil)
+	mined, err := mining.Mine(ctx, p, mining.Settings{NumNegatives: k, RangeMin: rangeMin, RangeMax: rangeMin + max(50, 2*k), Seed: seed}, progress)
 	if err != nil {
 		return 0, err
 	}

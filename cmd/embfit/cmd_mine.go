@@ -199,7 +199,6 @@ func (j *mineJob) loadProblem(ctx context.Context, stderr io.Writer) (*mining.Pr
 	man := mining.Manifest{Command: "embfit mine", Mode: "pairs"}
 	p := &mining.Problem{}
 	var queryRows []int // row of each query in its embeddings (embeddings mode)
-	var inputs []string // file roles and paths for the manifest
 	if j.labelled != "" {
 		man.Mode = "labelled"
 		texts, labels, rows, n, err := readLabelled(j.labelled, j.textField, j.labelField)
@@ -210,7 +209,6 @@ func (j *mineJob) loadProblem(ctx context.Context, stderr io.Writer) (*mining.Pr
 		p.QueryLabels, p.CorpusLabels = labels, labels
 		queryRows = rows
 		man.Inputs = append(man.Inputs, mining.InputFile{Role: "labelled", Path: j.labelled, Rows: n})
-		inputs = append(inputs, j.labelled)
 	} else {
 		anchors, positives, lines, err := readPairs(j.pairs, j.anchorField, j.positiveField)
 		if err != nil {
@@ -218,7 +216,6 @@ func (j *mineJob) loadProblem(ctx context.Context, stderr io.Writer) (*mining.Pr
 		}
 		set := mining.GroupPairs(anchors, positives)
 		man.Inputs = append(man.Inputs, mining.InputFile{Role: "pairs", Path: j.pairs, Rows: set.Pairs})
-		inputs = append(inputs, j.pairs)
 		p.QueryText = set.Queries
 		queryRows = set.FirstPair
 		if j.corpus != "" {
@@ -227,7 +224,6 @@ func (j *mineJob) loadProblem(ctx context.Context, stderr io.Writer) (*mining.Pr
 				return nil, man, err
 			}
 			man.Inputs = append(man.Inputs, mining.InputFile{Role: "corpus", Path: j.corpus, Rows: len(p.CorpusText)})
-			inputs = append(inputs, j.corpus)
 		} else {
 			p.CorpusText = set.DefaultCorpus()
 		}
@@ -248,7 +244,6 @@ func (j *mineJob) loadProblem(ctx context.Context, stderr io.Writer) (*mining.Pr
 			return nil, man, err
 		}
 		man.Inputs = append(man.Inputs, mining.InputFile{Role: "query-embeddings", Path: j.qEmb, Rows: q.Rows})
-		inputs = append(inputs, j.qEmb)
 		p.Queries = gatherRows(q, queryRows)
 		if p.QueryLabels != nil {
 			p.Corpus = p.Queries
@@ -258,7 +253,6 @@ func (j *mineJob) loadProblem(ctx context.Context, stderr io.Writer) (*mining.Pr
 				return nil, man, err
 			}
 			man.Inputs = append(man.Inputs, mining.InputFile{Role: "corpus-embeddings", Path: j.cEmb, Rows: cm.Rows})
-			inputs = append(inputs, j.cEmb)
 			p.Corpus = cm
 		}
 		if p.Queries.Cols != p.Corpus.Cols {
@@ -276,7 +270,7 @@ func (j *mineJob) loadProblem(ctx context.Context, stderr io.Writer) (*mining.Pr
 		man.Inputs[i].SHA256 = sum
 	}
 	zero := mining.NormalizeRows(p.Queries)
-	if !(p.QueryLabels != nil) {
+	if p.QueryLabels == nil {
 		zero += mining.NormalizeRows(p.Corpus)
 	}
 	if zero > 0 {

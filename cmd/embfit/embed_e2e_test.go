@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/embfit/embfit/onnx/graph"
 	"github.com/embfit/embfit/onnx/onnxtest"
 	"github.com/embfit/embfit/onnx/tokenizer"
 	"github.com/embfit/embfit/pipeline"
@@ -168,6 +169,15 @@ func TestEmbedE2EBadInput(t *testing.T) {
 	notJSON := embedWrite(t, filepath.Join(dir, "bad.jsonl"), `{"text":"a dog"}`+"\n"+`{"text": nope}`+"\n")
 	noField := embedWrite(t, filepath.Join(dir, "nofield.jsonl"), `{"text":"a dog"}`+"\n"+`{"body":"x"}`+"\n")
 	empty := embedWrite(t, filepath.Join(dir, "empty.jsonl"), "")
+	twoIn := filepath.Join(t.TempDir(), "two.onnx")
+	m := graph.New("two", 0)
+	m.AddInput("pixels", graph.Float, graph.Sym("batch"), graph.Fixed(2))
+	m.AddInput("extra", graph.Float, graph.Sym("batch"), graph.Fixed(2))
+	m.AddNode("Add", []string{"pixels", "extra"}, []string{"y"})
+	m.AddOutput("y", graph.Float, graph.Sym("batch"), graph.Fixed(2))
+	if err := m.Save(twoIn); err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(dir, "out.npy")
 	tests := []struct {
 		name string
@@ -179,6 +189,7 @@ func TestEmbedE2EBadInput(t *testing.T) {
 		{"missing field", []string{"--model", w.Dir, "--input", noField}, noField + `:2: missing field "text"`},
 		{"empty input", []string{"--model", w.Dir, "--input", empty}, empty + ": empty input"},
 		{"missing input", []string{"--model", w.Dir, "--input", filepath.Join(dir, "none.jsonl")}, "none.jsonl: no such file"},
+		{"unbindable model", []string{"--model", twoIn, "--input", good}, "two.onnx: cannot bind input pixels float32[batch,2]"},
 		{"bad pooling", []string{"--model", w.Dir, "--input", good, "--pooling", "sum"}, `pooling "sum"`},
 		{"bad batch size", []string{"--model", w.Dir, "--input", good, "--batch-size", "0"}, "--batch-size 0"},
 		{"unwritable out", []string{"--model", w.Dir, "--input", good, "--out", filepath.Join(dir, "no", "such", "dir", "e.npy")}, "e.npy: cannot write"},

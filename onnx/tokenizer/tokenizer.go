@@ -3,7 +3,10 @@
 // WordLevel models; BertNormalizer (and Lowercase, NFC/NFD/NFKC/NFKD,
 // StripAccents, Sequence); BertPreTokenizer (and Whitespace,
 // WhitespaceSplit); TemplateProcessing or BertProcessing special tokens;
-// added tokens matched verbatim in the input; truncation.
+// added tokens matched verbatim in the input (those marked
+// "normalized": false, as BERT's special tokens are; normalized added
+// tokens are tokenized like any text); truncation. Pairs of texts are not
+// supported (the "pair" template is ignored).
 //
 // It reproduces the Rust `tokenizers` library's ids for these components
 // (checked against published reference encodings in the tests). Other
@@ -222,8 +225,9 @@ func (t *Tokenizer) Encode(text string, maxLen int) Encoding {
 	if maxLen <= 0 {
 		maxLen = t.truncation
 	}
-	var ids []int64
-	var toks []string
+	guess := len(text)/3 + 2
+	ids := make([]int64, 0, guess)
+	toks := make([]string, 0, guess)
 	for _, seg := range t.splitAdded(text) {
 		if seg.added != nil {
 			ids = append(ids, seg.added.ID)
@@ -246,7 +250,8 @@ func (t *Tokenizer) Encode(text string, maxLen int) Encoding {
 	if t.single == nil {
 		return Encoding{IDs: ids, TypeIDs: make([]int64, len(ids)), Tokens: toks}
 	}
-	var e Encoding
+	n := len(ids) + t.NumSpecialTokens()
+	e := Encoding{IDs: make([]int64, 0, n), TypeIDs: make([]int64, 0, n), Tokens: make([]string, 0, n)}
 	for _, p := range t.single {
 		if p.sequence {
 			e.IDs = append(e.IDs, ids...)
@@ -553,7 +558,7 @@ func isBertPunct(r rune) bool {
 // bertPreTokenize splits on whitespace (dropped) and isolates every
 // punctuation character.
 func bertPreTokenize(s string) []string {
-	var out []string
+	out := make([]string, 0, len(s)/4+1)
 	start := -1
 	for i, r := range s {
 		switch {

@@ -1,25 +1,28 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // refFile returns a reference tokenizer.json shipped as test data by the
-// Go module github.com/daulet/tokenizers (required in go.mod for this
-// purpose; `make setup` runs `go mod download`).
+// Go module github.com/daulet/tokenizers, required in go.mod for this
+// purpose only (it is not imported: it needs a Rust library). `go mod
+// download` fetches it from the module proxy if it is not cached yet.
 func refFile(t testing.TB, name string) string {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/daulet/tokenizers").Output()
-	dir := strings.TrimSpace(string(out))
-	if err != nil || dir == "" {
-		t.Fatalf("locate module github.com/daulet/tokenizers (run `go mod download`): %v", err)
+	out, err := exec.Command("go", "mod", "download", "-json", "github.com/daulet/tokenizers").Output()
+	var mod struct{ Dir, Error string }
+	if err != nil || json.Unmarshal(out, &mod) != nil || mod.Dir == "" {
+		t.Fatalf("go mod download github.com/daulet/tokenizers: %v %s %s", err, mod.Error, out)
 	}
-	p := filepath.Join(dir, "test", "data", name)
+	p := filepath.Join(mod.Dir, "test", "data", name)
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("reference tokenizer: %v", err)
 	}
@@ -129,7 +132,7 @@ func TestWordLevel(t *testing.T) {
 	}
 	for _, tc := range tests {
 		e := tk.Encode(tc.text, 0)
-		if !reflect.DeepEqual(e.IDs, tc.ids) {
+		if !slices.Equal(e.IDs, tc.ids) {
 			t.Errorf("%q: ids %v, want %v", tc.text, e.IDs, tc.ids)
 		}
 	}

@@ -353,13 +353,12 @@ func Run(ctx context.Context, d Data, s Settings) (*Report, error) {
 		slices.Sort(margins)
 	}
 	rep.TripletAnatomy = TripletAnatomy{Distance: dist.String(), Normalize: norm}
-	for _, m := range margins {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		c := tripletCounts(losses.TripletStats(d.X, labels, dist, m, norm))
-		rep.TripletAnatomy.Margins = append(rep.TripletAnatomy.Margins, c)
-		if m == chosen {
+	rep.TripletAnatomy.Margins, err = tripletAnatomy(ctx, d.X, labels, dist, norm, margins)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range rep.TripletAnatomy.Margins {
+		if c.Margin == chosen {
 			rep.Triplets = c
 		}
 	}

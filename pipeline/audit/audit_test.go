@@ -369,3 +369,24 @@ func ExampleRun() {
 		rep.Retrieval.MAPAtR, rep.Similarity.ROCAUC, rep.Triplets.Margin, 100*rep.Triplets.EasyFrac)
 	// Output: MAP@R 1.00, ROC-AUC 1.00, easy triplets at margin 0.2: 100%
 }
+
+func TestTripletAnatomyMatchesTripletStats(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 1))
+	x, labels := clustered(rng, 150, 10, 7, 0.8)
+	margins := []float64{0, 0.05, 0.2, 0.5, 1, 2}
+	for _, dk := range []losses.Distance{losses.Euclidean, losses.SquaredEuclidean, losses.Cosine} {
+		for _, norm := range []bool{true, false} {
+			got, err := tripletAnatomy(context.Background(), x, labels, dk, norm, margins)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, m := range margins {
+				want := losses.TripletStats(x, labels, dk, m, norm)
+				g := got[k]
+				if g.Easy != want.Easy || g.Semihard != want.Semihard || g.Hard != want.Hard || g.Total != want.Total {
+					t.Errorf("%v normalize=%v margin %v: got %+v, TripletStats %+v", dk, norm, m, g, want)
+				}
+			}
+		}
+	}
+}

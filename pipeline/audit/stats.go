@@ -90,8 +90,13 @@ func temperatureSweep(ctx context.Context, d Data, labels []int, taus []float64)
 			logN := math.Log(float64(len(neg)))
 			for ti, tau := range taus {
 				var z, wsum float64
+				inv := 1 / tau
 				for _, v := range neg {
-					x := (v - mx) / tau
+					x := (v - mx) * inv
+					if x < -40 {
+						// e^x < 5e-18: adding it to z ≥ 1 changes nothing.
+						continue
+					}
 					e := math.Exp(x)
 					z += e
 					wsum += e * x
