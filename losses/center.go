@@ -31,8 +31,10 @@ type CenterSettings struct {
 // are carried for the spec and the training form (see CenterTrainer) and
 // do not affect the audit value. Labels-only (pair form: see Contrastive).
 type Center struct {
+	// Alpha and Lambda are the training-form parameters (echoed only).
 	Alpha, Lambda float64
-	Normalize     bool
+	// Normalize L2-normalizes the rows first.
+	Normalize bool
 }
 
 func centerParams(s CenterSettings) (alpha, lambda float64, normalize bool, err error) {
@@ -157,10 +159,13 @@ func to64(x blas32.General) blas64.General {
 // seen by Eval: Δc_j = Σ_{i:y_i=j}(c_j − x_i) / (1 + n_j), c_j ← c_j − α·Δc_j.
 // Labels must lie in [0, NumClasses); pair-form batches are not supported.
 type CenterTrainer struct {
+	// Alpha is the center learning rate, Lambda the weight of L_C.
 	Alpha, Lambda float64
-	Normalize     bool
-	NumClasses    int
-	Dim           int
+	// Normalize L2-normalizes the rows first.
+	Normalize bool
+	// NumClasses and Dim give the classifier's shape (NumClasses×Dim).
+	NumClasses int
+	Dim        int
 
 	w, b       blas32.General // NumClasses×Dim, 1×NumClasses
 	gw, gb     blas32.General

@@ -14,7 +14,8 @@ type CircleSettings struct {
 	// M is the relaxation margin m (default 0.4).
 	M *float64
 	// Gamma is the scale γ > 0 (default 80).
-	Gamma     float64
+	Gamma float64
+	// Normalize L2-normalizes the rows first (nil: true).
 	Normalize *bool
 }
 
@@ -26,7 +27,9 @@ type CircleSettings struct {
 // Stable for large γ (log-sum-exp, softplus). With normalize off, s is the
 // raw dot product. Labels-only (pair form: see Contrastive).
 type Circle struct {
-	M, Gamma  float64
+	// M is the relaxation margin m, Gamma the scale γ.
+	M, Gamma float64
+	// Normalize L2-normalizes the rows first (cosine similarities).
 	Normalize bool
 }
 

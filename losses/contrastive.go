@@ -25,8 +25,10 @@ type ContrastiveSettings struct {
 // is scored with query i and positive i as class i and every explicit
 // negative as a class of its own.
 type Contrastive struct {
+	// Margin is the negative margin, PosMargin the positive one.
 	Margin, PosMargin float64
-	Normalize         bool
+	// Normalize L2-normalizes the rows before measuring distances.
+	Normalize bool
 }
 
 // NewContrastive returns a contrastive loss with s's settings, defaults filled in.
@@ -67,37 +69,35 @@ type contrastiveKernel struct {
 
 func (k *contrastiveKernel) usesH() bool { return true }
 
-// row sums over ordered pairs (a,j), j≠a: each unordered pair appears twice
-// in the total and the count is N(N−1), so sum/count is the mean over
-// unordered pairs.
+// row sums over the pairs (a,j) with j > a, so each unordered pair is
+// visited once; W is upper triangular and the engine's W + Wᵀ gives the
+// gradient of both ends. The counts add up to N(N−1)/2.
 func (k *contrastiveKernel) row(a int, s, w, h []float64, sc *scratch) (float64, float64) {
 	n := k.ctx.n
-	if n < 2 {
+	if a >= n-1 {
 		return 0, 0
 	}
 	sc.d = grow(sc.d, n)
-	d := sc.d
-	dist(Euclidean, a, s, k.ctx.sq, d)
+	d := sc.d[a+1 : n]
+	dist(Euclidean, a, s, k.ctx.sq, sc.d, a+1)
 	ya := k.ctx.labels[a]
 	var sum float64
-	for j := range n {
-		if j == a {
-			continue
-		}
+	for i, dj := range d {
+		j := a + 1 + i
 		var t float64
 		if k.ctx.labels[j] == ya {
-			t = d[j] - k.c.PosMargin
+			t = dj - k.c.PosMargin
 			if t <= 0 {
 				continue
 			}
 		} else {
-			t = d[j] - k.c.Margin
+			t = dj - k.c.Margin
 			if t >= 0 {
 				continue
 			}
 		}
 		sum += 0.5 * t * t
-		addDistGrad(Euclidean, j, t, d[j], w, h)
+		addDistGrad(Euclidean, j, t, dj, w, h)
 	}
-	return sum, float64(n - 1)
+	return sum, float64(n - 1 - a)
 }

@@ -39,10 +39,10 @@ const blockBudget = 256 << 20
 type pairCtx struct {
 	n       int
 	labels  []int
-	queries int       // pair form when > 0 (then labels is nil)
+	queries int // pair form when > 0 (then labels is nil)
 	// normalized is set when the working rows are L2-normalized.
 	normalized bool
-	sq      []float64 // ‖u_i‖², squared norms of the working rows
+	sq         []float64 // ‖u_i‖², squared norms of the working rows
 }
 
 // scratch is per-worker reusable memory for kernels.
@@ -558,9 +558,15 @@ func evalPairwise64Blocked(x blas64.General, labels []int, queries int, normaliz
 
 // ---- distance helpers for kernels ----
 
-// dist fills d[j] with the distance of row a to row j from the Gram row s.
-func dist(dk Distance, a int, s, sq, d []float64) {
-	for j, v := range s {
+// dist fills d[j] with the distance of row a to row j from the Gram row
+// s, for j ≥ from (an optional start column, default 0).
+func dist(dk Distance, a int, s, sq, d []float64, from ...int) {
+	j0 := 0
+	if len(from) > 0 {
+		j0 = from[0]
+	}
+	for j := j0; j < len(s); j++ {
+		v := s[j]
 		switch dk {
 		case Cosine:
 			d[j] = 1 - v
@@ -570,7 +576,7 @@ func dist(dk Distance, a int, s, sq, d []float64) {
 			d[j] = math.Sqrt(max(0, sq[a]+sq[j]-2*v))
 		}
 	}
-	if dk != Cosine {
+	if dk != Cosine && a >= j0 {
 		d[a] = 0
 	}
 }

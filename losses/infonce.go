@@ -15,6 +15,7 @@ type InfoNCESettings struct {
 	Temperature float64
 	// Symmetric adds the positive→query direction in the pair form.
 	Symmetric bool
+	// Normalize L2-normalizes the rows first (nil: true).
 	Normalize *bool
 }
 
@@ -35,9 +36,12 @@ type InfoNCESettings struct {
 // Everything uses log-sum-exp, and the Gram matrix is processed in row
 // blocks, so memory stays O(blockRows·N) even at N = 65,536.
 type InfoNCE struct {
+	// Temperature is τ > 0.
 	Temperature float64
-	Symmetric   bool
-	Normalize   bool
+	// Symmetric adds the positive→query direction in the pair form.
+	Symmetric bool
+	// Normalize L2-normalizes the rows first (cosine similarities).
+	Normalize bool
 }
 
 // NewInfoNCE returns an InfoNCE loss with s's settings, defaults filled in.

@@ -4,6 +4,22 @@
 //
 // Losses work on plain row-major float32 matrices (gonum's blas32.General)
 // and integer labels; they never import onnx/ or pipeline/.
+//
+// Build a loss from a spec string with Parse ("triplet:margin=0.1,mining=semihard")
+// or from a settings struct whose zero value means the defaults
+// (NewTriplet(TripletSettings{...}), ...). Eval returns the value and writes
+// ∂L/∂X for the raw rows, through the optional L2 normalization.
+//
+// Precision: Eval computes Gram matrices with float32 BLAS (internal/linalg)
+// and everything else in float64; EvalFloat64 (interface Float64Loss,
+// implemented by every loss here) runs the same code on float64 inputs with
+// float64 GEMMs, reproducing float64 references to ~1e-15.
+//
+// Memory and speed: the pairwise losses work on row blocks of the
+// similarity matrix (at most 256 MiB of block buffers), never on anything
+// of size N³ or per triplet; anchors are processed in parallel and every
+// reduction runs in a fixed order, so results are bit-identical whatever
+// the number of threads.
 package losses
 
 import (

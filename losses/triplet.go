@@ -76,11 +76,17 @@ func ParseReduction(s string) (Reduction, error) {
 // defaults of DESIGN.md (margin 0.2, Euclidean, all triplets, hinge,
 // avg_nonzero, normalized rows).
 type TripletSettings struct {
-	Margin    *float64
-	Distance  Distance
-	Mining    Mining
-	Soft      bool
+	// Margin (nil: 0.2; set Float(0) for a zero margin).
+	Margin *float64
+	// Distance between rows (zero value Euclidean).
+	Distance Distance
+	// Mining selects the triplets (zero value MineAll).
+	Mining Mining
+	// Soft uses softplus instead of the hinge.
+	Soft bool
+	// Reduction (zero value AvgNonzero).
 	Reduction Reduction
+	// Normalize L2-normalizes the rows first (nil: true).
 	Normalize *bool
 }
 
@@ -97,11 +103,17 @@ type TripletSettings struct {
 // negatives (still O(N) memory). Labels-only: in a pair-form batch query i
 // and positive i are class i and each explicit negative its own class.
 type Triplet struct {
-	Margin    float64
-	Distance  Distance
-	Mining    Mining
-	Soft      bool
+	// Margin is the triplet margin.
+	Margin float64
+	// Distance measures D_ap and D_an.
+	Distance Distance
+	// Mining selects which triplets are averaged.
+	Mining Mining
+	// Soft replaces max(0, z) by softplus(z).
+	Soft bool
+	// Reduction is AvgNonzero or Mean.
 	Reduction Reduction
+	// Normalize L2-normalizes the rows first.
 	Normalize bool
 }
 
@@ -362,7 +374,9 @@ func upperBound(a []float64, x float64) int {
 // category for a margin (see DESIGN.md: easy m > margin, semihard
 // 0 < m ≤ margin, hard m ≤ 0, with m = D_an − D_ap).
 type TripletCounts struct {
-	Margin                      float64
+	// Margin is the margin the categories were computed for.
+	Margin float64
+	// Easy, Semihard and Hard count the triplets per category; Total is their sum.
 	Easy, Semihard, Hard, Total int64
 }
 

@@ -198,18 +198,21 @@ func NewPairEvalSet(emb blas32.General, rows []PairRow) *EvalSet {
 // Evaluate computes retrieval metrics of head(Emb) (head nil: the frozen
 // encoder itself).
 func (e *EvalSet) Evaluate(ctx context.Context, head *Head) (RetrievalMetrics, error) {
-	x := e.Emb
-	if head != nil {
-		x = linalg.NewMatrix(e.Emb.Rows, head.Settings.Out)
-		head.Apply(x, e.Emb)
+	apply := func(x blas32.General) blas32.General {
+		if head == nil {
+			return x
+		}
+		y := linalg.NewMatrix(x.Rows, head.Settings.Out)
+		head.Apply(y, x)
+		return y
 	}
 	s := RetrievalSettings{Negatives: -1}
 	var res *RetrievalResult
 	var err error
 	if e.Labels != nil {
-		res, err = EvaluateLabelled(ctx, x, e.Labels, s)
+		res, err = EvaluateLabelled(ctx, apply(e.Emb), e.Labels, s)
 	} else {
-		res, err = EvaluatePairs(ctx, gatherRows(x, e.Queries), gatherRows(x, e.Corpus), e.Positives, nil, s)
+		res, err = EvaluatePairs(ctx, apply(gatherRows(e.Emb, e.Queries)), apply(gatherRows(e.Emb, e.Corpus)), e.Positives, nil, s)
 	}
 	if err != nil {
 		return RetrievalMetrics{}, err
@@ -263,6 +266,18 @@ type TrainResult struct {
 }
 
 // Trainer trains a head on cached embeddings. Set the fields, then Run.
+//
+// Each step gathers a batch's rows, runs the head, sums the weighted
+// losses' values and gradients, back-propagates through the head and
+// updates the head's parameters and the weights of any losses.Trainable
+// with one optimizer (then calls their Step). Pair data goes to the losses
+// in the pair form (losses.Batch.Queries, mined negatives as extra rows);
+// labelled data comes in m-per-class batches. Batches are drawn from
+// (Seed, epoch), so a run resumed from a checkpoint replays exactly the
+// same steps: the final head is bit-identical to an uninterrupted run's.
+// A Trainable that also implements encoding.BinaryMarshaler and
+// encoding.BinaryUnmarshaler has that state checkpointed too (needed for
+// state that is not a weight, like center-loss centers).
 type Trainer struct {
 	Settings TrainSettings
 	Losses   []WeightedLoss

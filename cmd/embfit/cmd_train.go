@@ -7,15 +7,15 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 	"gonum.org/v1/gonum/blas/blas32"
 
+	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/onnx"
 	"github.com/embfit/embfit/pipeline"
@@ -207,8 +207,7 @@ func runTrain(c *cli.Context) error {
 	}
 	defer enc.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx := c.Context
 	rep := newTrainReporter(os.Stderr)
 	progress := rep.step
 	if d, err := time.ParseDuration(os.Getenv("EMBFIT_TEST_STEP_DELAY")); err == nil && d > 0 {
@@ -222,7 +221,7 @@ func runTrain(c *cli.Context) error {
 	rep.done()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			return cli.Exit(fmt.Sprintf("embfit: interrupted; continue with: embfit train --resume %s", dir), 130)
+			fmt.Fprintf(os.Stderr, "embfit: checkpoint saved; continue with: embfit train --resume %s\n", dir)
 		}
 		return err
 	}
@@ -262,31 +261,58 @@ func printTrainSummary(w io.Writer, j *pipeline.TrainJob, res *pipeline.JobResul
 	fmt.Fprintf(w, "} in %.1fs total\n", res.Durations["total"].Seconds())
 }
 
-// trainReporter prints progress lines to w at most every 2 seconds (and
-// at each epoch end), whether or not w is a terminal.
+// trainReporter shows training progress on w: on a terminal a bar per
+// epoch whose description carries the running loss and the latest dev
+// metric; otherwise a line at most every 5 seconds and one per epoch.
 type trainReporter struct {
-	w    io.Writer
-	last time.Time
+	w     io.Writer
+	tty   bool
+	bar   *progressbar.ProgressBar
+	epoch int
+	last  time.Time
+	emb   *progress.Reporter
 }
 
-func newTrainReporter(w io.Writer) *trainReporter { return &trainReporter{w: w} }
+func newTrainReporter(w io.Writer) *trainReporter {
+	return &trainReporter{w: w, tty: progress.IsTerminal(w)}
+}
 
 func (r *trainReporter) embed(done, total int) {
-	if time.Since(r.last) >= 2*time.Second || done == total {
-		r.last = time.Now()
-		fmt.Fprintf(r.w, "embed: %d/%d texts\n", done, total)
+	if r.emb == nil {
+		r.emb = progress.New(r.w, "embed", total, "texts", 5*time.Second)
+	}
+	r.emb.Set(done)
+	if done == total {
+		r.emb.Finish()
+		r.emb = nil
 	}
 }
 
 func (r *trainReporter) step(p pipeline.TrainProgress) {
-	if !p.EpochDone && time.Since(r.last) < 2*time.Second {
-		return
-	}
-	r.last = time.Now()
 	dev := ""
 	if !math.IsNaN(p.Dev) {
 		dev = fmt.Sprintf(" dev %.4f", p.Dev)
 	}
+	desc := fmt.Sprintf("epoch %d/%d loss %.4f%s", p.Epoch, p.Epochs, p.Loss, dev)
+	if r.tty {
+		if r.bar == nil || p.Epoch != r.epoch {
+			r.done()
+			r.epoch = p.Epoch
+			r.bar = progressbar.NewOptions(p.Steps, progressbar.OptionSetWriter(r.w), progressbar.OptionShowCount(),
+				progressbar.OptionSetItsString("steps"), progressbar.OptionShowIts(), progressbar.OptionThrottle(100*time.Millisecond))
+		}
+		r.bar.Describe(desc)
+		r.bar.Set(p.Step)
+		if p.EpochDone {
+			r.done()
+			fmt.Fprintf(r.w, "epoch: %s\n", desc)
+		}
+		return
+	}
+	if !p.EpochDone && time.Since(r.last) < 5*time.Second {
+		return
+	}
+	r.last = time.Now()
 	what := "train"
 	if p.EpochDone {
 		what = "epoch"
@@ -294,4 +320,11 @@ func (r *trainReporter) step(p pipeline.TrainProgress) {
 	fmt.Fprintf(r.w, "%s: epoch %d/%d step %d/%d loss %.4f%s\n", what, p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, dev)
 }
 
-func (r *trainReporter) done() {}
+// done ends the current bar, if any.
+func (r *trainReporter) done() {
+	if r.bar != nil {
+		r.bar.Finish()
+		fmt.Fprintln(r.w)
+		r.bar = nil
+	}
+}

@@ -301,33 +301,10 @@ func TestTrainResumeAfterSIGKILL(t *testing.T) {
 	}
 
 	killed := filepath.Join(t.TempDir(), "killed")
-	cmd := exec.Command(trainBinary(t), append([]string{"train", "--out", killed}, common...)...)
-	cmd.Env = append(os.Environ(), "EMBFIT_TEST_STEP_DELAY=40ms")
-	errPipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	// Kill ~6 steps into epoch 2 (15 steps per epoch, checkpoints every 4).
-	sc := bufio.NewScanner(errPipe)
-	var log strings.Builder
-	for sc.Scan() {
-		log.WriteString(sc.Text() + "\n")
-		if strings.HasPrefix(sc.Text(), "epoch: epoch 1/3") {
-			time.Sleep(6 * 40 * time.Millisecond)
-			cmd.Process.Signal(syscall.SIGKILL)
-			break
-		}
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	werr := cmd.Wait()
+	werr, log := interruptTrain(t, append([]string{"train", "--out", killed}, common...), "epoch: epoch 1/3", syscall.SIGKILL)
 	if ee, ok := werr.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("run was not killed (%v); its log:\n%s", werr, log.String())
+		t.Fatalf("run was not killed (%v); its log:\n%s", werr, log)
 	}
 	if _, err := os.Stat(filepath.Join(killed, "head.onnx")); err == nil {
 		t.Fatal("killed run already finished")
@@ -335,6 +312,12 @@ func TestTrainResumeAfterSIGKILL(t *testing.T) {
 	metrics := readFile(t, filepath.Join(killed, "metrics.jsonl"))
 	if n := strings.Count(metrics, "\n"); n != 2 {
 		t.Fatalf("killed run's metrics.jsonl has %d lines, want 2 (baseline, epoch 1)", n)
+	}
+	// Resume, and interrupt again with SIGINT mid-epoch 3: a clean stop
+	// with exit status 130 and a checkpoint.
+	werr, log = interruptTrain(t, []string{"train", "--resume", killed}, "epoch: epoch 2/3", syscall.SIGINT)
+	if ee, ok := werr.(*exec.ExitError); !ok || ee.ExitCode() != 130 || !strings.Contains(log, "--resume "+killed) {
+		t.Fatalf("SIGINT: %v; log:\n%s", werr, log)
 	}
 	if so, se, code := runTrainBin(t, nil, "train", "--resume", killed); code != 0 {
 		t.Fatalf("resume: exit %d\n%s%s", code, so, se)
@@ -357,6 +340,36 @@ func TestTrainResumeAfterSIGKILL(t *testing.T) {
 			}
 		}
 	}
+}
+
+// interruptTrain runs embfit with a slowed-down training loop and sends
+// sig ~6 steps after stderr shows a line starting with after. It returns
+// the process's exit error and its standard error.
+func interruptTrain(t *testing.T, args []string, after string, sig syscall.Signal) (error, string) {
+	t.Helper()
+	cmd := exec.Command(trainBinary(t), args...)
+	cmd.Env = append(os.Environ(), "EMBFIT_TEST_STEP_DELAY=40ms")
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(errPipe)
+	var log strings.Builder
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), after) {
+			time.Sleep(6 * 40 * time.Millisecond)
+			cmd.Process.Signal(sig)
+			break
+		}
+	}
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+	}
+	return cmd.Wait(), log.String()
 }
 
 func TestTrainBadInput(t *testing.T) {

