@@ -156,3 +156,51 @@ func TestTripletStatsMatchesBruteForce(t *testing.T) {
 		}
 	}
 }
+
+func TestBounds(t *testing.T) {
+	for n := 0; n <= 9; n++ {
+		a := make([]float64, n)
+		for i := range a {
+			a[i] = float64(i / 2) // duplicates
+		}
+		for x := -1.0; x <= 5; x += 0.5 {
+			lb, ub := 0, 0
+			for _, v := range a {
+				if v < x {
+					lb++
+				}
+				if v <= x {
+					ub++
+				}
+			}
+			if got := lowerBound(a, x); got != lb {
+				t.Errorf("lowerBound(%v, %v) = %d, want %d", a, x, got, lb)
+			}
+			if got := upperBound(a, x); got != ub {
+				t.Errorf("upperBound(%v, %v) = %d, want %d", a, x, got, ub)
+			}
+		}
+	}
+}
+
+func TestFastExp(t *testing.T) {
+	var worst float64
+	for x := -745.0; x < 709; x += 0.000731 {
+		e := math.Exp(x)
+		if e == 0 {
+			continue
+		}
+		worst = max(worst, math.Abs(fastExp(x)-e)/e)
+	}
+	if worst > 1e-15 {
+		t.Errorf("fastExp worst relative error %.3g", worst)
+	}
+	for _, x := range []float64{math.Inf(-1), -800, 0, 710, math.Inf(1)} {
+		if fastExp(x) != math.Exp(x) {
+			t.Errorf("fastExp(%v) = %v, want %v", x, fastExp(x), math.Exp(x))
+		}
+	}
+	if !math.IsNaN(fastExp(math.NaN())) {
+		t.Error("fastExp(NaN) is not NaN")
+	}
+}

@@ -106,11 +106,11 @@ func (k *circleKernel) row(a int, s, w, h []float64, sc *scratch) (float64, floa
 	}
 	var zp, zn float64 // the exponentials are kept in lg
 	for _, p := range pos {
-		lg[p] = math.Exp(lg[p] - mp)
+		lg[p] = fastExp(lg[p] - mp)
 		zp += lg[p]
 	}
 	for _, q := range neg {
-		lg[q] = math.Exp(lg[q] - mn)
+		lg[q] = fastExp(lg[q] - mn)
 		zn += lg[q]
 	}
 	z := mp + math.Log(zp) + mn + math.Log(zn)

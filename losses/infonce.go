@@ -110,7 +110,7 @@ func (k *infoNCEKernel) row(a int, s, w, h []float64, sc *scratch) (float64, flo
 	// Each exponential is computed once: stored in w[q] and rescaled below.
 	var z float64
 	for _, q := range neg {
-		e := math.Exp(s[q]*inv - mx)
+		e := fastExp(s[q]*inv - mx)
 		w[q] = e
 		z += e
 	}
@@ -150,7 +150,7 @@ func (k *infoNCEKernel) pairRow(a int, s, w []float64) (float64, float64) {
 	}
 	var z float64
 	for j := lo; j < hi; j++ {
-		e := math.Exp(s[j]*inv - mx)
+		e := fastExp(s[j]*inv - mx)
 		w[j] = e
 		z += e
 	}

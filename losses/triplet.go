@@ -300,22 +300,29 @@ func (k *tripletKernel) hinge(d []float64, pos, neg []int, w, h []float64, sc *s
 	var sum, cnt float64
 	for _, q := range neg {
 		dn := d[q]
-		var mlo, mhi int // mined range of sorted positives
+		// [mlo, mhi) is the mined range of sorted positives, [alo, mhi)
+		// the part where the hinge is active (D_ap > dn − margin). mlo is
+		// only needed for the Mean count.
+		mean := t.Reduction == Mean
+		var mlo, mhi, alo int
 		switch t.Mining {
 		case MineAll:
-			mlo, mhi = 0, P
-		case MineEasy: // D_ap < dn − margin
-			mlo, mhi = 0, lb(dn-t.Margin)
+			mlo, mhi, alo = 0, P, ub(dn-t.Margin)
+		case MineEasy: // D_ap < dn − margin: never active
+			if mean {
+				cnt += float64(lb(dn - t.Margin))
+			}
+			continue
 		case MineSemihard: // dn − margin ≤ D_ap < dn
-			mlo, mhi = lb(dn-t.Margin), lb(dn)
+			mhi, alo = lb(dn), ub(dn-t.Margin)
+			if mean {
+				mlo = lb(dn - t.Margin)
+			}
 		case MineHard: // D_ap ≥ dn
 			mlo, mhi = lb(dn), P
+			alo = max(mlo, ub(dn-t.Margin))
 		}
-		if mhi <= mlo {
-			continue
-		}
-		alo := max(mlo, ub(dn-t.Margin)) // active: D_ap > dn − margin
-		if t.Reduction == Mean {
+		if mean && mhi > mlo {
 			cnt += float64(mhi - mlo)
 		}
 		if mhi <= alo {
@@ -340,34 +347,48 @@ func (k *tripletKernel) hinge(d []float64, pos, neg []int, w, h []float64, sc *s
 	return sum, cnt
 }
 
-// lowerBound returns the first index i of sorted a with a[i] ≥ x (len(a) if none).
+// lowerBound returns the first index i of sorted a with a[i] ≥ x (len(a)
+// if none). Branch-free binary search: the compiler turns the conditional
+// update into a conditional move, so unpredictable comparisons cost no
+// mispredictions.
 func lowerBound(a []float64, x float64) int {
-	lo, n := 0, len(a)
-	for n > 0 {
-		h := n >> 1
-		if a[lo+h] < x {
-			lo += h + 1
-			n -= h + 1
-		} else {
-			n = h
-		}
+	n := len(a)
+	if n == 0 {
+		return 0
 	}
-	return lo
+	base := 0
+	for n > 1 {
+		half := n >> 1
+		if a[base+half-1] < x {
+			base += half
+		}
+		n -= half
+	}
+	if a[base] < x {
+		base++
+	}
+	return base
 }
 
-// upperBound returns the first index i of sorted a with a[i] > x (len(a) if none).
+// upperBound returns the first index i of sorted a with a[i] > x (len(a) if
+// none), branch-free like lowerBound.
 func upperBound(a []float64, x float64) int {
-	lo, n := 0, len(a)
-	for n > 0 {
-		h := n >> 1
-		if a[lo+h] <= x {
-			lo += h + 1
-			n -= h + 1
-		} else {
-			n = h
-		}
+	n := len(a)
+	if n == 0 {
+		return 0
 	}
-	return lo
+	base := 0
+	for n > 1 {
+		half := n >> 1
+		if a[base+half-1] <= x {
+			base += half
+		}
+		n -= half
+	}
+	if a[base] <= x {
+		base++
+	}
+	return base
 }
 
 // TripletCounts holds how many valid triplets of a batch fall in each

@@ -255,6 +255,10 @@ func (r *JobRunner) Run(ctx context.Context) (*JobResult, error) {
 	if j.Merge.Pooling == "" {
 		j.Merge.Pooling = PoolMean
 	}
+	if j.Merge.Mask == "" {
+		j.Merge.Mask = "attention_mask"
+	}
+	j.Fields = j.Fields.withDefaults()
 	weighted, err := parseLosses(j.Settings.Losses)
 	if err != nil {
 		return nil, err
@@ -354,7 +358,7 @@ func (r *JobRunner) Run(ctx context.Context) (*JobResult, error) {
 		progress := func(done, total int64) {
 			if time.Since(last) >= 5*time.Second {
 				last = time.Now()
-				r.logf("mine: %d/%d", done, total)
+				r.logf("mine: %.0f%% of the search done", 100*float64(done)/float64(max(total, 1)))
 			}
 		}
 		n, err := mineNegatives(ctx, emb, tt.texts, pairRows, j.MineNegatives, j.MineRangeMin, j.Settings.Seed, progress)

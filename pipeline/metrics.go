@@ -66,9 +66,9 @@ type RetrievalSettings struct {
 	// RecallK lists the k of recall@k, ascending, each ≥ 1.
 	// Default [1, 5, 10].
 	RecallK []int `json:"recall_k"`
-	// QueryBlock is how many queries are scored at once. Default 256.
+	// QueryBlock is how many queries are scored at once. Default 512.
 	QueryBlock int `json:"query_block"`
-	// CorpusBlock is how many corpus rows are scored at once. Default 4096.
+	// CorpusBlock is how many corpus rows are scored at once. Default 8192.
 	CorpusBlock int `json:"corpus_block"`
 	// Negatives is how many of the highest-scoring non-relevant items are
 	// kept per query in QueryMetrics.TopNegatives (for label-noise and
@@ -94,10 +94,10 @@ func (s RetrievalSettings) withDefaults() (RetrievalSettings, error) {
 		}
 	}
 	if s.QueryBlock == 0 {
-		s.QueryBlock = 256
+		s.QueryBlock = 512
 	}
 	if s.CorpusBlock == 0 {
-		s.CorpusBlock = 4096
+		s.CorpusBlock = 8192
 	}
 	if s.QueryBlock < 0 || s.CorpusBlock < 0 {
 		return s, fmt.Errorf("block sizes must be positive, got query %d corpus %d", s.QueryBlock, s.CorpusBlock)

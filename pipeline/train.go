@@ -169,6 +169,9 @@ type EvalSet struct {
 	Queries   []int
 	Corpus    []int
 	Positives [][]int
+	// Self gives for each query the corpus index holding the query's own
+	// text (−1: none); that row is never ranked for it.
+	Self []int
 }
 
 // NewPairEvalSet builds a pairs EvalSet from pair rows over emb: each
@@ -192,6 +195,13 @@ func NewPairEvalSet(emb blas32.General, rows []PairRow) *EvalSet {
 		}
 		e.Positives[qi] = append(e.Positives[qi], ci)
 	}
+	for _, q := range e.Queries {
+		ci, ok := cIndex[q]
+		if !ok {
+			ci = -1
+		}
+		e.Self = append(e.Self, ci)
+	}
 	return e
 }
 
@@ -212,7 +222,7 @@ func (e *EvalSet) Evaluate(ctx context.Context, head *Head) (RetrievalMetrics, e
 	if e.Labels != nil {
 		res, err = EvaluateLabelled(ctx, apply(e.Emb), e.Labels, s)
 	} else {
-		res, err = EvaluatePairs(ctx, apply(gatherRows(e.Emb, e.Queries)), apply(gatherRows(e.Emb, e.Corpus)), e.Positives, nil, s)
+		res, err = EvaluatePairs(ctx, apply(gatherRows(e.Emb, e.Queries)), apply(gatherRows(e.Emb, e.Corpus)), e.Positives, e.Self, s)
 	}
 	if err != nil {
 		return RetrievalMetrics{}, err

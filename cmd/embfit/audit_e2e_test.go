@@ -3,64 +3,18 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/pipeline"
 )
-
-var (
-	auditBinOnce sync.Once
-	auditBin     string
-	auditBinErr  error
-)
-
-// auditBinary builds the embfit binary once for the audit tests.
-func auditBinary(t *testing.T) string {
-	t.Helper()
-	auditBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "embfit-audit-e2e")
-		if err != nil {
-			auditBinErr = err
-			return
-		}
-		auditBin = filepath.Join(dir, "embfit")
-		cmd := exec.Command("go", "build", "-o", auditBin, ".")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			auditBinErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if auditBinErr != nil {
-		t.Fatal(auditBinErr)
-	}
-	return auditBin
-}
-
-func runAuditBin(t *testing.T, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	cmd := exec.Command(auditBinary(t), args...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	case err != nil:
-		t.Fatal(err)
-	}
-	return o.String(), e.String(), code
-}
 
 type auditFixture struct {
 	Embeddings [][]float64 `json:"embeddings"`
@@ -133,14 +87,7 @@ func closeRel(got, want, tol float64) bool {
 	if want == 0 {
 		return got == 0
 	}
-	return abs(got-want)/abs(want) <= tol
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
+	return math.Abs(got-want)/math.Abs(want) <= tol
 }
 
 func TestAuditE2EFixtureValues(t *testing.T) {
@@ -149,8 +96,21 @@ func TestAuditE2EFixtureValues(t *testing.T) {
 	// The .npy holds float32-rounded embeddings, so values agree with the
 	// float64 fixture to ~1e-7 relative; 1e-5 leaves room.
 	const tol = 1e-5
+	t.Run("defaults float32", func(t *testing.T) {
+		out, errOut, code := runEmbfit(t, "audit", "--embeddings", npy, "--labels", labels, "--precision", "float32")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		vals := tableValues(t, out)
+		for spec, name := range map[string]string{"contrastive": "contrastive-default", "triplet": "triplet-all-euclidean",
+			"infonce": "infonce-t0.07", "center": "center-classmeans", "circle": "circle-default"} {
+			if got, want := vals[spec], f.value(name); !closeRel(got, want, 1e-4) {
+				t.Errorf("float32 %s = %.10g, want %.10g", spec, got, want)
+			}
+		}
+	})
 	t.Run("defaults", func(t *testing.T) {
-		out, errOut, code := runAuditBin(t, "audit", "--embeddings", npy, "--labels", labels)
+		out, errOut, code := runEmbfit(t, "audit", "--embeddings", npy, "--labels", labels)
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
@@ -184,7 +144,7 @@ func TestAuditE2EFixtureValues(t *testing.T) {
 		for _, s := range order {
 			args = append(args, "--loss", s)
 		}
-		_, errOut, code := runAuditBin(t, args...)
+		_, errOut, code := runEmbfit(t, args...)
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
@@ -247,6 +207,10 @@ func TestAuditE2EBadInput(t *testing.T) {
 	if err := os.WriteFile(short, []byte("a\nb\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	badLabels := filepath.Join(dir, "bad.jsonl")
+	if err := os.WriteFile(badLabels, []byte("{\"label\":1}\n{\"text\":\"x\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	missing := filepath.Join(dir, "missing.npy")
 	tests := []struct {
 		name string
@@ -261,11 +225,13 @@ func TestAuditE2EBadInput(t *testing.T) {
 		{"bad value", []string{"--embeddings", npy, "--labels", labels, "--loss", "triplet:mining=medium"}, "unknown mining \"medium\""},
 		{"json over input", []string{"--embeddings", npy, "--labels", labels, "--json", labels}, "would overwrite the input file"},
 		{"no embeddings flag", []string{"--labels", labels}, "--embeddings is required"},
+		{"bad precision", []string{"--embeddings", npy, "--labels", labels, "--precision", "half"}, "--precision \"half\": want float32 or float64"},
+		{"bad labels line", []string{"--embeddings", npy, "--labels", badLabels}, "bad.jsonl:2: missing field \"label\""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before, _ := os.ReadFile(labels)
-			_, errOut, code := runAuditBin(t, append([]string{"audit"}, tc.args...)...)
+			_, errOut, code := runEmbfit(t, append([]string{"audit"}, tc.args...)...)
 			if code != 2 {
 				t.Errorf("exit %d, want 2 (stderr %q)", code, errOut)
 			}

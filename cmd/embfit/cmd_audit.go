@@ -55,6 +55,11 @@ func runAudit(c *cli.Context) error {
 			return fmt.Errorf("--loss: %w", err)
 		}
 	}
+	switch p := c.String("precision"); p {
+	case "", "float32", "float64":
+	default:
+		return fmt.Errorf("--precision %q: want float32 or float64", p)
+	}
 	jsonOut, perOut := c.String("json"), c.String("per-sample")
 	for _, out := range []struct{ flag, path string }{{"--json", jsonOut}, {"--per-sample", perOut}} {
 		if out.path == "" || out.path == "-" {

@@ -38,11 +38,21 @@ func mineCommand() *cli.Command {
 			"to a positive or to the query, and (labelled) its label; the candidates at ranks [--range-min,\n" +
 			"--range-max) that pass --max-score, --min-score, --absolute-margin a (drop s_neg > s_pos − a) and\n" +
 			"--relative-margin r (drop s_neg > s_pos − r·|s_pos|), with s_pos the query's lowest positive score,\n" +
-			"are sampled (--sampling top|random, --seed). Writes --out in --output-format and OUT.manifest.json.\n" +
+			"are sampled (--sampling top|random, --seed). Scores are exact float64 cosines: outputs are identical\n" +
+			"for a seed whatever the thread count. Queries with an all-zero embedding (no known token) are skipped.\n" +
+			"\n" +
+			"Output (--out, JSONL), --output-format:\n" +
+			"  triplet         {anchor, positive, negative}, one line per query × positive × negative\n" +
+			"  n-tuple         {anchor, positive, negative_1..negative_N}; queries short of N negatives are left out\n" +
+			"  n-tuple-scores  n-tuple plus \"scores\": [s(anchor,positive), s(anchor,negative_1), ...]\n" +
+			"  labeled-pair    {text1, text2, label}: 1 for each positive, 0 for each negative\n" +
+			"In labelled mode each item's output positive is one item of its label chosen with --seed.\n" +
+			"OUT.manifest.json records the model sha256, inputs, every setting, counts, score statistics, the\n" +
+			"candidates each filter dropped and the queries short of negatives.\n" +
 			"\n" +
 			"The search is exact: blocks of --query-block queries × --corpus-block corpus rows through BLAS GEMM,\n" +
 			"so besides the embeddings it needs query-block × corpus-block × 4 bytes (default 1024 × 8192: 32 MiB)\n" +
-			"plus queries × range-max × 8 bytes, never queries × corpus.",
+			"plus about queries × 1.25·range-max × 16 bytes of candidates, never queries × corpus.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "pairs", Usage: "pairs `FILE` (JSONL)"},
 			&cli.StringFlag{Name: "labelled", Usage: "labelled items `FILE` (JSONL)"},

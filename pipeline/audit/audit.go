@@ -22,7 +22,9 @@ import (
 	"time"
 
 	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/blas/blas64"
 
+	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/pipeline"
 )
@@ -59,10 +61,9 @@ type Settings struct {
 	// PerSample also computes ‖∂L/∂x_i‖ for every row and loss
 	// (Report.GradNorms).
 	PerSample bool `json:"per_sample"`
-	// Precision of the losses in the labelled form: "float64" (exact, pure
-	// Go), "float32" (BLAS) or "" for float64 up to
-	// pipeline.Float64MaxRows rows (see pipeline.AuditLosses). The pair
-	// form always uses float32.
+	// Precision of the losses: "float64" (exact, pure-Go GEMMs), "float32"
+	// (BLAS) or "" for float64 up to pipeline.Float64MaxRows rows, the
+	// rule of pipeline.AuditLosses (`embfit audit --embeddings`).
 	Precision string `json:"precision"`
 	// Progress, when non-nil, is called as each stage starts.
 	Progress func(stage string) `json:"-"`
@@ -213,7 +214,7 @@ type Report struct {
 	PerClass       []ClassReport      `json:"per_class,omitempty"`
 	Suspects       []Suspect          `json:"suspects"`
 	Settings       Settings           `json:"settings"`
-	Seconds        map[string]float64 `json:"seconds"`
+	Seconds        map[string]float64 `json:"-"` // per stage, for the table (not in the JSON: outputs are deterministic)
 	// PerQuery holds every query's retrieval metrics (not in the JSON
 	// report; used for per-sample output).
 	PerQuery []pipeline.QueryMetrics `json:"-"`
@@ -314,34 +315,8 @@ func Run(ctx context.Context, d Data, s Settings) (*Report, error) {
 
 	// Losses.
 	done := stage("losses")
-	if d.Queries == 0 {
-		la, err := pipeline.AuditLosses(ctx, d.X, d.Labels, pipeline.LossAuditSettings{
-			Specs: s.Losses, TripletMargin: chosen, PerSample: s.PerSample, Precision: s.Precision})
-		if err != nil {
-			return nil, err
-		}
-		rep.Precision = la.Precision
-		rep.GradNorms = la.GradNorms
-		for _, l := range la.Losses {
-			rep.Losses = append(rep.Losses, l)
-		}
-	} else {
-		rep.Precision = "float32"
-		batch := losses.Batch{X: d.X, Queries: d.Queries}
-		var g blas32.General
-		if s.PerSample {
-			g = blas32.General{Rows: d.X.Rows, Cols: d.X.Cols, Stride: d.X.Cols, Data: make([]float32, d.X.Rows*d.X.Cols)}
-		}
-		for i, l := range ls {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			rep.Losses = append(rep.Losses, LossValue{Spec: s.Losses[i], Name: l.Name(), Params: l.Params(),
-				Value: l.Eval(batch, g)})
-			if s.PerSample {
-				rep.GradNorms = append(rep.GradNorms, rowNorms(g))
-			}
-		}
+	if rep.Losses, rep.GradNorms, rep.Precision, err = evalLosses(ctx, d, s, ls); err != nil {
+		return nil, err
 	}
 	done()
 
@@ -407,6 +382,73 @@ func Run(ctx context.Context, d Data, s Settings) (*Report, error) {
 	rep.Suspects = suspects(d, res, corpusRow, s)
 	done()
 	return rep, nil
+}
+
+// evalLosses evaluates every loss on the whole set (and the per-row
+// gradient norms when s.PerSample) at the precision s.Precision selects.
+func evalLosses(ctx context.Context, d Data, s Settings, ls []losses.Loss) ([]LossValue, [][]float64, string, error) {
+	prec := s.Precision
+	switch prec {
+	case "":
+		prec = "float64"
+		if d.X.Rows > pipeline.Float64MaxRows {
+			prec = "float32"
+		}
+	case "float32", "float64":
+	default:
+		return nil, nil, "", fmt.Errorf("audit: unknown precision %q (valid: float32, float64)", prec)
+	}
+	n, dim := d.X.Rows, d.X.Cols
+	var x64 blas64.General
+	if prec == "float64" {
+		x64 = blas64.General{Rows: n, Cols: dim, Stride: dim, Data: make([]float64, n*dim)}
+		for i := range n {
+			for k, v := range linalg.Row(d.X, i) {
+				x64.Data[i*dim+k] = float64(v)
+			}
+		}
+	}
+	var vals []LossValue
+	var norms [][]float64
+	for i, l := range ls {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, "", err
+		}
+		var v float64
+		if prec == "float64" {
+			var g blas64.General
+			if s.PerSample {
+				g = blas64.General{Rows: n, Cols: dim, Stride: dim, Data: make([]float64, n*dim)}
+			}
+			v = l.(losses.Float64Loss).EvalFloat64(losses.Batch64{X: x64, Labels: d.Labels, Queries: d.Queries}, g)
+			if s.PerSample {
+				norms = append(norms, rowNorms64(g))
+			}
+		} else {
+			var g blas32.General
+			if s.PerSample {
+				g = linalg.NewMatrix(n, dim)
+			}
+			v = l.Eval(losses.Batch{X: d.X, Labels: d.Labels, Queries: d.Queries}, g)
+			if s.PerSample {
+				norms = append(norms, rowNorms(g))
+			}
+		}
+		vals = append(vals, LossValue{Spec: s.Losses[i], Name: l.Name(), Params: l.Params(), Value: v})
+	}
+	return vals, norms, prec, nil
+}
+
+func rowNorms64(g blas64.General) []float64 {
+	out := make([]float64, g.Rows)
+	for i := range out {
+		var ss float64
+		for _, v := range g.Data[i*g.Stride : i*g.Stride+g.Cols] {
+			ss += v * v
+		}
+		out[i] = math.Sqrt(ss)
+	}
+	return out
 }
 
 // rowNorms returns the L2 norm of every row of g.

@@ -374,19 +374,54 @@ func TestTripletAnatomyMatchesTripletStats(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 1))
 	x, labels := clustered(rng, 150, 10, 7, 0.8)
 	margins := []float64{0, 0.05, 0.2, 0.5, 1, 2}
-	for _, dk := range []losses.Distance{losses.Euclidean, losses.SquaredEuclidean, losses.Cosine} {
-		for _, norm := range []bool{true, false} {
-			got, err := tripletAnatomy(context.Background(), x, labels, dk, norm, margins)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for k, m := range margins {
-				want := losses.TripletStats(x, labels, dk, m, norm)
-				g := got[k]
-				if g.Easy != want.Easy || g.Semihard != want.Semihard || g.Hard != want.Hard || g.Total != want.Total {
-					t.Errorf("%v normalize=%v margin %v: got %+v, TripletStats %+v", dk, norm, m, g, want)
+	pairs := pairLabels(x.Rows / 2) // two rows per class: the direct path
+	for _, labels := range [][]int{labels, pairs} {
+		for _, dk := range []losses.Distance{losses.Euclidean, losses.SquaredEuclidean, losses.Cosine} {
+			for _, norm := range []bool{true, false} {
+				got, err := tripletAnatomy(context.Background(), x, labels, dk, norm, margins)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for k, m := range margins {
+					want := losses.TripletStats(x, labels, dk, m, norm)
+					g := got[k]
+					if g.Easy != want.Easy || g.Semihard != want.Semihard || g.Hard != want.Hard || g.Total != want.Total {
+						t.Errorf("%v normalize=%v margin %v: got %+v, TripletStats %+v", dk, norm, m, g, want)
+					}
 				}
 			}
+		}
+	}
+}
+
+func TestPowerPlan(t *testing.T) {
+	p := newPowerPlan(DefaultTemperatures)
+	// index in DefaultTemperatures → (parent temperature, k); -1: exp.
+	want := map[float64][2]float64{1: {-1, 0}, 0.5: {1, 2}, 0.2: {1, 5}, 0.1: {0.2, 2}, 0.07: {-1, 0}, 0.05: {0.1, 2}, 0.02: {0.1, 5}, 0.01: {0.02, 2}}
+	for i, tau := range DefaultTemperatures {
+		w := want[tau]
+		if w[0] < 0 {
+			if p.parent[i] != -1 {
+				t.Errorf("τ=%v: parent %d, want exp", tau, p.parent[i])
+			}
+			continue
+		}
+		if p.parent[i] < 0 || DefaultTemperatures[p.parent[i]] != w[0] || p.k[i] != int(w[1]) {
+			t.Errorf("τ=%v: parent %d k %d, want τ=%v k=%v", tau, p.parent[i], p.k[i], w[0], w[1])
+		}
+	}
+	// The sweep with derived powers equals exp-only sweeps, τ by τ.
+	rng := rand.New(rand.NewPCG(2, 8))
+	x, labels := clustered(rng, 80, 6, 4, 0.7)
+	all, err := temperatureSweep(context.Background(), Data{X: x, Labels: labels}, labels, DefaultTemperatures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tau := range DefaultTemperatures {
+		one, _ := temperatureSweep(context.Background(), Data{X: x, Labels: labels}, labels, []float64{tau})
+		a, b := all[i], one[0]
+		if math.Abs(a.Loss-b.Loss) > 1e-12*b.Loss || math.Abs(a.Entropy-b.Entropy) > 1e-11 || math.Abs(a.MaxWeight-b.MaxWeight) > 1e-12 {
+			t.Errorf("τ=%v: with powers %+v, exp only %+v", tau, a, b)
 		}
 	}
 }

@@ -116,7 +116,7 @@ func withAlpha(c color.Color, a uint8) color.Color {
 
 // temperatureChart draws one TemperaturePt field against τ (log scale)
 // for every report.
-func temperatureChart(reps []*Report, title, ylabel string, field func(TemperaturePt) float64) (*plot.Plot, error) {
+func temperatureChart(reps []*Report, title, ylabel string, legendTop bool, field func(TemperaturePt) float64) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "temperature τ (log scale)"
@@ -147,7 +147,7 @@ func temperatureChart(reps []*Report, title, ylabel string, field func(Temperatu
 	}
 	p.X.Tick.Marker = ticks
 	p.Add(plotter.NewGrid())
-	p.Legend.Top = true
+	p.Legend.Top = legendTop
 	return p, nil
 }
 
@@ -190,7 +190,7 @@ func tripletChart(r *Report) (*plot.Plot, error) {
 		p.Legend.Add(s.name, b)
 	}
 	p.NominalX(names...)
-	p.Y.Max = 1.25 // room for the legend
+	p.Y.Max = 1.4 // room for the legend
 	p.Legend.Top = true
 	return p, nil
 }

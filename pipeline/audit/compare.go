@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -15,6 +16,21 @@ type ComparisonRow struct {
 	Delta float64 `json:"delta"`
 	// Better is "higher", "lower" or "" (no preferred direction).
 	Better string `json:"better,omitempty"`
+}
+
+// MarshalJSON writes r with NaN values (a metric missing from a report)
+// as null.
+func (r ComparisonRow) MarshalJSON() ([]byte, error) {
+	vals := make([]*float64, len(r.Values))
+	for i, v := range r.Values {
+		vals[i] = finite(v)
+	}
+	return json.Marshal(struct {
+		Metric string     `json:"metric"`
+		Values []*float64 `json:"values"`
+		Delta  *float64   `json:"delta"`
+		Better string     `json:"better,omitempty"`
+	}{r.Metric, vals, finite(r.Delta), r.Better})
 }
 
 // Compare lines up the metrics of reps (same data, different models) in

@@ -65,11 +65,11 @@ func WriteHTML(w io.Writer, title string, reps ...*Report) error {
 		return chart{Kind: kind, ID: id, Caption: caption, SVG: template.HTML(svg)}, nil
 	}
 	// Charts shared by all reports (one line per model).
-	tl, err := temperatureChart(reps, "InfoNCE loss vs temperature", "InfoNCE loss", func(t TemperaturePt) float64 { return t.Loss })
+	tl, err := temperatureChart(reps, "InfoNCE loss vs temperature", "InfoNCE loss", true, func(t TemperaturePt) float64 { return t.Loss })
 	if err != nil {
 		return err
 	}
-	te, err := temperatureChart(reps, "Entropy of the softmax over negatives vs temperature", "entropy / log(#negatives)",
+	te, err := temperatureChart(reps, "Entropy of the softmax over negatives vs temperature", "entropy / log(#negatives)", false,
 		func(t TemperaturePt) float64 { return t.NormalizedEntropy })
 	if err != nil {
 		return err

@@ -55,11 +55,15 @@ func temperatureSweep(ctx context.Context, d Data, labels []int, taus []float64)
 	const fields = 6
 	acc := make([]float64, nA*nt*fields)
 	ok := make([]bool, nA)
-	block := min(max(1<<23/max(nC, 1), 1), 256)
+	block := min(max(1<<25/max(nC, 1), 1), 1024) // ≤ 128 MiB of scores
 	sc := linalg.NewMatrix(block, nC)
 	workers := runtime.GOMAXPROCS(0)
-	type scratch struct{ pos, neg []float64 }
+	type scratch struct {
+		pos, neg []float64
+		ev       [][]float64 // e^{(s−max)/τ} per temperature, per negative
+	}
 	scr := make([]scratch, workers)
+	plan := newPowerPlan(taus)
 	for a0 := 0; a0 < nA; a0 += block {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -88,19 +92,42 @@ func temperatureSweep(ctx context.Context, d Data, labels []int, taus []float64)
 				mx = max(mx, v)
 			}
 			logN := math.Log(float64(len(neg)))
-			for ti, tau := range taus {
+			ev := scr[w].ev
+			for len(ev) < nt {
+				ev = append(ev, nil)
+			}
+			scr[w].ev = ev
+			for _, ti := range plan.order {
+				tau := taus[ti]
+				e := ev[ti][:0]
 				var z, wsum float64
 				inv := 1 / tau
-				for _, v := range neg {
-					x := (v - mx) * inv
-					if x < -40 {
-						// e^x < 5e-18: adding it to z ≥ 1 changes nothing.
-						continue
+				if par := plan.parent[ti]; par < 0 {
+					for _, v := range neg {
+						x := (v - mx) * inv
+						var ex float64
+						if x >= -40 { // below, e^x < 5e-18: adding it to z ≥ 1 changes nothing
+							ex = math.Exp(x)
+							z += ex
+							wsum += ex * x
+						}
+						e = append(e, ex)
 					}
-					e := math.Exp(x)
-					z += e
-					wsum += e * x
+				} else {
+					// e^{x/τ} = (e^{x/τ_parent})^k: one multiplication chain
+					// instead of an exp (relative error ~k ulp).
+					k := plan.k[ti]
+					for n, v := range neg {
+						var ex float64
+						if p := ev[par][n]; p >= 1e-9 { // else p^k ≤ 1e-18: nothing
+							ex = ipow(p, k)
+							z += ex
+							wsum += ex * ((v - mx) * inv)
+						}
+						e = append(e, ex)
+					}
 				}
+				ev[ti] = e
 				logZ := mx/tau + math.Log(z)
 				h := math.Log(z) - wsum/z
 				var l float64
@@ -141,6 +168,48 @@ func temperatureSweep(ctx context.Context, d Data, labels []int, taus []float64)
 		out[ti] = p
 	}
 	return out, nil
+}
+
+// powerPlan orders the temperatures from the largest down and, where
+// τ_parent/τ is an integer k in [2, 16] for a larger τ_parent already
+// computed, derives e^{x/τ} from e^{x/τ_parent} by k-th power instead of
+// calling exp (the default sweep needs two exps per pair instead of eight).
+type powerPlan struct {
+	order  []int
+	parent []int
+	k      []int
+}
+
+func newPowerPlan(taus []float64) powerPlan {
+	p := powerPlan{parent: make([]int, len(taus)), k: make([]int, len(taus))}
+	for i := range taus {
+		p.order = append(p.order, i)
+	}
+	sort.SliceStable(p.order, func(a, b int) bool { return taus[p.order[a]] > taus[p.order[b]] })
+	for oi, ti := range p.order {
+		p.parent[ti] = -1
+		for _, pj := range p.order[:oi] { // larger temperatures
+			r := taus[pj] / taus[ti]
+			k := math.Round(r)
+			if k >= 2 && k <= 16 && math.Abs(r-k) < 1e-9*k && (p.parent[ti] < 0 || int(k) < p.k[ti]) {
+				p.parent[ti], p.k[ti] = pj, int(k)
+			}
+		}
+	}
+	return p
+}
+
+// ipow returns p^k for k ≥ 1 by repeated squaring.
+func ipow(p float64, k int) float64 {
+	r := 1.0
+	for k > 0 {
+		if k&1 == 1 {
+			r *= p
+		}
+		p *= p
+		k >>= 1
+	}
+	return r
 }
 
 // softplus is log(1+e^x), stable for large |x|.

@@ -41,6 +41,17 @@ func writeSummary(b *bytes.Buffer, r *Report, i int) {
 	for _, l := range r.Losses {
 		fmt.Fprintf(b, "%-*s  %.10g\n", width, l.Spec, l.Value)
 	}
+	t := r.Triplets
+	pct := func(k int64) float64 {
+		if t.Total == 0 {
+			return 0
+		}
+		return 100 * float64(k) / float64(t.Total)
+	}
+	fmt.Fprintf(b, "\ntriplets (%s, margin %g): %d total\n", r.TripletAnatomy.Distance, t.Margin, t.Total)
+	fmt.Fprintf(b, "  easy      %12d  %5.1f%%\n", t.Easy, pct(t.Easy))
+	fmt.Fprintf(b, "  semihard  %12d  %5.1f%%\n", t.Semihard, pct(t.Semihard))
+	fmt.Fprintf(b, "  hard      %12d  %5.1f%%\n", t.Hard, pct(t.Hard))
 	m := r.Retrieval
 	fmt.Fprintf(b, "\nretrieval (%d queries, %d skipped, corpus %d): P@1 %.4f  R-prec %.4f  MAP@R %.4f  MRR@10 %.4f  NDCG@10 %.4f",
 		m.Queries, m.Skipped, m.Corpus, m.PrecisionAt1, m.RPrecision, m.MAPAtR, m.MRRAt10, m.NDCGAt10)
@@ -52,7 +63,7 @@ func writeSummary(b *bytes.Buffer, r *Report, i int) {
 		s.PositiveMean, s.PositivePairs, s.NegativeMean, s.NegativePairs, s.Overlap, s.ROCAUC)
 	fmt.Fprintf(b, "  best threshold %.4f: accuracy %.2f%%; best balanced threshold %.4f: balanced accuracy %.2f%%\n",
 		s.Best.Threshold, 100*s.Best.Accuracy, s.BestBalanced.Threshold, 100*s.BestBalanced.BalancedAccuracy)
-	fmt.Fprintf(b, "\ntriplets (%s, %d valid):\n  %-8s %9s %9s %9s\n", r.TripletAnatomy.Distance, r.Triplets.Total, "margin", "easy", "semihard", "hard")
+	fmt.Fprintf(b, "\ntriplet categories vs margin:\n  %-8s %9s %9s %9s\n", "margin", "easy", "semihard", "hard")
 	for _, t := range r.TripletAnatomy.Margins {
 		mark := ""
 		if t.Margin == r.Triplets.Margin {

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"math"
+	"math/bits"
 	"runtime"
 	"slices"
 
@@ -17,7 +18,9 @@ import (
 // distance arithmetic of losses.TripletStats (which it equals margin by
 // margin) but one pass over the similarity matrix instead of one per
 // margin: per anchor the negative distances are sorted once and each
-// positive is placed by binary search for every margin. Memory: one block
+// positive is placed by binary search for every margin (or, when an
+// anchor has only a few positives, as in the pair form, every negative is
+// compared with every positive directly). Memory: one block
 // of similarity rows plus O(N) per worker; time O(N² log N + N·P·M·log N).
 func tripletAnatomy(ctx context.Context, x blas32.General, labels []int, dk losses.Distance, normalize bool, margins []float64) ([]TripletCounts, error) {
 	n := x.Rows
@@ -37,7 +40,7 @@ func tripletAnatomy(ctx context.Context, x blas32.General, labels []int, dk loss
 	nm := len(margins)
 	// counts[a][k]: k < nm easy at margin k, nm+k semihard, 2nm hard.
 	counts := make([]int64, n*(2*nm+1))
-	block := min(max(1<<23/max(n, 1), 1), 256)
+	block := min(max(1<<25/max(n, 1), 1), 1024) // ≤ 128 MiB of scores
 	sc := linalg.NewMatrix(block, n)
 	workers := runtime.GOMAXPROCS(0)
 	type scratch struct{ pos, neg []float64 }
@@ -81,9 +84,28 @@ func tripletAnatomy(ctx context.Context, x blas32.General, labels []int, dk loss
 			if len(pos) == 0 || len(neg) == 0 {
 				return
 			}
-			slices.Sort(neg)
 			c := counts[a*(2*nm+1) : (a+1)*(2*nm+1)]
 			N := len(neg)
+			if len(pos)*(nm+1) <= 2*bits.Len(uint(N)) {
+				// Few positives (e.g. pairs): compare directly, no sort.
+				for _, dp := range pos {
+					for _, dn := range neg {
+						if !(dn > dp) {
+							c[2*nm]++
+							continue
+						}
+						for k, m := range margins {
+							if dn-dp > m {
+								c[k]++
+							} else {
+								c[nm+k]++
+							}
+						}
+					}
+				}
+				return
+			}
+			slices.Sort(neg)
 			for _, dp := range pos {
 				// hard: dn ≤ dp
 				hard := searchFirst(neg, func(dn float64) bool { return dn > dp })

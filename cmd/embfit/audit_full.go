@@ -1,0 +1,303 @@
+package main
+
+// The full audit of issue 7: `embfit audit --model M [--model M2] --input
+// FILE` or `--embeddings E.npy --labels L`, with retrieval metrics,
+// similarity distributions, the triplet anatomy, the temperature sweep,
+// center statistics, suspects, JSON, per-sample JSONL and an HTML report.
+// The computations live in pipeline/audit; this file parses flags and
+// wires.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/embfit/embfit/internal/atomicfile"
+	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/progress"
+	"github.com/embfit/embfit/losses"
+	"github.com/embfit/embfit/onnx"
+	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/audit"
+)
+
+// auditFullFlags are the flags the full audit adds to `embfit audit`.
+func auditFullFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.GenericFlag{Name: "model", Aliases: []string{"m"}, Value: &specList{},
+			Usage: "ONNX `MODEL` (file or folder with tokenizer.json) to embed --input with; give it twice to compare two models"},
+		&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "JSONL `FILE`: labelled {text, label} or pairs {anchor, positive}"},
+		&cli.StringFlag{Name: "text-field", Value: "text", Usage: "field of the text in labelled input"},
+		&cli.StringFlag{Name: "label-field", Value: "label", Usage: "field of the label in labelled input"},
+		&cli.StringFlag{Name: "anchor-field", Value: "anchor", Usage: "field of the anchor in pairs input"},
+		&cli.StringFlag{Name: "positive-field", Value: "positive", Usage: "field of the positive in pairs input"},
+		&cli.StringFlag{Name: "html", Usage: "write a self-contained HTML report with tables and charts to `REPORT.html`"},
+		&cli.StringFlag{Name: "pooling", Usage: "mean | cls | max | none (default: mean for token outputs, none for pooled)"},
+		&cli.IntFlag{Name: "max-length", Value: onnx.DefaultMaxLength, Usage: "max tokens per text (clamped to the model's limit)"},
+		&cli.IntFlag{Name: "batch-size", Value: onnx.DefaultBatchSize, Usage: "texts per ONNX Runtime run"},
+		&cli.Float64Flag{Name: "noise-quantile", Value: 0.9, Usage: "list a pair as suspected label noise / false negative when it outranks this fraction of the anchor's positives"},
+		&cli.IntFlag{Name: "max-suspects", Value: 50, Usage: "how many suspected pairs to list"},
+		&cli.BoolFlag{Name: "losses-only", Usage: "only the losses and triplet counts (the --embeddings audit of issue 4)"},
+	}
+}
+
+// runAuditFull runs the full audit (see auditFullFlags).
+func runAuditFull(c *cli.Context) error {
+	models := []string(*c.Generic("model").(*specList))
+	embPath, labPath, input := c.String("embeddings"), c.String("labels"), c.String("input")
+	switch {
+	case len(models) > 0 && embPath != "":
+		return fmt.Errorf("give --model with --input, or --embeddings with --labels, not both")
+	case len(models) > 2:
+		return fmt.Errorf("--model: at most two models can be compared, got %d", len(models))
+	case len(models) > 0 && input == "":
+		return fmt.Errorf("--input is required with --model")
+	case len(models) == 0 && input != "":
+		return fmt.Errorf("--model is required with --input")
+	case len(models) == 0 && embPath == "":
+		return fmt.Errorf("--embeddings is required (with --labels), or --model with --input")
+	case embPath != "" && labPath == "":
+		return fmt.Errorf("--labels is required with --embeddings")
+	}
+	specs := []string(*c.Generic("loss").(*specList))
+	set := audit.Settings{
+		Losses:        specs,
+		PerSample:     c.String("per-sample") != "",
+		Precision:     c.String("precision"),
+		NoiseQuantile: c.Float64("noise-quantile"),
+		MaxSuspects:   c.Int("max-suspects"),
+	}
+	if q := set.NoiseQuantile; !(q > 0 && q <= 1) {
+		return fmt.Errorf("--noise-quantile %v: must be in (0, 1]", q)
+	}
+	if set.MaxSuspects < 0 {
+		return fmt.Errorf("--max-suspects %d: must be ≥ 0", set.MaxSuspects)
+	}
+	if p := set.Precision; p != "" && p != "float32" && p != "float64" {
+		return fmt.Errorf("--precision %q: want float32 or float64", p)
+	}
+	for _, sp := range specs {
+		if _, err := losses.Parse(sp); err != nil {
+			return fmt.Errorf("--loss: %w", err)
+		}
+	}
+	jsonOut, perOut, htmlOut := c.String("json"), c.String("per-sample"), c.String("html")
+	if perOut == "-" || htmlOut == "-" {
+		return fmt.Errorf("--per-sample and --html take a file name, not -")
+	}
+	inputs := append([]string{embPath, labPath, input}, models...)
+	for _, out := range []struct{ flag, path string }{{"--json", jsonOut}, {"--per-sample", perOut}, {"--html", htmlOut}} {
+		if out.path == "" || out.path == "-" {
+			continue
+		}
+		for _, in := range inputs {
+			if in != "" && samePath(out.path, in) {
+				return fmt.Errorf("%s %s: would overwrite the input file", out.flag, out.path)
+			}
+		}
+	}
+	stderr := c.App.ErrWriter
+	start := time.Now()
+	set.Progress = func(stage string) {
+		fmt.Fprintf(stderr, "audit: %s (%s elapsed)\n", stage, time.Since(start).Round(time.Second))
+	}
+
+	var d audit.Data
+	var names []string
+	var xs []blas32.General
+	if embPath != "" {
+		x, err := pipeline.ReadNPY(embPath)
+		if err != nil {
+			return fmt.Errorf("--embeddings: %w", err)
+		}
+		labels, err := pipeline.ReadLabels(labPath)
+		if err != nil {
+			return fmt.Errorf("--labels: %w", err)
+		}
+		if len(labels.IDs) != x.Rows {
+			return fmt.Errorf("--labels %s: %d labels but --embeddings %s has %d rows", labPath, len(labels.IDs), embPath, x.Rows)
+		}
+		d = audit.Data{X: x, Labels: labels.IDs, ClassNames: labels.Names, Texts: textsOf(labPath, c.String("text-field"), x.Rows)}
+		names, xs = []string{embPath}, []blas32.General{x}
+	} else {
+		in, err := audit.ReadInput(input, audit.Columns{Text: c.String("text-field"), Label: c.String("label-field"),
+			Anchor: c.String("anchor-field"), Positive: c.String("positive-field")})
+		if err != nil {
+			return fmt.Errorf("--input: %w", err)
+		}
+		for _, m := range models {
+			x, err := auditEmbed(c, m, in.Texts, stderr)
+			if err != nil {
+				return err
+			}
+			names, xs = append(names, m), append(xs, x)
+		}
+		d = in.Data(xs[0])
+	}
+
+	var reps []*audit.Report
+	for i, x := range xs {
+		d.X = x
+		if len(xs) > 1 {
+			fmt.Fprintf(stderr, "audit: model %d of %d: %s\n", i+1, len(xs), names[i])
+		}
+		rep, err := audit.Run(c.Context, d, set)
+		if err != nil {
+			return err
+		}
+		rep.Model = names[i]
+		reps = append(reps, rep)
+	}
+
+	if perOut != "" {
+		if err := audit.WritePerSample(perOut, d, reps...); err != nil {
+			return fmt.Errorf("--per-sample: %w", err)
+		}
+	}
+	if htmlOut != "" {
+		if err := writeAuditHTML(htmlOut, reps); err != nil {
+			return fmt.Errorf("--html: %w", err)
+		}
+	}
+	switch jsonOut {
+	case "":
+	case "-":
+		return writeAuditJSON(c.App.Writer, reps)
+	default:
+		f, err := atomicfile.Create(jsonOut, false)
+		if err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+		defer f.Abort()
+		if err := writeAuditJSON(f, reps); err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+		if err := f.Commit(); err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+	}
+	return audit.WriteTable(c.App.Writer, reps...)
+}
+
+// auditEmbed embeds texts with model (each distinct text once).
+func auditEmbed(c *cli.Context, model string, texts []string, stderr io.Writer) (blas32.General, error) {
+	var bar *progress.Reporter
+	enc, err := onnx.OpenEncoder(model, onnx.EncoderSettings{
+		Pooling:   onnx.Pooling(c.String("pooling")),
+		MaxLength: c.Int("max-length"),
+		BatchSize: c.Int("batch-size"),
+		Progress: func(done, total int) {
+			if bar != nil {
+				bar.Set(done)
+			}
+		},
+	})
+	if err != nil {
+		return blas32.General{}, fmt.Errorf("--model: %w", err)
+	}
+	defer enc.Close()
+	if !enc.IsText() {
+		return blas32.General{}, fmt.Errorf("--model %s: takes a float tensor, not text; embed with `embfit embed` and use --embeddings", model)
+	}
+	for _, w := range enc.Warnings() {
+		fmt.Fprintf(stderr, "embfit audit: warning: %s\n", w)
+	}
+	index := map[string]int{}
+	var distinct []string
+	rowOf := make([]int, len(texts))
+	for i, t := range texts {
+		j, ok := index[t]
+		if !ok {
+			j = len(distinct)
+			index[t] = j
+			distinct = append(distinct, t)
+		}
+		rowOf[i] = j
+	}
+	u := linalg.NewMatrix(len(distinct), enc.Dim())
+	bar = progress.New(stderr, "audit: embed "+model, len(distinct), "texts", 0)
+	err = enc.EmbedTexts(c.Context, distinct, u)
+	bar.Finish()
+	if err != nil {
+		return blas32.General{}, fmt.Errorf("--model %s: %w", model, err)
+	}
+	x := linalg.NewMatrix(len(texts), enc.Dim())
+	for i, j := range rowOf {
+		copy(linalg.Row(x, i), linalg.Row(u, j))
+	}
+	return x, nil
+}
+
+// textsOf returns the texts of a JSONL labels file (field), or nil when
+// the file is not JSONL or lacks the field on any of its n lines.
+func textsOf(path, field string, n int) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	b, err := br.Peek(1)
+	if err != nil || b[0] != '{' {
+		return nil
+	}
+	var texts []string
+	err = pipeline.ReadJSONL(path, func(r pipeline.Record) error {
+		t, err := r.String(field)
+		texts = append(texts, t)
+		return err
+	})
+	if err != nil || len(texts) != n {
+		return nil
+	}
+	return texts
+}
+
+// auditJSON is the JSON of one or more reports: the first report's fields
+// at the top level (the schema of `embfit audit --embeddings`, extended),
+// then, when models are compared, the other reports and the comparison.
+type auditJSON struct {
+	*audit.Report
+	Compared   []*audit.Report       `json:"compared,omitempty"`
+	Comparison []audit.ComparisonRow `json:"comparison,omitempty"`
+}
+
+func writeAuditJSON(w io.Writer, reps []*audit.Report) error {
+	v := auditJSON{Report: reps[0]}
+	if len(reps) > 1 {
+		v.Compared, v.Comparison = reps[1:], audit.Compare(reps...)
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+func writeAuditHTML(path string, reps []*audit.Report) error {
+	f, err := atomicfile.Create(path, false)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	title := "embfit audit"
+	if len(reps) > 1 {
+		title = "embfit audit: " + strings.Join([]string{reps[0].Model, reps[1].Model}, " vs ")
+	}
+	bw := bufio.NewWriter(f)
+	if err := audit.WriteHTML(bw, title, reps...); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return f.Commit()
+}
