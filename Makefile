@@ -19,7 +19,7 @@ test: setup
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
 
-# The default job: fine-tune a linear head on the GloVe encoder
+# The default job: fine-tune an MLP head (residual, identity at start) on the GloVe encoder
 # (models/glove-100d) with InfoNCE plus 3 hard negatives per pair mined by
 # the frozen encoder, on the WordNet reverse-dictionary pairs (train split,
 # dev split for early stopping), then print before/after metrics on the
@@ -30,7 +30,7 @@ default: setup build
 	bin/embfit train --model models/glove-100d \
 		--train data/wordnet/pairs.train.jsonl --dev data/wordnet/pairs.dev.jsonl \
 		--test data/wordnet/pairs.test.jsonl \
-		--loss infonce --mine-negatives 3 --epochs 5 --seed 1 \
+		--head mlp --loss infonce --mine-negatives 3 --epochs 5 --seed 1 \
 		--out $(DEFAULT_RUN)
 
 clean:

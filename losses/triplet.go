@@ -2,6 +2,7 @@ package losses
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"gonum.org/v1/gonum/blas/blas32"
@@ -304,6 +305,9 @@ func (k *tripletKernel) hinge(d []float64, pos, neg []int, w, h []float64, sc *s
 		// the part where the hinge is active (D_ap > dn − margin). mlo is
 		// only needed for the Mean count.
 		mean := t.Reduction == Mean
+		if !mean && dn-t.Margin >= dp[P-1] {
+			continue // no active triplet with this negative (the common, easy case)
+		}
 		var mlo, mhi, alo int
 		switch t.Mining {
 		case MineAll:
@@ -347,14 +351,25 @@ func (k *tripletKernel) hinge(d []float64, pos, neg []int, w, h []float64, sc *s
 	return sum, cnt
 }
 
+// smallSearch is the length up to which lowerBound and upperBound count
+// linearly instead of searching (faster for the few positives of an anchor).
+const smallSearch = 32
+
 // lowerBound returns the first index i of sorted a with a[i] ≥ x (len(a)
 // if none). Branch-free binary search: the compiler turns the conditional
 // update into a conditional move, so unpredictable comparisons cost no
 // mispredictions.
 func lowerBound(a []float64, x float64) int {
 	n := len(a)
-	if n == 0 {
-		return 0
+	if n <= smallSearch {
+		// Count the elements below x: the sign bit of a[i] − x is 1
+		// exactly when a[i] < x (equal values give +0), no branches and
+		// no dependency chain.
+		c := 0
+		for _, v := range a {
+			c += int(math.Float64bits(v-x) >> 63)
+		}
+		return c
 	}
 	base := 0
 	for n > 1 {
@@ -374,8 +389,14 @@ func lowerBound(a []float64, x float64) int {
 // none), branch-free like lowerBound.
 func upperBound(a []float64, x float64) int {
 	n := len(a)
-	if n == 0 {
-		return 0
+	if n <= smallSearch {
+		// Count the elements ≤ x: x − a[i] has its sign bit set exactly
+		// when a[i] > x.
+		c := n
+		for _, v := range a {
+			c -= int(math.Float64bits(x-v) >> 63)
+		}
+		return c
 	}
 	base := 0
 	for n > 1 {

@@ -434,10 +434,24 @@ func isZero(v []float32) bool {
 	return true
 }
 
+// dot returns a·b accumulated in float64 in a fixed order: four
+// interleaved partial sums (elements i ≡ 0, 1, 2, 3 mod 4) added as
+// (s0+s1)+(s2+s3), then the tail. The order never depends on anything but
+// the length, so every score is reproducible bit for bit.
 func dot(a, b []float32) float64 {
-	s := 0.0
-	for i, v := range a {
-		s += float64(v) * float64(b[i])
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		x, y := a[i:i+4:i+4], b[i:i+4:i+4]
+		s0 += float64(x[0]) * float64(y[0])
+		s1 += float64(x[1]) * float64(y[1])
+		s2 += float64(x[2]) * float64(y[2])
+		s3 += float64(x[3]) * float64(y[3])
+	}
+	s := (s0 + s1) + (s2 + s3)
+	for ; i < len(a); i++ {
+		s += float64(a[i]) * float64(b[i])
 	}
 	return s
 }

@@ -22,8 +22,9 @@ func intMatrix(r *rand.Rand, rows, cols, lim int) blas32.General {
 	return m
 }
 
-// bruteTopK ranks every corpus row for every query by a float64 dot
-// product, ties by lower row, skipping excluded rows.
+// bruteTopK ranks every corpus row for every query by the float64 dot
+// product (dot, whose summation order TopK's scores must reproduce), ties
+// by lower row, skipping excluded rows.
 func bruteTopK(queries, corpus blas32.General, k int, exclude Exclude) [][]Hit {
 	out := make([][]Hit, queries.Rows)
 	for q := range queries.Rows {
@@ -32,10 +33,7 @@ func bruteTopK(queries, corpus blas32.General, k int, exclude Exclude) [][]Hit {
 			if exclude != nil && exclude(q, c) {
 				continue
 			}
-			s := 0.0
-			for d := range queries.Cols {
-				s += float64(linalg.Row(queries, q)[d]) * float64(linalg.Row(corpus, c)[d])
-			}
+			s := dot(linalg.Row(queries, q), linalg.Row(corpus, c))
 			all = append(all, Hit{Index: int32(c), Score: s})
 		}
 		slices.SortStableFunc(all, func(a, b Hit) int {
@@ -222,4 +220,21 @@ func ExampleTopK() {
 	// Output:
 	// row 3 score 0.8
 	// row 2 score 0.6
+}
+
+// TestDot checks the fixed-order float64 dot product against a plain sum
+// (close, as the order differs) for lengths around the unrolling.
+func TestDot(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 2))
+	for n := range 11 {
+		a, b := make([]float32, n), make([]float32, n)
+		want := 0.0
+		for i := range a {
+			a[i], b[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+			want += float64(a[i]) * float64(b[i])
+		}
+		if got := dot(a, b); math.Abs(got-want) > 1e-12 {
+			t.Errorf("n=%d: dot %v, want %v", n, got, want)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -387,6 +388,13 @@ func (r *JobRunner) Run(ctx context.Context) (*JobResult, error) {
 		weighted[i].Loss = ct
 	}
 
+	for _, wl := range weighted {
+		if tr, ok := wl.Loss.(losses.Trainable); ok {
+			if _, ok := tr.(encoding.BinaryUnmarshaler); !ok {
+				r.logf("warning: loss %q keeps state the checkpoints do not hold; a resumed run may differ from an uninterrupted one", wl.Spec)
+			}
+		}
+	}
 	evalSet := func(s *split) *EvalSet {
 		if s == nil {
 			return nil

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -55,4 +56,20 @@ func TestReadLabelsMissingFile(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "nope.txt") {
 		t.Fatalf("err = %v, want one naming the file", err)
 	}
+}
+
+func ExampleReadLabels() {
+	dir, _ := os.MkdirTemp("", "labels")
+	defer os.RemoveAll(dir)
+	p := filepath.Join(dir, "labels.jsonl")
+	os.WriteFile(p, []byte(`{"text":"a cat","label":"animal"}
+{"text":"a rose","label":"plant"}
+{"text":"a dog","label":"animal"}
+`), 0o644)
+	l, err := ReadLabels(p)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(l.IDs, l.Names)
+	// Output: [0 1 0] [animal plant]
 }

@@ -287,3 +287,36 @@ func TestTrainSettingsErrors(t *testing.T) {
 		t.Error("WithDefaults is not idempotent")
 	}
 }
+
+// TestTrainerWithCenterLoss trains on labelled data with InfoNCE plus the
+// training form of the center loss (a losses.Trainable whose classifier
+// is updated by the same optimizer).
+func TestTrainerWithCenterLoss(t *testing.T) {
+	emb, labels := synthLabelled(5, 600, 30)
+	demb, dlabels := synthLabelled(6, 300, 30)
+	infonce, err := losses.Parse("infonce:temperature=0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	center, err := losses.NewCenterTrainer(losses.CenterSettings{}, 30, 16, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w0 := copyParams(center.Weights())
+	s := testSettings()
+	s.Losses = []string{"infonce:temperature=0.1", "0.5*center"}
+	tr := &Trainer{Settings: s, Data: TrainData{Emb: emb, Labels: labels}, Dev: &EvalSet{Emb: demb, Labels: dlabels},
+		Losses: []WeightedLoss{{Spec: "infonce", Weight: 1, Loss: infonce}, {Spec: "0.5*center", Weight: 0.5, Loss: center}}}
+	res, err := tr.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, best := res.History[0].Dev.MAPAtR, res.History[res.BestEpoch].Dev.MAPAtR
+	t.Logf("MAP@R %.4f → %.4f", base, best)
+	if best < base+0.1 {
+		t.Errorf("MAP@R %.4f → %.4f: no clear improvement", base, best)
+	}
+	if reflect.DeepEqual(w0, copyParams(center.Weights())) {
+		t.Error("the center loss's classifier was not trained")
+	}
+}

@@ -31,7 +31,7 @@ import (
 // auditFullFlags are the flags the full audit adds to `embfit audit`.
 func auditFullFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.GenericFlag{Name: "model", Aliases: []string{"m"}, Value: &specList{},
+		&cli.GenericFlag{Name: "model", Value: &specList{}, // no alias: cli syncs aliases by re-Setting String()
 			Usage: "ONNX `MODEL` (file or folder with tokenizer.json) to embed --input with; give it twice to compare two models"},
 		&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "JSONL `FILE`: labelled {text, label} or pairs {anchor, positive}"},
 		&cli.StringFlag{Name: "text-field", Value: "text", Usage: "field of the text in labelled input"},

@@ -140,9 +140,11 @@ func jobFromFlags(c *cli.Context) (*pipeline.TrainJob, string, error) {
 			return nil, "", fmt.Errorf("--loss: %w", err)
 		}
 	}
-	for _, f := range []string{"train", "dev", "test"} {
-		if p := c.String(f); p != "" && samePathAs(p, pipeline.ConfigPath(out)) {
-			return nil, "", fmt.Errorf("--out %s would overwrite --%s", out, f)
+	for _, f := range []string{"train", "dev", "test", "model", "tokenizer"} {
+		for _, o := range []string{"config.json", "metrics.jsonl", "test_metrics.json", "head.onnx", "merged.onnx", "tokenizer.json"} {
+			if p := c.String(f); p != "" && samePathAs(p, filepath.Join(out, o)) {
+				return nil, "", fmt.Errorf("--out %s would overwrite --%s %s", out, f, p)
+			}
 		}
 	}
 	return j, out, nil
@@ -193,6 +195,11 @@ func runTrain(c *cli.Context) error {
 		dir = c.String("resume")
 		if j, err = pipeline.LoadJob(dir); err != nil {
 			return fmt.Errorf("--resume: %w", err)
+		}
+		for _, f := range c.LocalFlagNames() {
+			if f != "resume" && f != "embed-batch" {
+				fmt.Fprintf(os.Stderr, "embfit: warning: --%s ignored with --resume (the run's config.json is used)\n", f)
+			}
 		}
 	} else if j, dir, err = jobFromFlags(c); err != nil {
 		return err

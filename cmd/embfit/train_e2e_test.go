@@ -237,6 +237,24 @@ func TestTrainEndToEnd(t *testing.T) {
 	if d := maxDiff(got.Data, want.Data); d > 1e-5 {
 		t.Errorf("merged.onnx vs head(encoder) in Go: max |diff| %g", d)
 	}
+	// The same through `embfit embed --model RUN/merged.onnx --pooling none`.
+	var rows []map[string]string
+	for _, x := range w.devTexts {
+		rows = append(rows, map[string]string{"text": x})
+	}
+	texts := filepath.Join(t.TempDir(), "texts.jsonl")
+	writeJSONL(t, texts, rows)
+	npy := filepath.Join(t.TempDir(), "emb.npy")
+	if so, se, code := runTrainBin(t, nil, "embed", "--model", filepath.Join(run, "merged.onnx"), "--pooling", "none", "--input", texts, "--out", npy); code != 0 {
+		t.Fatalf("embed: exit %d\n%s%s", code, so, se)
+	}
+	viaCLI, err := pipeline.ReadNPY(npy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxDiff(viaCLI.Data, want.Data); d > 1e-5 {
+		t.Errorf("embfit embed with merged.onnx vs head(encoder) in Go: max |diff| %g", d)
+	}
 	// head.onnx in ORT gives the head's outputs.
 	sess, err := onnx.OpenSession(filepath.Join(run, "head.onnx"))
 	if err != nil {

@@ -16,6 +16,7 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -201,6 +202,9 @@ type Report struct {
 	Dim  int    `json:"dim"`
 	// Precision of the loss values: "float64" or "float32".
 	Precision string `json:"precision"`
+	// ZeroRows counts all-zero embeddings (e.g. texts made only of unknown
+	// words); they score 0 against everything.
+	ZeroRows int `json:"zero_rows"`
 	// Classes is the number of distinct labels (labelled form).
 	Classes int         `json:"classes,omitempty"`
 	Losses  []LossValue `json:"losses"`
@@ -234,6 +238,16 @@ type RetrievalReport struct {
 	Corpus int `json:"corpus"`
 	// ROCAUCMaxError bounds the histogram approximation of ROC-AUC.
 	ROCAUCMaxError float64 `json:"roc_auc_max_error"`
+}
+
+// MarshalJSON writes {"metrics": {...}, "corpus": .., "roc_auc_max_error": ..}
+// (without it the embedded metrics' MarshalJSON would be promoted).
+func (r RetrievalReport) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Metrics        pipeline.RetrievalMetrics `json:"metrics"`
+		Corpus         int                       `json:"corpus"`
+		ROCAUCMaxError *float64                  `json:"roc_auc_max_error"`
+	}{r.RetrievalMetrics, r.Corpus, finite(r.ROCAUCMaxError)})
 }
 
 // ClassReport is one class's retrieval metrics and geometry.
@@ -293,6 +307,18 @@ func Run(ctx context.Context, d Data, s Settings) (*Report, error) {
 		}
 		t0 := time.Now()
 		return func() { rep.Seconds[name] = time.Since(t0).Seconds() }
+	}
+	for i := range d.X.Rows {
+		zero := true
+		for _, v := range linalg.Row(d.X, i) {
+			if v != 0 {
+				zero = false
+				break
+			}
+		}
+		if zero {
+			rep.ZeroRows++
+		}
 	}
 	labels := d.Labels
 	if d.Queries > 0 {

@@ -205,6 +205,10 @@ func TestRunLabelled(t *testing.T) {
 			t.Errorf("JSON lacks %q", k)
 		}
 	}
+	ret := m["retrieval"].(map[string]any)
+	if mm, ok := ret["metrics"].(map[string]any); !ok || mm["map_at_r"] != rep.Retrieval.MAPAtR || ret["corpus"] != float64(x.Rows-1) {
+		t.Errorf("JSON retrieval %v", ret)
+	}
 	tr := m["triplets"].(map[string]any)
 	for _, k := range []string{"margin", "easy", "semihard", "hard", "total"} {
 		if _, ok := tr[k]; !ok {
@@ -423,5 +427,24 @@ func TestPowerPlan(t *testing.T) {
 		if math.Abs(a.Loss-b.Loss) > 1e-12*b.Loss || math.Abs(a.Entropy-b.Entropy) > 1e-11 || math.Abs(a.MaxWeight-b.MaxWeight) > 1e-12 {
 			t.Errorf("τ=%v: with powers %+v, exp only %+v", tau, a, b)
 		}
+	}
+}
+
+func TestRunCountsZeroRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	x, labels := clustered(rng, 30, 5, 3, 0.5)
+	for _, r := range []int{4, 17} {
+		clear(linalg.Row(x, r))
+	}
+	rep, err := Run(context.Background(), Data{X: x, Labels: labels}, Settings{Losses: []string{"center"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteTable(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.ZeroRows != 2 || !strings.Contains(b.String(), "warning: 2 all-zero embeddings") {
+		t.Errorf("zero rows %d, table:\n%s", rep.ZeroRows, b.String())
 	}
 }

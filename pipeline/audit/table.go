@@ -32,7 +32,11 @@ func writeSummary(b *bytes.Buffer, r *Report, i int) {
 	if r.Classes > 0 {
 		fmt.Fprintf(b, ", %d classes", r.Classes)
 	}
-	fmt.Fprintf(b, ", loss precision %s\n\n", r.Precision)
+	fmt.Fprintf(b, ", loss precision %s\n", r.Precision)
+	if r.ZeroRows > 0 {
+		fmt.Fprintf(b, "warning: %d all-zero embeddings (they score 0 against everything)\n", r.ZeroRows)
+	}
+	b.WriteByte('\n')
 	width := len("loss")
 	for _, l := range r.Losses {
 		width = max(width, len(l.Spec))
