@@ -307,27 +307,77 @@ func (b *backend32) backward(r0, r1 int) {
 	})
 }
 
-// symmetrize replaces the n×n row-major matrix w by w + wᵀ, in place,
-// tile by tile (cache-friendly), tile rows in parallel.
+// symmetrize replaces the n×n row-major matrix w by w + wᵀ, in place.
+// It works on pairs of symTile×symTile tiles (i,j) and (j,i): the lower
+// tile is copied row by row into a small buffer, so the transposed access
+// never walks down a column of w (columns n·4 bytes apart alias in the L1
+// cache), and the pairs are spread over the workers by a shared counter.
+// Each entry is one float32 addition, so the result does not depend on the
+// number of workers.
 func symmetrize(w []float32, n int) {
-	const t = 64
-	tiles := (n + t - 1) / t
-	parallelRange(tiles, func(i0, i1 int) {
-		for ti := i0; ti < i1; ti++ {
-			for tj := ti; tj < tiles; tj++ {
-				for i := ti * t; i < min(n, (ti+1)*t); i++ {
-					j0 := tj * t
-					if tj == ti {
-						j0 = i
-					}
-					for j := j0; j < min(n, (tj+1)*t); j++ {
-						v := w[i*n+j] + w[j*n+i]
-						w[i*n+j], w[j*n+i] = v, v
-					}
+	tiles := (n + symTile - 1) / symTile
+	if tiles == 0 {
+		return
+	}
+	var next atomic.Int64
+	workers := min(runtime.GOMAXPROCS(0), tiles)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf [symTile * symTile]float32
+			for {
+				ti := int(next.Add(1) - 1)
+				if ti >= tiles {
+					return
+				}
+				// Row of tiles ti, from the diagonal tile to the right.
+				i0, i1 := ti*symTile, min(n, (ti+1)*symTile)
+				for tj := ti; tj < tiles; tj++ {
+					j0, j1 := tj*symTile, min(n, (tj+1)*symTile)
+					symTilePair(w, n, i0, i1, j0, j1, &buf)
 				}
 			}
+		}()
+	}
+	wg.Wait()
+}
+
+// symTile is the tile edge of symmetrize.
+const symTile = 32
+
+// symTilePair symmetrizes the tile rows [i0,i1) × cols [j0,j1) with its
+// mirror rows [j0,j1) × cols [i0,i1) (the same tile when i0 == j0).
+func symTilePair(w []float32, n, i0, i1, j0, j1 int, buf *[symTile * symTile]float32) {
+	ni, nj := i1-i0, j1-j0
+	// buf[jj*symTile+ii] = w[j0+jj][i0+ii]
+	for jj := range nj {
+		copy(buf[jj*symTile:jj*symTile+ni], w[(j0+jj)*n+i0:(j0+jj)*n+i1])
+	}
+	if i0 == j0 {
+		for ii := range ni {
+			row := w[(i0+ii)*n+j0 : (i0+ii)*n+j1]
+			for jj := ii; jj < nj; jj++ {
+				v := row[jj] + buf[jj*symTile+ii]
+				row[jj] = v
+				buf[jj*symTile+ii] = v
+				buf[ii*symTile+jj] = v
+			}
 		}
-	})
+	} else {
+		for ii := range ni {
+			row := w[(i0+ii)*n+j0 : (i0+ii)*n+j1]
+			for jj := range row {
+				v := row[jj] + buf[jj*symTile+ii]
+				row[jj] = v
+				buf[jj*symTile+ii] = v
+			}
+		}
+	}
+	for jj := range nj {
+		copy(w[(j0+jj)*n+i0:(j0+jj)*n+i1], buf[jj*symTile:jj*symTile+ni])
+	}
 }
 
 func (b *backend32) urow(i int, dst []float64) {

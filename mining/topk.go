@@ -284,6 +284,62 @@ func float32Below(x float64) float32 {
 // arrive in increasing corpus order. done, if not nil, gets the number of
 // scores of each finished block.
 func scanBlocks(ctx context.Context, queries, corpus blas32.General, s SearchSettings, done func(int64), fn func(q, c0 int, row []float32)) error {
+	if !pipelined {
+		return scanBlocksSerial(ctx, queries, corpus, s, done, fn)
+	}
+	qb := min(s.QueryBlock, max(queries.Rows, 1))
+	cb := min(s.CorpusBlock, max(corpus.Rows, 1))
+	// Two score buffers: the GEMM of the next block runs while the
+	// selection goroutine scans the previous one. Blocks are scanned in
+	// order, so each query still sees the corpus in increasing order.
+	type block struct {
+		q0, c0 int
+		scores blas32.General
+	}
+	free := make(chan []float32, 2)
+	free <- make([]float32, qb*cb)
+	free <- make([]float32, qb*cb)
+	full := make(chan block, 1)
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		for b := range full {
+			parallelRange(b.scores.Rows, s.Workers, func(r0, r1 int) {
+				for r := r0; r < r1; r++ {
+					fn(b.q0+r, b.c0, b.scores.Data[r*b.scores.Stride:r*b.scores.Stride+b.scores.Cols])
+				}
+			})
+			if done != nil {
+				done(int64(b.scores.Rows) * int64(b.scores.Cols))
+			}
+			free <- b.scores.Data[:cap(b.scores.Data)]
+		}
+	}()
+	var err error
+loop:
+	for q0 := 0; q0 < queries.Rows; q0 += qb {
+		q1 := min(q0+qb, queries.Rows)
+		qm := linalg.Slice(queries, q0, q1)
+		for c0 := 0; c0 < corpus.Rows; c0 += cb {
+			if err = ctx.Err(); err != nil {
+				break loop
+			}
+			c1 := min(c0+cb, corpus.Rows)
+			buf := <-free
+			scores := blas32.General{Rows: q1 - q0, Cols: c1 - c0, Stride: c1 - c0, Data: buf[:(q1-q0)*(c1-c0)]}
+			linalg.MulT(scores, qm, linalg.Slice(corpus, c0, c1))
+			full <- block{q0, c0, scores}
+		}
+	}
+	close(full)
+	<-scanned
+	return err
+}
+
+// pipelined selects the double-buffered scanBlocks (else serial).
+var pipelined = true
+
+func scanBlocksSerial(ctx context.Context, queries, corpus blas32.General, s SearchSettings, done func(int64), fn func(q, c0 int, row []float32)) error {
 	qb := min(s.QueryBlock, max(queries.Rows, 1))
 	cb := min(s.CorpusBlock, max(corpus.Rows, 1))
 	buf := make([]float32, qb*cb)
