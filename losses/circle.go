@@ -79,48 +79,68 @@ type circleKernel struct {
 func (k *circleKernel) usesH() bool { return false }
 
 func (k *circleKernel) row(a int, s, w, h []float64, sc *scratch) (float64, float64) {
-	pos, neg := split(a, k.ctx.labels, sc)
-	if len(pos) == 0 || len(neg) == 0 {
-		return 0, 0
+	n, lo, hi := k.ctx.n, k.ctx.lo[a], k.ctx.hi[a]
+	if hi-lo < 2 || hi-lo == n {
+		return 0, 0 // no positive or no negative
 	}
 	m, g := k.c.M, k.c.Gamma
-	sc.d = grow(sc.d, k.ctx.n) // logits
-	sc.e = grow(sc.e, k.ctx.n) // ∂logit/∂s
+	sc.d = grow(sc.d, n) // logits, then their exponentials
+	sc.e = grow(sc.e, n) // ∂logit/∂s
 	lg, dl := sc.d, sc.e
-	mp, mn := math.Inf(-1), math.Inf(-1)
 	as := s
 	if k.alphaSim != nil {
-		as = k.alphaSim[a*k.ctx.n : (a+1)*k.ctx.n]
+		as = k.alphaSim[a*n : (a+1)*n]
+		if perm := k.ctx.perm; perm != nil {
+			// alphaSim is in the caller's row order.
+			sc.f = grow(sc.f, n)
+			for j := range n {
+				sc.f[j] = k.alphaSim[perm[a]*n+perm[j]]
+			}
+			as = sc.f
+		}
 	}
-	for _, p := range pos {
+	// Positives: the class range [lo,hi) without a; negatives: [0,lo) and [hi,n).
+	mp, mn := math.Inf(-1), math.Inf(-1)
+	for p := lo; p < hi; p++ {
+		if p == a {
+			continue
+		}
 		ap := max(0, 1+m-as[p])
 		lg[p] = -g * ap * (s[p] - (1 - m))
 		dl[p] = -g * ap
-		mp = max(mp, lg[p])
+		if lg[p] > mp {
+			mp = lg[p]
+		}
 	}
-	for _, q := range neg {
-		an := max(0, as[q]+m)
-		lg[q] = g * an * (s[q] - m)
-		dl[q] = g * an
-		mn = max(mn, lg[q])
+	negs := [2][2]int{{0, lo}, {hi, n}}
+	for _, r := range negs {
+		for q := r[0]; q < r[1]; q++ {
+			an := max(0, as[q]+m)
+			l := g * an * (s[q] - m)
+			lg[q] = l
+			dl[q] = g * an
+			if l > mn {
+				mn = l
+			}
+		}
 	}
 	var zp, zn float64 // the exponentials are kept in lg
-	for _, p := range pos {
-		lg[p] = fastExp(lg[p] - mp)
-		zp += lg[p]
-	}
-	for _, q := range neg {
-		lg[q] = fastExp(lg[q] - mn)
-		zn += lg[q]
-	}
+	zp = expSum(lg[lo:a], lg[lo:a], 1, mp, zp)
+	zp = expSum(lg[a+1:hi], lg[a+1:hi], 1, mp, zp)
+	zn = expSum(lg[:lo], lg[:lo], 1, mn, zn)
+	zn = expSum(lg[hi:], lg[hi:], 1, mn, zn)
 	z := mp + math.Log(zp) + mn + math.Log(zn)
 	sg := sigmoid(z)
 	fp, fn := sg/zp, sg/zn
-	for _, p := range pos {
-		w[p] += fp * lg[p] * dl[p]
+	for p := lo; p < hi; p++ {
+		if p != a {
+			w[p] += fp * lg[p] * dl[p]
+		}
 	}
-	for _, q := range neg {
-		w[q] += fn * lg[q] * dl[q]
+	for _, r := range negs {
+		for q := r[0]; q < r[1]; q++ {
+			w[q] += fn * lg[q] * dl[q]
+		}
 	}
 	return softplus(z), 1
 }

@@ -2,6 +2,7 @@ package losses
 
 import (
 	"fmt"
+	"math"
 
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -77,27 +78,31 @@ func (k *contrastiveKernel) row(a int, s, w, h []float64, sc *scratch) (float64,
 	if a >= n-1 {
 		return 0, 0
 	}
-	sc.d = grow(sc.d, n)
-	d := sc.d[a+1 : n]
-	dist(Euclidean, a, s, k.ctx.sq, sc.d, a+1)
-	ya := k.ctx.labels[a]
+	// Rows are sorted by class: the positives after a are (a, hi), the
+	// negatives after a are [hi, n).
+	hi := k.ctx.hi[a]
+	sq := k.ctx.sq[:n]
+	sqa := sq[a]
+	s, h = s[:n], h[:n]
+	pm, nm := k.c.PosMargin, k.c.Margin
 	var sum float64
-	for i, dj := range d {
-		j := a + 1 + i
-		var t float64
-		if k.ctx.labels[j] == ya {
-			t = dj - k.c.PosMargin
-			if t <= 0 {
-				continue
-			}
-		} else {
-			t = dj - k.c.Margin
-			if t >= 0 {
-				continue
+	for j := a + 1; j < hi; j++ {
+		d := math.Sqrt(max(0, sqa+sq[j]-2*s[j]))
+		if t := d - pm; t > 0 {
+			sum += 0.5 * t * t
+			if d > 0 {
+				h[j] += t / (2 * d)
 			}
 		}
-		sum += 0.5 * t * t
-		addDistGrad(Euclidean, j, t, dj, w, h)
+	}
+	for j := hi; j < n; j++ {
+		d := math.Sqrt(max(0, sqa+sq[j]-2*s[j]))
+		if t := d - nm; t < 0 {
+			sum += 0.5 * t * t
+			if d > 0 {
+				h[j] += t / (2 * d)
+			}
+		}
 	}
 	return sum, float64(n - 1 - a)
 }

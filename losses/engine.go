@@ -1,8 +1,10 @@
 package losses
 
 import (
+	"cmp"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -43,6 +45,74 @@ type pairCtx struct {
 	// normalized is set when the working rows are L2-normalized.
 	normalized bool
 	sq         []float64 // ‖u_i‖², squared norms of the working rows
+	// With labels, the engine reorders the rows by class (see classOrder):
+	// perm[i] is the caller's row of working row i, and row i's class is
+	// the contiguous range [lo[i], hi[i]). All three are nil otherwise.
+	perm, lo, hi []int
+}
+
+// split fills sc.pos/sc.neg with the positives (same label, not a) and
+// negatives (other label) of anchor a, in increasing row order.
+func (c *pairCtx) split(a int, sc *scratch) (pos, neg []int) {
+	if c.lo == nil {
+		return split(a, c.labels, sc)
+	}
+	lo, hi := c.lo[a], c.hi[a]
+	pos, neg = growInt(sc.pos, c.n), growInt(sc.neg, c.n)
+	for j := lo; j < hi; j++ {
+		if j != a {
+			pos = append(pos, j)
+		}
+	}
+	for j := range lo {
+		neg = append(neg, j)
+	}
+	for j := hi; j < c.n; j++ {
+		neg = append(neg, j)
+	}
+	sc.pos, sc.neg = pos, neg
+	return pos, neg
+}
+
+// classOrder returns the stable permutation that sorts the rows by label
+// (perm[i] is the original index of sorted row i), the sorted labels and
+// each sorted row's class range [lo, hi). Sorting by class lets the
+// kernels loop over contiguous ranges instead of testing labels entry by
+// entry; the order within a class, and so every result up to float
+// rounding in the final sums, is unchanged.
+func classOrder(labels []int) (perm, sorted, lo, hi []int) {
+	n := len(labels)
+	perm = make([]int, n)
+	for i := range perm {
+		perm[i] = i
+	}
+	slices.SortStableFunc(perm, func(i, j int) int { return cmp.Compare(labels[i], labels[j]) })
+	sorted = make([]int, n)
+	for i, p := range perm {
+		sorted[i] = labels[p]
+	}
+	lo, hi = make([]int, n), make([]int, n)
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && sorted[j] == sorted[i] {
+			j++
+		}
+		for k := i; k < j; k++ {
+			lo[k], hi[k] = i, j
+		}
+		i = j
+	}
+	return perm, sorted, lo, hi
+}
+
+// newPairCtx builds the context for a batch; with labels (and no
+// queries) it reorders by class and returns the permutation.
+func newPairCtx(n int, labels []int, queries int, normalize bool) *pairCtx {
+	ctx := &pairCtx{n: n, labels: labels, queries: queries, normalized: normalize}
+	if labels != nil && queries == 0 {
+		ctx.perm, ctx.labels, ctx.lo, ctx.hi = classOrder(labels)
+	}
+	return ctx
 }
 
 // scratch is per-worker reusable memory for kernels.
@@ -51,6 +121,7 @@ type scratch struct {
 	pos     []int
 	neg     []int
 	cnt     []float64
+	rank    rankTable
 }
 
 func grow(s []float64, n int) []float64 {
@@ -86,6 +157,8 @@ type backend interface {
 	loadRow(i int, dst []float64)
 	// storeRow stores w as row i of the block's coefficient matrix W.
 	storeRow(i int, w []float64)
+	// storeRowH stores w − 2h as row i of W.
+	storeRowH(i int, w, h []float64)
 	// backward accumulates W·U into rows [r0,r1) and Wᵀ·U[r0:r1] into all
 	// rows of the float64 gradient accumulator.
 	backward(r0, r1 int)
@@ -113,7 +186,8 @@ func runPairwise(be backend, ctx *pairCtx, dim int, k rowKernel, blockRows int, 
 	rowCnt := make([]float64, n)
 	var diag []float64
 	var hBlock []float64
-	useH := grad && k.usesH()
+	kernelH := k.usesH()
+	useH := grad && kernelH
 	// With normalized rows the diagonal terms 2h·u_i are radial and the
 	// normalization's backward removes them exactly, so they are skipped.
 	needDiag := useH && !ctx.normalized
@@ -145,25 +219,27 @@ func runPairwise(be backend, ctx *pairCtx, dim int, k rowKernel, blockRows int, 
 					}
 					be.loadRow(a-r0, s)
 					clear(wr)
-					clear(hr)
+					if kernelH {
+						clear(hr)
+					}
 					rowSum[a], rowCnt[a] = k.row(a, s, wr, hr, &scr[w])
 					if !grad {
 						continue
 					}
-					if useH {
+					if needDiag {
 						var hs float64
-						for j, v := range hr {
-							if v != 0 {
-								wr[j] -= 2 * v
-								hs += v
-							}
+						for _, v := range hr {
+							hs += v
 						}
-						if needDiag {
-							diag[a] += 2 * hs
-							copy(hBlock[(a-r0)*n:(a-r0+1)*n], hr)
-						}
+						diag[a] += 2 * hs
+						copy(hBlock[(a-r0)*n:(a-r0+1)*n], hr)
 					}
-					be.storeRow(a-r0, wr)
+					if useH {
+						// w − 2h: adding −2·0 leaves w's bits unchanged.
+						be.storeRowH(a-r0, wr, hr)
+					} else {
+						be.storeRow(a-r0, wr)
+					}
 				}
 			}(w)
 		}
@@ -252,13 +328,37 @@ type backend32 struct {
 
 func newBackend32(u blas32.General, blockRows int, grad bool) *backend32 {
 	b := &backend32{u: u, n: u.Rows, dim: u.Cols}
-	b.s = linalg.NewMatrix(blockRows, b.n)
+	b.s = blas32.General{Rows: blockRows, Cols: b.n, Stride: b.n, Data: getBlock(blockRows * b.n)}
 	if grad {
-		b.w = linalg.NewMatrix(blockRows, b.n)
+		b.w = blas32.General{Rows: blockRows, Cols: b.n, Stride: b.n, Data: getBlock(blockRows * b.n)}
 		b.tmp = linalg.NewMatrix(b.n, b.dim)
 		b.sum = make([]float64, b.n*b.dim)
 	}
 	return b
+}
+
+// blockPool recycles the block matrices S and W (*[]float32) between
+// evaluations: they are the only allocations of size N², and allocating
+// them afresh made every call page-fault through them and run the GC.
+// Their contents are never read before being written.
+var blockPool sync.Pool
+
+func getBlock(n int) []float32 {
+	if p, ok := blockPool.Get().(*[]float32); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]float32, n)
+}
+
+// release returns the block matrices to blockPool; b must not be used after.
+func (b *backend32) release() {
+	for _, m := range []*blas32.General{&b.s, &b.w} {
+		if m.Data != nil {
+			d := m.Data
+			blockPool.Put(&d)
+			m.Data = nil
+		}
+	}
 }
 
 func (b *backend32) gram(r0, r1 int) {
@@ -267,6 +367,7 @@ func (b *backend32) gram(r0, r1 int) {
 
 func (b *backend32) loadRow(i int, dst []float64) {
 	src := b.s.Data[i*b.n : (i+1)*b.n]
+	dst = dst[:len(src)]
 	for j, v := range src {
 		dst[j] = float64(v)
 	}
@@ -274,8 +375,18 @@ func (b *backend32) loadRow(i int, dst []float64) {
 
 func (b *backend32) storeRow(i int, w []float64) {
 	dst := b.w.Data[i*b.n : (i+1)*b.n]
+	dst = dst[:len(w)]
 	for j, v := range w {
 		dst[j] = float32(v)
+	}
+}
+
+func (b *backend32) storeRowH(i int, w, h []float64) {
+	dst := b.w.Data[i*b.n : (i+1)*b.n]
+	h = h[:len(w)]
+	dst = dst[:len(w)]
+	for j, v := range w {
+		dst[j] = float32(v - 2*h[j])
 	}
 }
 
@@ -283,14 +394,7 @@ func (b *backend32) backward(r0, r1 int) {
 	w := linalg.Slice(b.w, 0, r1-r0)
 	ub := linalg.Slice(b.u, r0, r1)
 	if r0 == 0 && r1 == b.n {
-		// One block: symmetrize W in place, then one GEMM (W + Wᵀ)·U.
-		symmetrize(b.w.Data, b.n)
-		linalg.Mul(b.tmp, w, b.u)
-		parallelRange(b.n*b.dim, func(i0, i1 int) {
-			for i := i0; i < i1; i++ {
-				b.sum[i] = float64(b.tmp.Data[i])
-			}
-		})
+		b.backwardSym()
 		return
 	}
 	tb := linalg.Slice(b.tmp, 0, r1-r0)
@@ -307,77 +411,19 @@ func (b *backend32) backward(r0, r1 int) {
 	})
 }
 
-// symmetrize replaces the n×n row-major matrix w by w + wᵀ, in place.
-// It works on pairs of symTile×symTile tiles (i,j) and (j,i): the lower
-// tile is copied row by row into a small buffer, so the transposed access
-// never walks down a column of w (columns n·4 bytes apart alias in the L1
-// cache), and the pairs are spread over the workers by a shared counter.
-// Each entry is one float32 addition, so the result does not depend on the
-// number of workers.
-func symmetrize(w []float32, n int) {
-	tiles := (n + symTile - 1) / symTile
-	if tiles == 0 {
-		return
-	}
-	var next atomic.Int64
-	workers := min(runtime.GOMAXPROCS(0), tiles)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf [symTile * symTile]float32
-			for {
-				ti := int(next.Add(1) - 1)
-				if ti >= tiles {
-					return
-				}
-				// Row of tiles ti, from the diagonal tile to the right.
-				i0, i1 := ti*symTile, min(n, (ti+1)*symTile)
-				for tj := ti; tj < tiles; tj++ {
-					j0, j1 := tj*symTile, min(n, (tj+1)*symTile)
-					symTilePair(w, n, i0, i1, j0, j1, &buf)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-}
-
-// symTile is the tile edge of symmetrize.
+// symTile is the edge of the tiles in which symmetrize works.
 const symTile = 32
 
-// symTilePair symmetrizes the tile rows [i0,i1) × cols [j0,j1) with its
-// mirror rows [j0,j1) × cols [i0,i1) (the same tile when i0 == j0).
-func symTilePair(w []float32, n, i0, i1, j0, j1 int, buf *[symTile * symTile]float32) {
-	ni, nj := i1-i0, j1-j0
-	// buf[jj*symTile+ii] = w[j0+jj][i0+ii]
-	for jj := range nj {
-		copy(buf[jj*symTile:jj*symTile+ni], w[(j0+jj)*n+i0:(j0+jj)*n+i1])
-	}
-	if i0 == j0 {
-		for ii := range ni {
-			row := w[(i0+ii)*n+j0 : (i0+ii)*n+j1]
-			for jj := ii; jj < nj; jj++ {
-				v := row[jj] + buf[jj*symTile+ii]
-				row[jj] = v
-				buf[jj*symTile+ii] = v
-				buf[ii*symTile+jj] = v
-			}
+// backwardSym computes, for a single block (W is N×N), the gradient
+// accumulator (W + Wᵀ)·U: W is symmetrized in place, then one GEMM.
+func (b *backend32) backwardSym() {
+	symmetrize(b.w.Data, b.n)
+	linalg.Mul(b.tmp, b.w, b.u)
+	parallelRange(b.n*b.dim, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			b.sum[i] = float64(b.tmp.Data[i])
 		}
-	} else {
-		for ii := range ni {
-			row := w[(i0+ii)*n+j0 : (i0+ii)*n+j1]
-			for jj := range row {
-				v := row[jj] + buf[jj*symTile+ii]
-				row[jj] = v
-				buf[jj*symTile+ii] = v
-			}
-		}
-	}
-	for jj := range nj {
-		copy(w[(j0+jj)*n+i0:(j0+jj)*n+i1], buf[jj*symTile:jj*symTile+ni])
-	}
+	})
 }
 
 func (b *backend32) urow(i int, dst []float64) {
@@ -424,6 +470,15 @@ func (b *backend64) gram(r0, r1 int) {
 func (b *backend64) loadRow(i int, dst []float64) { copy(dst, b.s.Data[i*b.n:(i+1)*b.n]) }
 
 func (b *backend64) storeRow(i int, w []float64) { copy(b.w.Data[i*b.n:(i+1)*b.n], w) }
+
+func (b *backend64) storeRowH(i int, w, h []float64) {
+	dst := b.w.Data[i*b.n : (i+1)*b.n]
+	h = h[:len(w)]
+	dst = dst[:len(w)]
+	for j, v := range w {
+		dst[j] = v - 2*h[j]
+	}
+}
 
 func (b *backend64) backward(r0, r1 int) {
 	w := slice64(b.w, 0, r1-r0)
@@ -542,8 +597,16 @@ func evalPairwise32Blocked(x blas32.General, labels []int, queries int, normaliz
 	if x.Rows == 0 {
 		return 0
 	}
+	ctx := newPairCtx(x.Rows, labels, queries, normalize)
+	if ctx.perm != nil {
+		xp := linalg.NewMatrix(x.Rows, x.Cols)
+		for i, p := range ctx.perm {
+			copy(linalg.Row(xp, i), linalg.Row(x, p))
+		}
+		x = xp
+	}
 	u, norms, sq := prep32(x, normalize)
-	ctx := &pairCtx{n: x.Rows, labels: labels, queries: queries, sq: sq, normalized: normalize}
+	ctx.sq = sq
 	k := mk(ctx)
 	per := 4
 	if wantGrad {
@@ -557,9 +620,13 @@ func evalPairwise32Blocked(x blas32.General, labels []int, queries int, normaliz
 		br = min(blockRows, x.Rows)
 	}
 	be := newBackend32(u, br, wantGrad)
+	defer be.release()
 	v, gu := runPairwise(be, ctx, x.Cols, k, br, wantGrad)
 	if wantGrad {
 		gradOut(gu, x.Cols, norms, be.urow, func(i int, g []float64) {
+			if ctx.perm != nil {
+				i = ctx.perm[i]
+			}
 			dr := linalg.Row(grad, i)
 			for k, v := range g {
 				dr[k] = float32(v)
@@ -582,8 +649,16 @@ func evalPairwise64Blocked(x blas64.General, labels []int, queries int, normaliz
 	if x.Rows == 0 {
 		return 0
 	}
+	ctx := newPairCtx(x.Rows, labels, queries, normalize)
+	if ctx.perm != nil {
+		xp := newMatrix64(x.Rows, x.Cols)
+		for i, p := range ctx.perm {
+			copy(xp.Data[i*x.Cols:(i+1)*x.Cols], x.Data[p*x.Stride:p*x.Stride+x.Cols])
+		}
+		x = xp
+	}
 	u, norms, sq := prep64(x, normalize)
-	ctx := &pairCtx{n: x.Rows, labels: labels, queries: queries, sq: sq, normalized: normalize}
+	ctx.sq = sq
 	k := mk(ctx)
 	per := 8
 	if wantGrad {
@@ -600,6 +675,9 @@ func evalPairwise64Blocked(x blas64.General, labels []int, queries int, normaliz
 	v, gu := runPairwise(be, ctx, x.Cols, k, br, wantGrad)
 	if wantGrad {
 		gradOut(gu, x.Cols, norms, be.urow, func(i int, g []float64) {
+			if ctx.perm != nil {
+				i = ctx.perm[i]
+			}
 			copy(grad.Data[i*grad.Stride:i*grad.Stride+grad.Cols], g)
 		})
 	}
@@ -615,15 +693,22 @@ func dist(dk Distance, a int, s, sq, d []float64, from ...int) {
 	if len(from) > 0 {
 		j0 = from[0]
 	}
-	for j := j0; j < len(s); j++ {
-		v := s[j]
-		switch dk {
-		case Cosine:
-			d[j] = 1 - v
-		case SquaredEuclidean:
-			d[j] = max(0, sq[a]+sq[j]-2*v)
-		default:
-			d[j] = math.Sqrt(max(0, sq[a]+sq[j]-2*v))
+	n := len(s)
+	d, sq = d[:n], sq[:n]
+	switch dk {
+	case Cosine:
+		for j := j0; j < n; j++ {
+			d[j] = 1 - s[j]
+		}
+	case SquaredEuclidean:
+		sqa := sq[a]
+		for j := j0; j < n; j++ {
+			d[j] = max(0, sqa+sq[j]-2*s[j])
+		}
+	default:
+		sqa := sq[a]
+		for j := j0; j < n; j++ {
+			d[j] = math.Sqrt(max(0, sqa+sq[j]-2*s[j]))
 		}
 	}
 	if dk != Cosine && a >= j0 {
@@ -671,20 +756,148 @@ const (
 	expLn2Lo   = 1.90821492927058770002e-10 // ln 2 − expLn2Hi
 	expLog2e   = 1.44269504088896338700e+00 // 1 / ln 2
 	expShifter = 6755399441055744.0         // 1.5·2⁵²: adding it rounds to an integer
+	expBits    = 6                          // the table holds 2^(j/2^expBits)
+	expSize    = 1 << expBits
 )
 
+// expTable[j] = 2^(j/64), j = 0..63 (read-only after init).
+var expTable = func() (t [expSize]float64) {
+	for j := range t {
+		t[j] = math.Exp2(float64(j) / expSize)
+	}
+	return t
+}()
+
 // fastExp returns eˣ to within ~4e-16 relative error (tested against
-// math.Exp over [−700, 700]), about twice as fast as math.Exp on amd64
-// without GOAMD64 ≥ v3: x = k·ln2 + r with |r| ≤ ln2/2, eʳ by its degree-13
-// Taylor polynomial (truncation < 2e-16), times 2ᵏ built from the exponent
-// bits. Outside (−700, 700), and for NaN, it defers to math.Exp.
+// math.Exp over [−745, 709]), several times faster than math.Exp on amd64
+// without GOAMD64 ≥ v3: x = (k/64)·ln2 + r with |r| ≤ ln2/128, and
+// eˣ = 2^⌊k/64⌋ · 2^((k mod 64)/64) · eʳ with the middle factor from a
+// 64-entry table (2^⌊k/64⌋ is added to its exponent bits) and eʳ from
+// its degree-5 Taylor polynomial (truncation < 4e-17), evaluated in
+// Estrin's form for instruction-level parallelism. Outside (−700, 700), and for NaN, it defers to math.Exp.
 func fastExp(x float64) float64 {
 	if !(x > -700 && x < 700) {
 		return math.Exp(x)
 	}
-	k := (x*expLog2e + expShifter) - expShifter
-	r := (x - k*expLn2Hi) - k*expLn2Lo
-	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040+r*(1.0/40320+
-		r*(1.0/362880+r*(1.0/3628800+r*(1.0/39916800+r*(1.0/479001600+r*(1.0/6227020800)))))))))))))
-	return p * math.Float64frombits(uint64(int64(k)+1023)<<52)
+	y := x*(expLog2e*expSize) + expShifter
+	k := int64(math.Float64bits(y)) - expShifterBits // round(x·64/ln2)
+	kf := y - expShifter
+	r := (x - kf*(expLn2Hi/expSize)) - kf*(expLn2Lo/expSize)
+	r2 := r * r
+	p := (1 + r) + r2*((1.0/2+r*(1.0/6))+r2*(1.0/24+r*(1.0/120)))
+	return p * math.Float64frombits(math.Float64bits(expTable[k&(expSize-1)])+uint64(k>>expBits)<<52)
+}
+
+// expShifterBits is the bit pattern of expShifter: the bits of
+// y = t + expShifter minus it are round(t) for |t| < 2⁵¹.
+const expShifterBits = 0x4338000000000000
+
+// expSum sets dst[j] = fastExp(src[j]·scale − shift) for every j (the same
+// bits as fastExp, computed inline) and returns z plus their sum, added in
+// index order.
+func expSum(dst, src []float64, scale, shift, z float64) float64 {
+	dst = dst[:len(src)]
+	for j, v := range src {
+		x := v*scale - shift
+		var e float64
+		if x > -700 && x < 700 {
+			y := x*(expLog2e*expSize) + expShifter
+			k := int64(math.Float64bits(y)) - expShifterBits
+			kf := y - expShifter
+			r := (x - kf*(expLn2Hi/expSize)) - kf*(expLn2Lo/expSize)
+			r2 := r * r
+			p := (1 + r) + r2*((1.0/2+r*(1.0/6))+r2*(1.0/24+r*(1.0/120)))
+			e = p * math.Float64frombits(math.Float64bits(expTable[k&(expSize-1)])+uint64(k>>expBits)<<52)
+		} else {
+			e = math.Exp(x)
+		}
+		dst[j] = e
+		z += e
+	}
+	return z
+}
+
+// maxOf returns the largest of m and the elements of v (NaN-unaware).
+func maxOf(m float64, v []float64) float64 {
+	for _, x := range v {
+		if x > m {
+			m = x
+		}
+	}
+	return m
+}
+
+// scaleBy multiplies every element of v by f.
+func scaleBy(v []float64, f float64) {
+	for j := range v {
+		v[j] *= f
+	}
+}
+
+// symmetrize replaces the n×n row-major matrix w by w + wᵀ, in place.
+// It works on pairs of symTile×symTile tiles (i,j) and (j,i): the lower
+// tile is copied row by row into a small buffer, so the transposed access
+// never walks down a column of w, and the tile rows are spread over the
+// workers by a shared counter. Each entry is one float32 addition, so the
+// result does not depend on the number of workers.
+func symmetrize(w []float32, n int) {
+	tiles := (n + symTile - 1) / symTile
+	if tiles == 0 {
+		return
+	}
+	var next atomic.Int64
+	workers := min(runtime.GOMAXPROCS(0), tiles)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf [symTile * symTile]float32
+			for {
+				ti := int(next.Add(1) - 1)
+				if ti >= tiles {
+					return
+				}
+				i0, i1 := ti*symTile, min(n, (ti+1)*symTile)
+				for tj := ti; tj < tiles; tj++ {
+					j0, j1 := tj*symTile, min(n, (tj+1)*symTile)
+					symTilePair(w, n, i0, i1, j0, j1, &buf)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// symTilePair symmetrizes the tile rows [i0,i1) × cols [j0,j1) with its
+// mirror rows [j0,j1) × cols [i0,i1) (the same tile when i0 == j0).
+func symTilePair(w []float32, n, i0, i1, j0, j1 int, buf *[symTile * symTile]float32) {
+	ni, nj := i1-i0, j1-j0
+	// buf[jj*symTile+ii] = w[j0+jj][i0+ii]
+	for jj := range nj {
+		copy(buf[jj*symTile:jj*symTile+ni], w[(j0+jj)*n+i0:(j0+jj)*n+i1])
+	}
+	if i0 == j0 {
+		for ii := range ni {
+			row := w[(i0+ii)*n+j0 : (i0+ii)*n+j1]
+			for jj := ii; jj < nj; jj++ {
+				v := row[jj] + buf[jj*symTile+ii]
+				row[jj] = v
+				buf[jj*symTile+ii] = v
+				buf[ii*symTile+jj] = v
+			}
+		}
+	} else {
+		for ii := range ni {
+			row := w[(i0+ii)*n+j0 : (i0+ii)*n+j1]
+			for jj := range row {
+				v := row[jj] + buf[jj*symTile+ii]
+				row[jj] = v
+				buf[jj*symTile+ii] = v
+			}
+		}
+	}
+	for jj := range nj {
+		copy(w[(j0+jj)*n+i0:(j0+jj)*n+i1], buf[jj*symTile:jj*symTile+ni])
+	}
 }

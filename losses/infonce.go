@@ -98,25 +98,22 @@ func (k *infoNCEKernel) row(a int, s, w, h []float64, sc *scratch) (float64, flo
 		return k.pairRow(a, s, w)
 	}
 	inv := 1 / k.l.Temperature
-	pos, neg := split(a, k.ctx.labels, sc)
-	if len(pos) == 0 || len(neg) == 0 {
-		return 0, 0
+	n, lo, hi := k.ctx.n, k.ctx.lo[a], k.ctx.hi[a]
+	if hi-lo < 2 || hi-lo == n {
+		return 0, 0 // no positive or no negative
 	}
-	// LSE over the negatives.
-	mx := math.Inf(-1)
-	for _, q := range neg {
-		mx = max(mx, s[q]*inv)
-	}
+	// LSE over the negatives, rows [0,lo) and [hi,n). max(s)·inv equals
+	// max(s·inv) since inv > 0.
+	mx := maxOf(maxOf(math.Inf(-1), s[:lo]), s[hi:]) * inv
 	// Each exponential is computed once: stored in w[q] and rescaled below.
-	var z float64
-	for _, q := range neg {
-		e := fastExp(s[q]*inv - mx)
-		w[q] = e
-		z += e
-	}
+	z := expSum(w[:lo], s[:lo], inv, mx, 0)
+	z = expSum(w[hi:], s[hi:], inv, mx, z)
 	lse := mx + math.Log(z)
 	var sum, A float64
-	for _, p := range pos {
+	for p := lo; p < hi; p++ {
+		if p == a {
+			continue
+		}
 		t := lse - s[p]*inv
 		sum += softplus(t)
 		g := sigmoid(t)
@@ -124,10 +121,9 @@ func (k *infoNCEKernel) row(a int, s, w, h []float64, sc *scratch) (float64, flo
 		w[p] -= g * inv
 	}
 	f := A * inv / z
-	for _, q := range neg {
-		w[q] *= f
-	}
-	return sum, float64(len(pos))
+	scaleBy(w[:lo], f)
+	scaleBy(w[hi:], f)
+	return sum, float64(hi - lo - 1)
 }
 
 // pairRow handles a row of a pair-form batch: query rows score the
@@ -144,21 +140,10 @@ func (k *infoNCEKernel) pairRow(a int, s, w []float64) (float64, float64) {
 		return 0, 0
 	}
 	inv := 1 / k.l.Temperature
-	mx := math.Inf(-1)
-	for j := lo; j < hi; j++ {
-		mx = max(mx, s[j]*inv)
-	}
-	var z float64
-	for j := lo; j < hi; j++ {
-		e := fastExp(s[j]*inv - mx)
-		w[j] = e
-		z += e
-	}
+	mx := maxOf(math.Inf(-1), s[lo:hi]) * inv // = max(s·inv), inv > 0
+	z := expSum(w[lo:hi], s[lo:hi], inv, mx, 0)
 	lse := mx + math.Log(z)
-	f := inv / z
-	for j := lo; j < hi; j++ {
-		w[j] *= f
-	}
+	scaleBy(w[lo:hi], inv/z)
 	w[target] -= inv
 	return lse - s[target]*inv, 1
 }

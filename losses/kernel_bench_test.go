@@ -2,6 +2,8 @@ package losses
 
 import (
 	"testing"
+
+	"github.com/embfit/embfit/internal/linalg"
 )
 
 // BenchmarkKernelRow measures the per-entry cost of each pairwise kernel
@@ -9,8 +11,13 @@ import (
 func BenchmarkKernelRow(b *testing.B) {
 	n, d := 1024, 128
 	x, labels := benchBatch(n, d)
-	u, _, sq := prep32(x, true)
-	ctx := &pairCtx{n: n, labels: labels, sq: sq, normalized: true}
+	ctx := newPairCtx(n, labels, 0, true)
+	xp := linalg.NewMatrix(n, d)
+	for i, p := range ctx.perm {
+		copy(linalg.Row(xp, i), linalg.Row(x, p))
+	}
+	u, _, sq := prep32(xp, true)
+	ctx.sq = sq
 	be := newBackend32(u, n, false)
 	be.gram(0, n)
 	S := make([][]float64, n)

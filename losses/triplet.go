@@ -7,6 +7,8 @@ import (
 
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
+
+	"github.com/embfit/embfit/internal/linalg"
 )
 
 // Mining selects which triplets a triplet loss averages over.
@@ -198,34 +200,54 @@ func inMined(mining Mining, m, margin float64) bool {
 
 func (k *tripletKernel) row(a int, s, w, h []float64, sc *scratch) (float64, float64) {
 	t := k.t
-	pos, neg := split(a, k.ctx.labels, sc)
-	if len(pos) == 0 || len(neg) == 0 {
-		return 0, 0
+	n, lo, hi := k.ctx.n, k.ctx.lo[a], k.ctx.hi[a]
+	if hi-lo < 2 || hi-lo == n {
+		return 0, 0 // no positive or no negative
 	}
-	sc.d = grow(sc.d, k.ctx.n)
+	sc.d = grow(sc.d, n)
 	d := sc.d
 	dist(t.Distance, a, s, k.ctx.sq, d)
+	// Rows are sorted by class: the positives are [lo,hi) without a, the
+	// negatives [0,lo) and [hi,n).
+	negs := [2][2]int{{0, lo}, {hi, n}}
 	switch {
 	case t.Mining == MineBatchHard:
-		return k.batchHard(d, pos, neg, w, h)
+		return k.batchHard(a, lo, hi, negs, d, w, h)
 	case t.Soft:
+		pos, neg := k.ctx.split(a, sc)
 		return k.soft(d, pos, neg, w, h)
 	}
-	return k.hinge(d, pos, neg, w, h, sc)
+	pos := growInt(sc.pos, n)
+	for j := lo; j < hi; j++ {
+		if j != a {
+			pos = append(pos, j)
+		}
+	}
+	sc.pos = pos
+	return k.hinge(d, pos, negs, w, h, sc)
 }
 
-func (k *tripletKernel) batchHard(d []float64, pos, neg []int, w, h []float64) (float64, float64) {
+func (k *tripletKernel) batchHard(a, lo, hi int, negs [2][2]int, d, w, h []float64) (float64, float64) {
 	t := k.t
-	p := pos[0]
-	for _, j := range pos[1:] {
-		if d[j] > d[p] {
+	// The first farthest positive and the first nearest negative, in row order.
+	p := lo
+	if p == a {
+		p++
+	}
+	for j := p + 1; j < hi; j++ {
+		if j != a && d[j] > d[p] {
 			p = j
 		}
 	}
-	q := neg[0]
-	for _, j := range neg[1:] {
-		if d[j] < d[q] {
-			q = j
+	q := negs[0][0]
+	if negs[0][1] == 0 {
+		q = negs[1][0]
+	}
+	for _, r := range negs {
+		for j := r[0]; j < r[1]; j++ {
+			if d[j] < d[q] {
+				q = j
+			}
 		}
 	}
 	z := d[p] - d[q] + t.Margin
@@ -275,7 +297,7 @@ func (k *tripletKernel) soft(d []float64, pos, neg []int, w, h []float64) (float
 // anchor without enumerating them: with the positives sorted by D_ap, the
 // positives forming a mined triplet with negative n are a contiguous range,
 // and so are those where the hinge is active (D_ap > D_an − margin).
-func (k *tripletKernel) hinge(d []float64, pos, neg []int, w, h []float64, sc *scratch) (float64, float64) {
+func (k *tripletKernel) hinge(d []float64, pos []int, negs [2][2]int, w, h []float64, sc *scratch) (float64, float64) {
 	t := k.t
 	P := len(pos)
 	slices.SortFunc(pos, func(i, j int) int {
@@ -296,50 +318,56 @@ func (k *tripletKernel) hinge(d []float64, pos, neg []int, w, h []float64, sc *s
 		dp[i] = d[p]
 		pre[i+1] = pre[i] + d[p]
 	}
-	lb := func(x float64) int { return lowerBound(dp, x) } // first D_ap ≥ x
-	ub := func(x float64) int { return upperBound(dp, x) } // first D_ap > x
+	rt := &sc.rank
+	rt.init(dp)
+	// rt.lower(x): first D_ap ≥ x; rt.upper(x): first D_ap > x.
 	var sum, cnt float64
-	for _, q := range neg {
-		dn := d[q]
-		// [mlo, mhi) is the mined range of sorted positives, [alo, mhi)
-		// the part where the hinge is active (D_ap > dn − margin). mlo is
-		// only needed for the Mean count.
-		mean := t.Reduction == Mean
-		if !mean && dn-t.Margin >= dp[P-1] {
-			continue // no active triplet with this negative (the common, easy case)
-		}
-		var mlo, mhi, alo int
-		switch t.Mining {
-		case MineAll:
-			mlo, mhi, alo = 0, P, ub(dn-t.Margin)
-		case MineEasy: // D_ap < dn − margin: never active
-			if mean {
-				cnt += float64(lb(dn - t.Margin))
+	for _, r := range negs {
+		for q := r[0]; q < r[1]; q++ {
+			dn := d[q]
+			// [mlo, mhi) is the mined range of sorted positives, [alo, mhi)
+			// the part where the hinge is active (D_ap > dn − margin). mlo is
+			// only needed for the Mean count.
+			mean := t.Reduction == Mean
+			if !mean && dn-t.Margin >= dp[P-1] {
+				continue // no active triplet with this negative (the common, easy case)
 			}
-			continue
-		case MineSemihard: // dn − margin ≤ D_ap < dn
-			mhi, alo = lb(dn), ub(dn-t.Margin)
-			if mean {
-				mlo = lb(dn - t.Margin)
+			var mlo, mhi, alo int
+			switch t.Mining {
+			case MineAll:
+				mlo, mhi, alo = 0, P, rt.upper(dn-t.Margin)
+			case MineEasy: // D_ap < dn − margin: never active
+				if mean {
+					cnt += float64(rt.lower(dn - t.Margin))
+				}
+				continue
+			case MineSemihard: // dn − margin ≤ D_ap < dn
+				if !mean && dp[0] >= dn {
+					continue // every positive is farther than the negative: all hard
+				}
+				mhi, alo = rt.lower(dn), rt.upper(dn-t.Margin)
+				if mean {
+					mlo = rt.lower(dn - t.Margin)
+				}
+			case MineHard: // D_ap ≥ dn
+				mlo, mhi = rt.lower(dn), P
+				alo = max(mlo, rt.upper(dn-t.Margin))
 			}
-		case MineHard: // D_ap ≥ dn
-			mlo, mhi = lb(dn), P
-			alo = max(mlo, ub(dn-t.Margin))
+			if mean && mhi > mlo {
+				cnt += float64(mhi - mlo)
+			}
+			if mhi <= alo {
+				continue
+			}
+			na := float64(mhi - alo)
+			if t.Reduction == AvgNonzero {
+				cnt += na
+			}
+			sum += pre[mhi] - pre[alo] + na*(t.Margin-dn)
+			addDistGrad(t.Distance, q, -na, dn, w, h)
+			diff[alo]++
+			diff[mhi]--
 		}
-		if mean && mhi > mlo {
-			cnt += float64(mhi - mlo)
-		}
-		if mhi <= alo {
-			continue
-		}
-		na := float64(mhi - alo)
-		if t.Reduction == AvgNonzero {
-			cnt += na
-		}
-		sum += pre[mhi] - pre[alo] + na*(t.Margin-dn)
-		addDistGrad(t.Distance, q, -na, dn, w, h)
-		diff[alo]++
-		diff[mhi]--
 	}
 	var run float64
 	for i, p := range pos {
@@ -349,6 +377,86 @@ func (k *tripletKernel) hinge(d []float64, pos, neg []int, w, h []float64, sc *s
 		}
 	}
 	return sum, cnt
+}
+
+// rankTable answers rank queries (lowerBound, upperBound) on a short sorted
+// slice in expected O(1): a table over equal-width buckets spanning
+// [a[0], a[len−1]] gives a starting index, which comparisons with the
+// neighbouring elements then correct, so every answer is exact whatever
+// the rounding of the bucket computation.
+type rankTable struct {
+	a     []float64
+	lo    float64 // left edge of bucket 0 (a[0])
+	scale float64 // buckets per unit; 0 when a has no spread
+	nb    int     // number of buckets
+	start []int32 // start[b] = lowerBound(a, left edge of bucket b)
+}
+
+// init prepares t for the sorted slice a (which t keeps).
+func (t *rankTable) init(a []float64) {
+	t.a = a
+	t.scale, t.nb = 0, 0
+	P := len(a)
+	if P == 0 {
+		return
+	}
+	t.lo = a[0]
+	span := a[P-1] - a[0]
+	nb := 4 * P
+	if !(span > 0) || math.IsInf(span, 0) {
+		return // every query starts at 0 and is corrected linearly
+	}
+	t.scale, t.nb = float64(nb)/span, nb
+	if cap(t.start) < nb {
+		t.start = make([]int32, nb)
+	}
+	t.start = t.start[:nb]
+	c := 0
+	for b := range nb {
+		edge := t.lo + float64(b)/t.scale
+		for c < P && a[c] < edge {
+			c++
+		}
+		t.start[b] = int32(c)
+	}
+}
+
+// guess returns a starting index for x.
+func (t *rankTable) guess(x float64) int {
+	f := (x - t.lo) * t.scale
+	if !(f > 0) {
+		return 0
+	}
+	if f >= float64(t.nb) {
+		return len(t.a)
+	}
+	return int(t.start[int(f)])
+}
+
+// lower returns the first index i with a[i] ≥ x (len(a) if none).
+func (t *rankTable) lower(x float64) int {
+	a := t.a
+	c := t.guess(x)
+	for c < len(a) && a[c] < x {
+		c++
+	}
+	for c > 0 && a[c-1] >= x {
+		c--
+	}
+	return c
+}
+
+// upper returns the first index i with a[i] > x (len(a) if none).
+func (t *rankTable) upper(x float64) int {
+	a := t.a
+	c := t.guess(x)
+	for c < len(a) && a[c] <= x {
+		c++
+	}
+	for c > 0 && a[c-1] > x {
+		c--
+	}
+	return c
 }
 
 // smallSearch is the length up to which lowerBound and upperBound count
@@ -435,11 +543,18 @@ func TripletStats(x blas32.General, labels []int, d Distance, margin float64, no
 	if x.Rows == 0 {
 		return res
 	}
-	u, _, sq := prep32(x, normalize)
-	ctx := &pairCtx{n: x.Rows, labels: labels, sq: sq}
+	ctx := newPairCtx(x.Rows, labels, 0, false)
+	xp := linalg.NewMatrix(x.Rows, x.Cols)
+	for i, p := range ctx.perm {
+		copy(linalg.Row(xp, i), linalg.Row(x, p))
+	}
+	u, _, sq := prep32(xp, normalize)
+	ctx.sq = sq
 	k := &statsKernel{ctx: ctx, d: d, margin: margin, counts: make([][3]int64, x.Rows)}
 	br := blockRowsFor(x.Rows, 4)
-	runPairwise(newBackend32(u, br, false), ctx, x.Cols, k, br, false)
+	be := newBackend32(u, br, false)
+	defer be.release()
+	runPairwise(be, ctx, x.Cols, k, br, false)
 	for _, c := range k.counts {
 		res.Easy += c[0]
 		res.Semihard += c[1]
@@ -459,7 +574,7 @@ type statsKernel struct {
 func (k *statsKernel) usesH() bool { return false }
 
 func (k *statsKernel) row(a int, s, w, h []float64, sc *scratch) (float64, float64) {
-	pos, neg := split(a, k.ctx.labels, sc)
+	pos, neg := k.ctx.split(a, sc)
 	if len(pos) == 0 || len(neg) == 0 {
 		return 0, 0
 	}

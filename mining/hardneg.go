@@ -13,6 +13,10 @@ import (
 	"gonum.org/v1/gonum/stat"
 )
 
+// queryChunk is how many queries Mine searches at once (a variable so that
+// tests can exercise several chunks).
+var queryChunk = 1 << 16
+
 // Sampling strategies: how num_negatives are taken from the candidates
 // that pass every filter.
 const (
@@ -255,7 +259,10 @@ type Mined struct {
 // and in labelled mode every row of the query's label; keep the hits at
 // ranks [RangeMin, RangeMax) that pass MaxScore, MinScore, AbsoluteMargin
 // and RelativeMargin against s_pos (the query's minimum positive score);
-// take NumNegatives of them by Sampling. Scores are exact float64 dot
+// take NumNegatives of them by Sampling. Queries are searched 65,536 at a
+// time, so besides the embeddings Mine needs the search buffer (see
+// SearchSettings) plus 65,536 × (RangeMax + RangeMax/4 + 4) × 16 bytes of
+// candidates at most. Scores are exact float64 dot
 // products (see TopK), so results are identical for a seed whatever the
 // worker and BLAS thread counts and block sizes. progress is passed to
 // TopK.
@@ -335,44 +342,54 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 		}
 	}
 
+	// Search the queries in chunks so that the candidate lists take at most
+	// queryChunk × (RangeMax·5/4+4) × 16 bytes, however many queries.
 	var hits Results
 	search := SearchSettings{K: s.RangeMax, QueryBlock: s.QueryBlock, CorpusBlock: s.CorpusBlock}
-	if err := TopK(ctx, &hits, p.Queries, p.Corpus, search, exclude, progress); err != nil {
-		return nil, err
-	}
-
+	total := int64(nq) * int64(p.Corpus.Rows)
 	var posScores, negScores []float64
 	var passed []Hit
-	for q := range nq {
-		r := &m.Results[q]
-		if math.IsNaN(r.MinPositive) {
-			r.Skipped = true
-			m.Counts.QueriesWithoutPositive++
-			continue
+	for q0 := 0; q0 < nq; q0 += queryChunk {
+		q1 := min(q0+queryChunk, nq)
+		ex := func(q, c int) bool { return exclude(q0+q, c) }
+		var prog func(done, _ int64)
+		if progress != nil {
+			prog = func(done, _ int64) { progress(int64(q0)*int64(p.Corpus.Rows)+done, total) }
 		}
-		if isZero(linalg.Row(p.Queries, q)) {
-			r.Skipped = true
-			m.Counts.QueriesZeroEmbedding++
-			continue
+		if err := TopK(ctx, &hits, linalg.Slice(p.Queries, q0, q1), p.Corpus, search, ex, prog); err != nil {
+			return nil, err
 		}
-		posScores = append(posScores, r.PositiveScores...)
-		row := hits.Row(q)
-		window := row[min(s.RangeMin, len(row)):]
-		m.Counts.WindowCandidates += len(window)
-		passed = passed[:0]
-		for _, h := range window {
-			if !filter(h, r.MinPositive, &s, &m.Counts.Dropped) {
-				passed = append(passed, h)
+		for q := q0; q < q1; q++ {
+			r := &m.Results[q]
+			if math.IsNaN(r.MinPositive) {
+				r.Skipped = true
+				m.Counts.QueriesWithoutPositive++
+				continue
 			}
-		}
-		m.Counts.Passed += len(passed)
-		r.Negatives = sample(passed, s, q)
-		m.Counts.Negatives += len(r.Negatives)
-		if len(r.Negatives) < s.NumNegatives {
-			m.Counts.QueriesShort++
-		}
-		for _, h := range r.Negatives {
-			negScores = append(negScores, float64(h.Score))
+			if isZero(linalg.Row(p.Queries, q)) {
+				r.Skipped = true
+				m.Counts.QueriesZeroEmbedding++
+				continue
+			}
+			posScores = append(posScores, r.PositiveScores...)
+			row := hits.Row(q - q0)
+			window := row[min(s.RangeMin, len(row)):]
+			m.Counts.WindowCandidates += len(window)
+			passed = passed[:0]
+			for _, h := range window {
+				if !filter(h, r.MinPositive, &s, &m.Counts.Dropped) {
+					passed = append(passed, h)
+				}
+			}
+			m.Counts.Passed += len(passed)
+			r.Negatives = sample(passed, s, q)
+			m.Counts.Negatives += len(r.Negatives)
+			if len(r.Negatives) < s.NumNegatives {
+				m.Counts.QueriesShort++
+			}
+			for _, h := range r.Negatives {
+				negScores = append(negScores, h.Score)
+			}
 		}
 	}
 	m.PositiveScores = Summarize(posScores)
@@ -423,6 +440,35 @@ func sample(cands []Hit, s Settings, q int) []Hit {
 		out[i] = cands[j]
 	}
 	return out
+}
+
+// dot64 is dot with a already converted to float64 (bit-identical result,
+// cheaper when one query is scored against many rows).
+func dot64(a []float64, b []float32) float64 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		x, y := a[i:i+4:i+4], b[i:i+4:i+4]
+		s0 += x[0] * float64(y[0])
+		s1 += x[1] * float64(y[1])
+		s2 += x[2] * float64(y[2])
+		s3 += x[3] * float64(y[3])
+	}
+	s := (s0 + s1) + (s2 + s3)
+	for ; i < len(a); i++ {
+		s += a[i] * float64(b[i])
+	}
+	return s
+}
+
+// toFloat64 converts v into dst (grown as needed) and returns it.
+func toFloat64(dst []float64, v []float32) []float64 {
+	dst = slices.Grow(dst[:0], len(v))[:len(v)]
+	for i, x := range v {
+		dst[i] = float64(x)
+	}
+	return dst
 }
 
 func isZero(v []float32) bool {

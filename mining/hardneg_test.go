@@ -414,3 +414,41 @@ func TestMineFloatExact(t *testing.T) {
 		}
 	}
 }
+
+// TestMineChunks: searching the queries in several chunks changes nothing,
+// and progress counts every score once, ending at the total.
+func TestMineChunks(t *testing.T) {
+	for _, labelled := range []bool{false, true} {
+		r := rand.New(rand.NewPCG(31, 32))
+		p := randomProblem(r, 45, 150, 6, labelled)
+		s := Settings{NumNegatives: 4, RangeMin: 1, RangeMax: 12, Sampling: SamplingRandom, Seed: 3}
+		ref, err := Mine(context.Background(), p, s, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func(c int) { queryChunk = c }(queryChunk)
+		queryChunk = 7
+		var last, total int64
+		got, err := Mine(context.Background(), p, s, func(done, tot int64) {
+			if done < last {
+				t.Fatalf("progress went back from %d to %d", last, done)
+			}
+			last, total = done, tot
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last != 45*150 || total != 45*150 {
+			t.Errorf("progress ended at %d/%d, want %d", last, total, 45*150)
+		}
+		if got.Counts != ref.Counts {
+			t.Fatalf("counts %+v, want %+v", got.Counts, ref.Counts)
+		}
+		for q := range ref.Results {
+			if !slices.Equal(got.Results[q].Negatives, ref.Results[q].Negatives) {
+				t.Fatalf("labelled=%v query %d: chunked %v, want %v", labelled, q, got.Results[q].Negatives, ref.Results[q].Negatives)
+			}
+		}
+		queryChunk = 1 << 16
+	}
+}

@@ -236,5 +236,8 @@ func TestDot(t *testing.T) {
 		if got := dot(a, b); math.Abs(got-want) > 1e-12 {
 			t.Errorf("n=%d: dot %v, want %v", n, got, want)
 		}
+		if got, want := dot64(toFloat64(nil, a), b), dot(a, b); got != want {
+			t.Errorf("n=%d: dot64 %v != dot %v", n, got, want)
+		}
 	}
 }

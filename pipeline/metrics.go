@@ -39,7 +39,12 @@ package pipeline
 // Memory: scores are computed block by block (QueryBlock × CorpusBlock
 // through internal/linalg) and each query of the current block keeps only a
 // bounded top-K list (K = max(R, 10, largest recall k)), so memory is
-// O(QueryBlock·(CorpusBlock + K_max) + N·D), never O(N²).
+// O(QueryBlock·(CorpusBlock + K_max) + N·D) plus a 16 MiB histogram per
+// worker, never O(N²).
+//
+// Determinism: results do not depend on Workers. Scores come from float32
+// GEMMs, so changing the block sizes can change a score in its last bit
+// (a different BLAS tile computes it), which only matters for exact ties.
 
 import (
 	"context"

@@ -105,9 +105,23 @@ func runAuditFull(c *cli.Context) error {
 	}
 	stderr := c.App.ErrWriter
 	start := time.Now()
-	set.Progress = func(stage string) {
-		fmt.Fprintf(stderr, "audit: %s (%s elapsed)\n", stage, time.Since(start).Round(time.Second))
+	var bar *progress.Reporter
+	set.Progress = func(stage string, done, total int) {
+		if done == 0 {
+			if bar != nil {
+				bar.Finish()
+			}
+			fmt.Fprintf(stderr, "audit: %s (%s elapsed)\n", stage, time.Since(start).Round(time.Second))
+			bar = progress.New(stderr, "audit: "+stage, total, auditUnits[stage], 0)
+			return
+		}
+		bar.Set(done)
 	}
+	defer func() {
+		if bar != nil {
+			bar.Finish()
+		}
+	}()
 
 	var d audit.Data
 	var names []string
@@ -185,6 +199,9 @@ func runAuditFull(c *cli.Context) error {
 	}
 	return audit.WriteTable(c.App.Writer, reps...)
 }
+
+// auditUnits names what each audit stage counts.
+var auditUnits = map[string]string{"losses": "losses", "triplets": "anchors", "temperature": "anchors", "centers": "steps", "retrieval": "queries"}
 
 // auditEmbed embeds texts with model (each distinct text once).
 func auditEmbed(c *cli.Context, model string, texts []string, stderr io.Writer) (blas32.General, error) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -52,7 +53,8 @@ func mineCommand() *cli.Command {
 			"\n" +
 			"The search is exact: blocks of --query-block queries × --corpus-block corpus rows through BLAS GEMM,\n" +
 			"so besides the embeddings it needs query-block × corpus-block × 4 bytes (default 1024 × 8192: 32 MiB)\n" +
-			"plus about queries × 1.25·range-max × 16 bytes of candidates, never queries × corpus.",
+			"plus candidates for at most 65,536 queries at a time (× 1.25·range-max × 16 bytes: 66 MiB at the\n" +
+			"default range-max), never queries × corpus.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "pairs", Usage: "pairs `FILE` (JSONL)"},
 			&cli.StringFlag{Name: "labelled", Usage: "labelled items `FILE` (JSONL)"},
@@ -150,6 +152,12 @@ func parseMineFlags(c *cli.Context) (*mineJob, error) {
 		return nil, fmt.Errorf("--%w", err)
 	}
 	j.settings = s
+	if st, err := os.Stat(filepath.Dir(j.out)); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("--out %s: folder %s does not exist", j.out, filepath.Dir(j.out))
+	}
+	if st, err := os.Stat(j.out); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("--out %s: is a folder", j.out)
+	}
 	for _, in := range []string{j.pairs, j.labelled, j.corpus, j.model, j.qEmb, j.cEmb} {
 		if in == "" {
 			continue
@@ -179,9 +187,10 @@ func runMine(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	loaded := time.Now()
 	bar := progress.New(stderr, "mine: search", p.Queries.Rows*p.Corpus.Rows, "scores", 0)
 	m, err := mining.Mine(ctx, *p, j.settings, func(done, _ int64) { bar.Set(int(done)) })
-	bar.Finish()
+	searched := bar.Finish()
 	if err != nil {
 		return err
 	}
@@ -196,10 +205,11 @@ func runMine(c *cli.Context) error {
 	ct := m.Counts
 	fmt.Fprintf(w, "mined %d queries × %d corpus rows: %d negatives (%d queries short of %d, %d without positive, %d with a zero embedding); "+
 		"dropped max-score %d, min-score %d, absolute-margin %d, relative-margin %d; "+
-		"%d %s rows → %s (%s)\n",
+		"%d %s rows → %s (read+embed %s, search %s, total %s)\n",
 		ct.Queries, ct.Corpus, ct.Negatives, ct.QueriesShort, m.Settings.NumNegatives, ct.QueriesWithoutPositive, ct.QueriesZeroEmbedding,
 		ct.Dropped.MaxScore, ct.Dropped.MinScore, ct.Dropped.AbsoluteMargin, ct.Dropped.RelativeMargin,
-		man.Output.Rows, j.format, j.out, time.Since(start).Round(time.Millisecond))
+		man.Output.Rows, j.format, j.out, loaded.Sub(start).Round(time.Millisecond), searched.Round(time.Millisecond),
+		time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -287,6 +287,8 @@ func TestMineBadInput(t *testing.T) {
 		{"two inputs", append([]string{"--pairs", pairs, "--labelled", pairs, "--out", out}, emb...), "--pairs and --labelled"},
 		{"overwrite input", append([]string{"--pairs", pairs, "--out", corpus}, emb...), "would overwrite the input file"},
 		{"no model", []string{"--pairs", pairs, "--out", out}, "--model"},
+		{"no out folder", append([]string{"--pairs", pairs, "--out", filepath.Join(dir, "nope", "o.jsonl")}, emb...), "does not exist"},
+		{"no out", append([]string{"--pairs", pairs}, emb...), "missing flag --out"},
 		{"bad json", append([]string{"--pairs", mineWriteFile(t, filepath.Join(dir, "bad.jsonl"), `{"anchor":"cat","positive":"feline"}`, `{"anchor":`), "--out", out}, emb...), "bad.jsonl:2: not JSON"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -340,9 +342,10 @@ func TestMineInterrupt(t *testing.T) {
 	qnpy := mineWriteNPY(t, filepath.Join(dir, "q.npy"), qrows...)
 	cnpy := mineWriteNPY(t, filepath.Join(dir, "c.npy"), crows...)
 	out := filepath.Join(dir, "neg.jsonl")
-	// Tiny blocks make the search slow (seconds) and cancellable at once.
+	// Tiny blocks (2.5 million GEMM calls) make the search slow (seconds)
+	// and cancellable at once.
 	cmd := exec.Command(embfitBin, "mine", "--pairs", pairs, "--corpus", corpus, "--query-embeddings", qnpy,
-		"--corpus-embeddings", cnpy, "--query-block", "8", "--corpus-block", "64", "--out", out)
+		"--corpus-embeddings", cnpy, "--query-block", "1", "--corpus-block", "16", "--out", out)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -364,6 +367,51 @@ func TestMineInterrupt(t *testing.T) {
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), "neg") || strings.Contains(e.Name(), ".tmp-") {
 			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
+
+// TestMineGloVeLabelled mines labelled items with the default encoder: no
+// negative ever shares the item's label.
+func TestMineGloVeLabelled(t *testing.T) {
+	model := "../../models/glove-100d"
+	if _, err := os.Stat(filepath.Join(model, "model.onnx")); err != nil {
+		t.Skipf("default encoder not built (run make setup): %v", err)
+	}
+	dir := t.TempDir()
+	items := mineWriteFile(t, filepath.Join(dir, "items.jsonl"),
+		`{"text":"a small dog barked","label":"animal"}`,
+		`{"text":"the cat slept on the mat","label":"animal"}`,
+		`{"text":"a horse ran in the field","label":"animal"}`,
+		`{"text":"the car drove down the road","label":"vehicle"}`,
+		`{"text":"a truck carried heavy goods","label":"vehicle"}`,
+		`{"text":"the bus stopped at the station","label":"vehicle"}`,
+		`{"text":"she ate a red apple","label":"food"}`,
+		`{"text":"bread and butter for breakfast","label":"food"}`)
+	out := filepath.Join(dir, "neg.jsonl")
+	_, stderr, code := runMineBin(t, "--model", model, "--labelled", items, "--num-negatives", "2", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	label := map[string]string{}
+	b, _ := os.ReadFile(items)
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var it struct{ Text, Label string }
+		json.Unmarshal([]byte(l), &it)
+		label[it.Text] = it.Label
+	}
+	b, _ = os.ReadFile(out)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 8*2 {
+		t.Fatalf("%d triplets, want 16:\n%s", len(lines), b)
+	}
+	for _, l := range lines {
+		var tr struct{ Anchor, Positive, Negative string }
+		if err := json.Unmarshal([]byte(l), &tr); err != nil {
+			t.Fatal(err)
+		}
+		if label[tr.Anchor] != label[tr.Positive] || label[tr.Anchor] == label[tr.Negative] || tr.Anchor == tr.Positive {
+			t.Fatalf("bad triplet %s", l)
 		}
 	}
 }

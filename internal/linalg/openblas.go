@@ -9,6 +9,9 @@ package linalg
 import "C"
 
 import (
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"gonum.org/v1/gonum/blas"
@@ -22,7 +25,15 @@ const backend = "openblas"
 // matters, Sgemm, served by OpenBLAS.
 type openBLAS struct{ gonum.Implementation }
 
-func init() { blas32.Use(openBLAS{}) }
+// OpenBLAS runs single-threaded: Sgemm splits large products into
+// panels of a fixed size and runs the panels on Go goroutines (see
+// sgemmPanels). OpenBLAS's own worker threads busy-wait after every call,
+// which on a small machine took a core away from the Go code running
+// between GEMMs; with one OpenBLAS thread there are no such threads.
+func init() {
+	C.openblas_set_num_threads(1)
+	blas32.Use(openBLAS{})
+}
 
 func trans(t blas.Transpose) C.enum_CBLAS_TRANSPOSE {
 	if t == blas.NoTrans {
@@ -56,8 +67,75 @@ func (openBLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []flo
 	if len(a) < (rowsA-1)*lda+colsA || len(b) < (rowsB-1)*ldb+colsB || len(c) < (m-1)*ldc+n {
 		panic("linalg: short slice")
 	}
+	sgemmPanels(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// panelRows is the number of rows (or columns) of C per panel. It is a
+// constant, not derived from the number of workers, so every entry of C
+// is computed by the same single-threaded OpenBLAS call whatever
+// GOMAXPROCS is: results are bit-identical across thread counts.
+const panelRows = 128
+
+// minPanelFlops is the size (m·n·k) below which a product runs as one call.
+const minPanelFlops = 1 << 21
+
+// sgemmPanels computes the product in panels of panelRows rows of C (or
+// columns of C when C is wide and short), on up to GOMAXPROCS goroutines,
+// each panel one single-threaded cblas_sgemm call.
+func sgemmPanels(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	workers := runtime.GOMAXPROCS(0)
+	byRows := m >= n
+	extent := n
+	if byRows {
+		extent = m
+	}
+	panels := (extent + panelRows - 1) / panelRows
+	// The split depends only on the shape, never on the number of workers
+	// (OpenBLAS does not always give bit-identical results for a panel
+	// computed alone and inside a larger product).
+	if panels <= 1 || m*n*k < minPanelFlops {
+		sgemm1(tA, tB, m, n, k, alpha, unsafe.Pointer(&a[0]), lda, unsafe.Pointer(&b[0]), ldb, beta, unsafe.Pointer(&c[0]), ldc)
+		return
+	}
+	pa, pb, pc := unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0])
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, min(workers, panels)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				p := int(next.Add(1) - 1)
+				if p >= panels {
+					return
+				}
+				i0 := p * panelRows
+				w := min(extent, i0+panelRows) - i0
+				if byRows {
+					// Rows i0.. of op(A): row i0 of A, or column i0 of Aᵀ.
+					offA := i0 * lda
+					if tA != blas.NoTrans {
+						offA = i0
+					}
+					sgemm1(tA, tB, w, n, k, alpha, unsafe.Add(pa, 4*offA), lda, pb, ldb, beta, unsafe.Add(pc, 4*i0*ldc), ldc)
+				} else {
+					// Columns i0.. of op(B): column i0 of B, or row i0 of Bᵀ.
+					offB := i0
+					if tB != blas.NoTrans {
+						offB = i0 * ldb
+					}
+					sgemm1(tA, tB, m, w, k, alpha, pa, lda, unsafe.Add(pb, 4*offB), ldb, beta, unsafe.Add(pc, 4*i0), ldc)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// sgemm1 is one cblas_sgemm call on row-major operands.
+func sgemm1(tA, tB blas.Transpose, m, n, k int, alpha float32, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, beta float32, c unsafe.Pointer, ldc int) {
 	C.cblas_sgemm(C.CblasRowMajor, trans(tA), trans(tB), C.blasint(m), C.blasint(n), C.blasint(k),
-		C.float(alpha), (*C.float)(unsafe.Pointer(&a[0])), C.blasint(lda),
-		(*C.float)(unsafe.Pointer(&b[0])), C.blasint(ldb),
-		C.float(beta), (*C.float)(unsafe.Pointer(&c[0])), C.blasint(ldc))
+		C.float(alpha), (*C.float)(a), C.blasint(lda),
+		(*C.float)(b), C.blasint(ldb),
+		C.float(beta), (*C.float)(c), C.blasint(ldc))
 }

@@ -66,8 +66,11 @@ type Settings struct {
 	// (BLAS) or "" for float64 up to pipeline.Float64MaxRows rows, the
 	// rule of pipeline.AuditLosses (`embfit audit --embeddings`).
 	Precision string `json:"precision"`
-	// Progress, when non-nil, is called as each stage starts.
-	Progress func(stage string) `json:"-"`
+	// Progress, when non-nil, is called with done = 0 as each stage
+	// ("losses", "triplets", "temperature", "centers", "retrieval") starts,
+	// then as it advances, with done and total in the stage's own units
+	// (losses, rows, queries).
+	Progress func(stage string, done, total int) `json:"-"`
 }
 
 // DefaultTemperatures is the InfoNCE temperature sweep of issue 7.
@@ -301,12 +304,16 @@ func Run(ctx context.Context, d Data, s Settings) (*Report, error) {
 	if d.Queries > 0 {
 		rep.Form = "pairs"
 	}
-	stage := func(name string) func() {
+	// stage reports the start of a stage of total units and returns its
+	// progress callback and the function that records its duration.
+	stage := func(name string, total int) (func(done int), func()) {
+		tick := func(int) {}
 		if s.Progress != nil {
-			s.Progress(name)
+			s.Progress(name, 0, total)
+			tick = func(done int) { s.Progress(name, done, total) }
 		}
 		t0 := time.Now()
-		return func() { rep.Seconds[name] = time.Since(t0).Seconds() }
+		return tick, func() { rep.Seconds[name] = time.Since(t0).Seconds() }
 	}
 	for i := range d.X.Rows {
 		zero := true
@@ -340,21 +347,21 @@ func Run(ctx context.Context, d Data, s Settings) (*Report, error) {
 	}
 
 	// Losses.
-	done := stage("losses")
-	if rep.Losses, rep.GradNorms, rep.Precision, err = evalLosses(ctx, d, s, ls); err != nil {
+	tick, done := stage("losses", len(ls))
+	if rep.Losses, rep.GradNorms, rep.Precision, err = evalLosses(ctx, d, s, ls, tick); err != nil {
 		return nil, err
 	}
 	done()
 
 	// Triplet anatomy.
-	done = stage("triplets")
+	tick, done = stage("triplets", d.X.Rows)
 	margins := slices.Clone(s.Margins)
 	if !slices.Contains(margins, chosen) {
 		margins = append(margins, chosen)
 		slices.Sort(margins)
 	}
 	rep.TripletAnatomy = TripletAnatomy{Distance: dist.String(), Normalize: norm}
-	rep.TripletAnatomy.Margins, err = tripletAnatomy(ctx, d.X, labels, dist, norm, margins)
+	rep.TripletAnatomy.Margins, err = tripletAnatomy(ctx, d.X, labels, dist, norm, margins, tick)
 	if err != nil {
 		return nil, err
 	}
@@ -366,8 +373,12 @@ func Run(ctx context.Context, d Data, s Settings) (*Report, error) {
 	done()
 
 	// InfoNCE temperature sweep.
-	done = stage("temperature")
-	rep.Temperature, err = temperatureSweep(ctx, d, labels, s.Temperatures)
+	nAnchors := d.X.Rows
+	if d.Queries > 0 {
+		nAnchors = d.Queries
+	}
+	tick, done = stage("temperature", nAnchors)
+	rep.Temperature, err = temperatureSweep(ctx, d, labels, s.Temperatures, tick)
 	if err != nil {
 		return nil, err
 	}
@@ -375,23 +386,31 @@ func Run(ctx context.Context, d Data, s Settings) (*Report, error) {
 
 	// Centers.
 	if d.Queries == 0 {
-		done = stage("centers")
+		tick, done = stage("centers", 1)
 		rep.Centers = centerStats(d.X, d.Labels)
+		tick(1)
 		done()
 	}
 
 	// Retrieval metrics and similarity distributions.
-	done = stage("retrieval")
+	tick, done = stage("retrieval", nAnchors)
+	rs := s.Retrieval
+	rs.Progress = func(q, _ int) {
+		tick(q)
+		if s.Retrieval.Progress != nil {
+			s.Retrieval.Progress(q, nAnchors)
+		}
+	}
 	var res *pipeline.RetrievalResult
 	var corpusRow []int // pair form: corpus index → row of X
 	if d.Queries == 0 {
-		res, err = pipeline.EvaluateLabelled(ctx, d.X, d.Labels, s.Retrieval)
+		res, err = pipeline.EvaluateLabelled(ctx, d.X, d.Labels, rs)
 		rep.Retrieval.Corpus = d.X.Rows - 1
 	} else {
 		var corpus blas32.General
 		var positives [][]int
 		corpus, positives, corpusRow = pairCorpus(d)
-		res, err = pipeline.EvaluatePairs(ctx, sliceRows(d.X, 0, d.Queries), corpus, positives, nil, s.Retrieval)
+		res, err = pipeline.EvaluatePairs(ctx, sliceRows(d.X, 0, d.Queries), corpus, positives, nil, rs)
 		rep.Retrieval.Corpus = corpus.Rows
 	}
 	if err != nil {
@@ -412,7 +431,7 @@ func Run(ctx context.Context, d Data, s Settings) (*Report, error) {
 
 // evalLosses evaluates every loss on the whole set (and the per-row
 // gradient norms when s.PerSample) at the precision s.Precision selects.
-func evalLosses(ctx context.Context, d Data, s Settings, ls []losses.Loss) ([]LossValue, [][]float64, string, error) {
+func evalLosses(ctx context.Context, d Data, s Settings, ls []losses.Loss, tick func(int)) ([]LossValue, [][]float64, string, error) {
 	prec := s.Precision
 	switch prec {
 	case "":
@@ -461,6 +480,7 @@ func evalLosses(ctx context.Context, d Data, s Settings, ls []losses.Loss) ([]Lo
 			}
 		}
 		vals = append(vals, LossValue{Spec: s.Losses[i], Name: l.Name(), Params: l.Params(), Value: v})
+		tick(i + 1)
 	}
 	return vals, norms, prec, nil
 }

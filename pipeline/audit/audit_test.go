@@ -148,8 +148,13 @@ func TestRunLabelled(t *testing.T) {
 		t.Errorf("entropy does not rise with τ: %+v … %+v", first, last)
 	}
 	// Triplets at the default chosen margin 0.2 are losses.TripletStats.
+	// (Rows 0 and 1 are duplicates: their exact distance ties are broken by
+	// float32 rounding, which depends on the BLAS tile a score lands in, so
+	// a few triplets may change category; TestTripletAnatomyMatchesTripletStats
+	// checks exact equality on data without ties.)
 	c := losses.TripletStats(x, labels, losses.Euclidean, 0.2, true)
-	if rep.Triplets.Margin != 0.2 || rep.Triplets.Easy != c.Easy || rep.Triplets.Hard != c.Hard || rep.Triplets.Total != c.Total {
+	near := func(a, b int64) bool { return math.Abs(float64(a-b)) <= 1e-3*float64(c.Total) }
+	if rep.Triplets.Margin != 0.2 || !near(rep.Triplets.Easy, c.Easy) || !near(rep.Triplets.Hard, c.Hard) || rep.Triplets.Total != c.Total {
 		t.Errorf("triplets %+v, want %+v", rep.Triplets, c)
 	}
 	prevEasy := 2.0
@@ -382,7 +387,7 @@ func TestTripletAnatomyMatchesTripletStats(t *testing.T) {
 	for _, labels := range [][]int{labels, pairs} {
 		for _, dk := range []losses.Distance{losses.Euclidean, losses.SquaredEuclidean, losses.Cosine} {
 			for _, norm := range []bool{true, false} {
-				got, err := tripletAnatomy(context.Background(), x, labels, dk, norm, margins)
+				got, err := tripletAnatomy(context.Background(), x, labels, dk, norm, margins, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -417,12 +422,12 @@ func TestPowerPlan(t *testing.T) {
 	// The sweep with derived powers equals exp-only sweeps, τ by τ.
 	rng := rand.New(rand.NewPCG(2, 8))
 	x, labels := clustered(rng, 80, 6, 4, 0.7)
-	all, err := temperatureSweep(context.Background(), Data{X: x, Labels: labels}, labels, DefaultTemperatures)
+	all, err := temperatureSweep(context.Background(), Data{X: x, Labels: labels}, labels, DefaultTemperatures, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, tau := range DefaultTemperatures {
-		one, _ := temperatureSweep(context.Background(), Data{X: x, Labels: labels}, labels, []float64{tau})
+		one, _ := temperatureSweep(context.Background(), Data{X: x, Labels: labels}, labels, []float64{tau}, nil)
 		a, b := all[i], one[0]
 		if math.Abs(a.Loss-b.Loss) > 1e-12*b.Loss || math.Abs(a.Entropy-b.Entropy) > 1e-11 || math.Abs(a.MaxWeight-b.MaxWeight) > 1e-12 {
 			t.Errorf("τ=%v: with powers %+v, exp only %+v", tau, a, b)
@@ -446,5 +451,108 @@ func TestRunCountsZeroRows(t *testing.T) {
 	}
 	if rep.ZeroRows != 2 || !strings.Contains(b.String(), "warning: 2 all-zero embeddings") {
 		t.Errorf("zero rows %d, table:\n%s", rep.ZeroRows, b.String())
+	}
+}
+
+// Benchmarks of the audit's own whole-set passes (D=100, 45 classes).
+func BenchmarkAuditPasses(b *testing.B) {
+	for _, n := range []int{4096, 11779} {
+		rng := rand.New(rand.NewPCG(1, 1))
+		x, labels := clustered(rng, n, 100, 45, 2)
+		d := Data{X: x, Labels: labels}
+		b.Run(fmt.Sprintf("temperature-sweep/n=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := temperatureSweep(context.Background(), d, labels, DefaultTemperatures, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("triplet-anatomy/n=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := tripletAnatomy(context.Background(), x, labels, losses.Euclidean, true, DefaultMargins, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("retrieval/n=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := pipeline.EvaluateLabelled(context.Background(), x, labels, pipeline.RetrievalSettings{PerQuery: true}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func TestRunReportsProgress(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	x, labels := clustered(rng, 40, 5, 4, 0.5)
+	type call struct {
+		stage       string
+		done, total int
+	}
+	var calls []call
+	s := Settings{Losses: []string{"triplet", "center"}, Progress: func(st string, done, total int) { calls = append(calls, call{st, done, total}) }}
+	if _, err := Run(context.Background(), Data{X: x, Labels: labels}, s); err != nil {
+		t.Fatal(err)
+	}
+	last := map[string]call{}
+	var order []string
+	for _, c := range calls {
+		if c.done == 0 {
+			order = append(order, c.stage)
+		}
+		last[c.stage] = c
+	}
+	if strings.Join(order, ",") != "losses,triplets,temperature,centers,retrieval" {
+		t.Errorf("stages %v", order)
+	}
+	for st, c := range last {
+		if c.done != c.total || c.total == 0 {
+			t.Errorf("stage %s ended at %d/%d", st, c.done, c.total)
+		}
+	}
+	if last["losses"].total != 2 || last["triplets"].total != 40 {
+		t.Errorf("totals %+v", last)
+	}
+}
+
+// Degenerate sets (no positive pairs, no negative pairs) still give a
+// report that encodes as JSON and renders as HTML.
+func TestRunDegenerateSets(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 1))
+	x, _ := clustered(rng, 12, 4, 3, 0.5)
+	distinct := make([]int, 12)
+	same := make([]int, 12)
+	for i := range distinct {
+		distinct[i] = i
+	}
+	for name, labels := range map[string][]int{"singletons": distinct, "one class": same} {
+		rep, err := Run(context.Background(), Data{X: x, Labels: labels}, Settings{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if rep.Retrieval.Queries != 0 && name == "singletons" {
+			t.Errorf("%s: %d queries", name, rep.Retrieval.Queries)
+		}
+		if !math.IsNaN(rep.Similarity.ROCAUC) {
+			t.Errorf("%s: ROC-AUC %v, want NaN", name, rep.Similarity.ROCAUC)
+		}
+		for _, l := range rep.Losses {
+			if math.IsNaN(l.Value) || math.IsInf(l.Value, 0) {
+				t.Errorf("%s: loss %s = %v", name, l.Spec, l.Value)
+			}
+		}
+		b, err := json.Marshal(rep)
+		if err != nil || !strings.Contains(string(b), `"roc_auc":null`) {
+			t.Errorf("%s: JSON %v", name, err)
+		}
+		var buf bytes.Buffer
+		if err := WriteHTML(&buf, "t", rep); err != nil {
+			t.Errorf("%s: HTML: %v", name, err)
+		}
+		if err := WriteTable(&buf, rep); err != nil {
+			t.Errorf("%s: table: %v", name, err)
+		}
 	}
 }

@@ -208,7 +208,7 @@ func perClassChart(reps []*Report, maxClasses int) (*plot.Plot, int, error) {
 		// bars are drawn bottom-up; put the worst class at the top
 		names[n-1-i] = first[i].Name
 	}
-	w := vg.Points(float64(10) / float64(len(reps)))
+	w := vg.Points(float64(18) / float64(len(reps)))
 	for ri, r := range reps {
 		byLabel := map[int]float64{}
 		for _, c := range r.PerClass {

@@ -93,7 +93,7 @@ func WriteHTML(w io.Writer, title string, reps ...*Report) error {
 			return err
 		}
 		ch, err := render(ChartPerClass, ChartPerClass, fmt.Sprintf("MAP@R of the %d worst classes (of %d), worst at the top.", n, len(reps[0].PerClass)),
-			p, 6.5*vg.Inch, vg.Length(90+14*n*len(reps))*vg.Points(1))
+			p, 6.5*vg.Inch, vg.Length(90+(6+12*len(reps))*n)*vg.Points(1))
 		if err != nil {
 			return err
 		}

@@ -40,7 +40,7 @@ type TemperaturePt struct {
 
 // temperatureSweep evaluates InfoNCE at each temperature in one blocked
 // pass over the similarity matrix of the normalized rows.
-func temperatureSweep(ctx context.Context, d Data, labels []int, taus []float64) ([]TemperaturePt, error) {
+func temperatureSweep(ctx context.Context, d Data, labels []int, taus []float64, progress func(done int)) ([]TemperaturePt, error) {
 	u := linalg.NewMatrix(d.X.Rows, d.X.Cols)
 	losses.Normalize(u, d.X)
 	anchors, cands := u, u
@@ -142,6 +142,9 @@ func temperatureSweep(ctx context.Context, d Data, labels []int, taus []float64)
 				f[4], f[5] = math.Exp(h), 1/z
 			}
 		})
+		if progress != nil {
+			progress(a1)
+		}
 	}
 	out := make([]TemperaturePt, nt)
 	for ti, tau := range taus {

@@ -15,8 +15,8 @@ func WriteTable(w io.Writer, reps ...*Report) error {
 	if len(reps) > 1 {
 		names := make([]string, len(reps))
 		for i, r := range reps {
-			names[i] = modelLabel(r, i)
-			fmt.Fprintf(&b, "model %d: %s\n", i+1, names[i])
+			names[i] = fmt.Sprintf("model %d", i+1)
+			fmt.Fprintf(&b, "model %d: %s\n", i+1, modelLabel(r, i))
 		}
 		fmt.Fprintf(&b, "\n%s\n", FormatComparison(Compare(reps...), names))
 	}

@@ -22,7 +22,7 @@ import (
 // anchor has only a few positives, as in the pair form, every negative is
 // compared with every positive directly). Memory: one block
 // of similarity rows plus O(N) per worker; time O(N² log N + N·P·M·log N).
-func tripletAnatomy(ctx context.Context, x blas32.General, labels []int, dk losses.Distance, normalize bool, margins []float64) ([]TripletCounts, error) {
+func tripletAnatomy(ctx context.Context, x blas32.General, labels []int, dk losses.Distance, normalize bool, margins []float64, progress func(done int)) ([]TripletCounts, error) {
 	n := x.Rows
 	u := x
 	if normalize {
@@ -117,6 +117,9 @@ func tripletAnatomy(ctx context.Context, x blas32.General, labels []int, dk loss
 				}
 			}
 		})
+		if progress != nil {
+			progress(a1)
+		}
 	}
 	out := make([]TripletCounts, nm)
 	for k, m := range margins {
