@@ -33,6 +33,13 @@ import (
 // mapped through the normalization. Rows are processed in parallel but
 // every reduction runs in a fixed order, so results do not depend on the
 // number of threads. Memory is O(blockRows·N + N·D), never N³.
+//
+// With labels, the rows are first reordered by class (stable, see
+// classOrder) and the gradient rows are put back in the caller's order at
+// the end: a class is then a contiguous range of rows, so kernels loop
+// over ranges ([lo,hi) positives, [0,lo) and [hi,N) negatives) with no
+// per-entry label test or index list. For a single block, W + Wᵀ is
+// formed in place (symmetrize) and multiplied by U in one GEMM.
 
 // blockBudget bounds the bytes of the per-block N-wide matrices.
 const blockBudget = 256 << 20
@@ -797,20 +804,27 @@ const expShifterBits = 0x4338000000000000
 // index order.
 func expSum(dst, src []float64, scale, shift, z float64) float64 {
 	dst = dst[:len(src)]
-	for j, v := range src {
-		x := v*scale - shift
-		var e float64
-		if x > -700 && x < 700 {
-			y := x*(expLog2e*expSize) + expShifter
-			k := int64(math.Float64bits(y)) - expShifterBits
-			kf := y - expShifter
-			r := (x - kf*(expLn2Hi/expSize)) - kf*(expLn2Lo/expSize)
-			r2 := r * r
-			p := (1 + r) + r2*((1.0/2+r*(1.0/6))+r2*(1.0/24+r*(1.0/120)))
-			e = p * math.Float64frombits(math.Float64bits(expTable[k&(expSize-1)])+uint64(k>>expBits)<<52)
-		} else {
-			e = math.Exp(x)
+	// The loop has no call (math.Exp is left to the second loop, which
+	// takes over at the first argument outside (−700, 700)), so nothing is
+	// spilled to the stack per element.
+	j := 0
+	for ; j < len(src); j++ {
+		x := src[j]*scale - shift
+		if !(x > -700 && x < 700) {
+			break
 		}
+		y := x*(expLog2e*expSize) + expShifter
+		k := int64(math.Float64bits(y)) - expShifterBits
+		kf := y - expShifter
+		r := (x - kf*(expLn2Hi/expSize)) - kf*(expLn2Lo/expSize)
+		r2 := r * r
+		p := (1 + r) + r2*((1.0/2+r*(1.0/6))+r2*(1.0/24+r*(1.0/120)))
+		e := p * math.Float64frombits(math.Float64bits(expTable[k&(expSize-1)])+uint64(k>>expBits)<<52)
+		dst[j] = e
+		z += e
+	}
+	for ; j < len(src); j++ {
+		e := fastExp(src[j]*scale - shift)
 		dst[j] = e
 		z += e
 	}

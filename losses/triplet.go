@@ -100,8 +100,9 @@ type TripletSettings struct {
 //
 // With the hinge, triplets are never enumerated: per anchor the positives
 // are sorted by D_ap and each negative adds its contribution to a
-// contiguous range of them (binary search, difference arrays and prefix
-// sums), O(N·(N log P)) time and O(N) memory per anchor. The soft form is
+// contiguous range of them (found through a bucket table over the sorted
+// D_ap, see rankTable; difference arrays and prefix sums), expected O(N)
+// time after an O(P log P) sort and O(N) memory per anchor. The soft form is
 // not piecewise linear, so it streams over each anchor's positives ×
 // negatives (still O(N) memory). Labels-only: in a pair-form batch query i
 // and positive i are class i and each explicit negative its own class.

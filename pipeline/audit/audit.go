@@ -159,9 +159,11 @@ func (d Data) validate() error {
 	if d.Texts != nil && len(d.Texts) != d.X.Rows {
 		return fmt.Errorf("%d texts for %d rows", len(d.Texts), d.X.Rows)
 	}
-	for i, v := range d.X.Data[:d.X.Rows*d.X.Stride] {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("row %d: non-finite value %v", i/d.X.Stride, v)
+	for i := range d.X.Rows {
+		for _, v := range linalg.Row(d.X, i) {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("row %d: non-finite value %v", i, v)
+			}
 		}
 	}
 	if d.X.Rows < 2 {
@@ -410,7 +412,7 @@ func Run(ctx context.Context, d Data, s Settings) (*Report, error) {
 		var corpus blas32.General
 		var positives [][]int
 		corpus, positives, corpusRow = pairCorpus(d)
-		res, err = pipeline.EvaluatePairs(ctx, sliceRows(d.X, 0, d.Queries), corpus, positives, nil, rs)
+		res, err = pipeline.EvaluatePairs(ctx, linalg.Slice(d.X, 0, d.Queries), corpus, positives, nil, rs)
 		rep.Retrieval.Corpus = corpus.Rows
 	}
 	if err != nil {
@@ -527,11 +529,6 @@ func tripletCounts(c losses.TripletCounts) TripletCounts {
 		t.EasyFrac, t.SemihardFrac, t.HardFrac = float64(c.Easy)/n, float64(c.Semihard)/n, float64(c.Hard)/n
 	}
 	return t
-}
-
-// sliceRows returns rows [i, j) of x sharing storage.
-func sliceRows(x blas32.General, i, j int) blas32.General {
-	return blas32.General{Rows: j - i, Cols: x.Cols, Stride: x.Stride, Data: x.Data[i*x.Stride:]}
 }
 
 // pairCorpus builds the pair-form corpus: the positives rows, merged by

@@ -47,7 +47,7 @@ func temperatureSweep(ctx context.Context, d Data, labels []int, taus []float64,
 	nA := d.X.Rows
 	if d.Queries > 0 {
 		nA = d.Queries
-		anchors, cands = sliceRows(u, 0, nA), sliceRows(u, nA, 2*nA)
+		anchors, cands = linalg.Slice(u, 0, nA), linalg.Slice(u, nA, 2*nA)
 	}
 	nC := cands.Rows
 	nt := len(taus)
@@ -70,7 +70,7 @@ func temperatureSweep(ctx context.Context, d Data, labels []int, taus []float64,
 		}
 		a1 := min(a0+block, nA)
 		s := blas32.General{Rows: a1 - a0, Cols: nC, Stride: nC, Data: sc.Data}
-		linalg.MulT(s, sliceRows(anchors, a0, a1), cands)
+		linalg.MulT(s, linalg.Slice(anchors, a0, a1), cands)
 		parallel(workers, a0, a1, func(w, a int) {
 			row := linalg.Row(s, a-a0)
 			pos, neg := scr[w].pos[:0], scr[w].neg[:0]

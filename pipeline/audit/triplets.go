@@ -51,7 +51,7 @@ func tripletAnatomy(ctx context.Context, x blas32.General, labels []int, dk loss
 		}
 		a1 := min(a0+block, n)
 		s := blas32.General{Rows: a1 - a0, Cols: n, Stride: n, Data: sc.Data}
-		linalg.MulT(s, sliceRows(u, a0, a1), u)
+		linalg.MulT(s, linalg.Slice(u, a0, a1), u)
 		parallel(workers, a0, a1, func(w, a int) {
 			row := linalg.Row(s, a-a0)
 			pos, neg := scr[w].pos[:0], scr[w].neg[:0]
