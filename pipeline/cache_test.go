@@ -81,3 +81,17 @@ func TestEmbeddingCacheEncodesEachTextOnce(t *testing.T) {
 		t.Errorf("after removing a shard: %+v, %v", st, err)
 	}
 }
+
+func TestFileSHA256(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const want = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" // FIPS 180-2 "abc"
+	if got, err := FileSHA256(p); err != nil || got != want {
+		t.Errorf("FileSHA256 = %s, %v; want %s", got, err, want)
+	}
+	if _, err := FileSHA256(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("no error for a missing file")
+	}
+}

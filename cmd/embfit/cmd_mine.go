@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math"
@@ -283,7 +281,7 @@ func (j *mineJob) loadProblem(ctx context.Context, stderr io.Writer) (*mining.Pr
 		if man.Inputs[i].SHA256 != "" {
 			continue
 		}
-		sum, err := fileSHA256(man.Inputs[i].Path)
+		sum, err := pipeline.FileSHA256(man.Inputs[i].Path)
 		if err != nil {
 			return nil, man, err
 		}
@@ -319,7 +317,7 @@ func (j *mineJob) embed(ctx context.Context, p *mining.Problem, man *mining.Mani
 		fmt.Fprintf(stderr, "embfit mine: warning: %s\n", w)
 	}
 	files := enc.Files()
-	sum, err := fileSHA256(files.Model)
+	sum, err := pipeline.FileSHA256(files.Model)
 	if err != nil {
 		return err
 	}
@@ -469,19 +467,6 @@ func gatherRows(m blas32.General, rows []int) blas32.General {
 		copy(linalg.Row(out, i), linalg.Row(m, r))
 	}
 	return out
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func preview(s string) string {

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/embfit/embfit/pipeline"
+
 	"github.com/embfit/embfit/internal/atomicfile"
 	"github.com/embfit/embfit/models/internal/npmpkg"
 	"github.com/embfit/embfit/onnx/graph"
@@ -217,13 +219,13 @@ func Build(ctx context.Context, s Settings) (r *Recipe, built bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	sum, err := npmpkg.SHA256File(s.Source)
+	sum, err := pipeline.FileSHA256(s.Source)
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: %w (run `make setup`)", s.Source, err)
 	}
 	recipePath := filepath.Join(s.OutDir, "recipe.json")
 	if old, err := ReadRecipe(recipePath); err == nil && old.RecipeVersion == RecipeVersion &&
-		old.Source.SHA256 == sum && old.Settings.VocabSize == s.VocabSize && filesIntact(s.OutDir, old.Files) {
+		old.Source.SHA256 == sum && old.Settings.VocabSize == s.VocabSize && npmpkg.FilesIntact(s.OutDir, old.Files) {
 		return old, false, nil
 	}
 	var v *Vectors
@@ -280,28 +282,11 @@ func Build(ctx context.Context, s Settings) (r *Recipe, built bool, err error) {
 
 // ReadRecipe reads a recipe.json written by Build.
 func ReadRecipe(path string) (*Recipe, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
+	r := &Recipe{}
+	if err := npmpkg.ReadJSON(path, r); err != nil {
 		return nil, err
 	}
-	r := &Recipe{}
-	if err := json.Unmarshal(b, r); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	return r, nil
-}
-
-func filesIntact(dir string, files map[string]string) bool {
-	if len(files) == 0 {
-		return false
-	}
-	for name, want := range files {
-		got, err := npmpkg.SHA256File(filepath.Join(dir, name))
-		if err != nil || got != want {
-			return false
-		}
-	}
-	return true
 }
 
 // ctxReader stops a long read when ctx is cancelled.

@@ -37,11 +37,11 @@ func setupFiles(t *testing.T) (tgz, dir string) {
 	if err != nil {
 		t.Fatalf("%v: run `make setup` first", err)
 	}
-	sum, err := npmpkg.SHA256File(tgz)
+	sum, err := pipeline.FileSHA256(tgz)
 	if err != nil {
 		t.Fatalf("%v: run `make setup` first", err)
 	}
-	if r.RecipeVersion != RecipeVersion || r.Source.SHA256 != sum || !filesIntact(dir, r.Files) {
+	if r.RecipeVersion != RecipeVersion || r.Source.SHA256 != sum || !npmpkg.FilesIntact(dir, r.Files) {
 		t.Fatalf("%s is stale or damaged (recipe version %d, want %d): run `make setup`", dir, r.RecipeVersion, RecipeVersion)
 	}
 	return tgz, dir

@@ -12,6 +12,8 @@ import (
 	"path"
 	"path/filepath"
 
+	"github.com/embfit/embfit/pipeline"
+
 	"github.com/embfit/embfit/internal/atomicfile"
 	"github.com/embfit/embfit/models/internal/npmpkg"
 )
@@ -219,13 +221,13 @@ func Build(ctx context.Context, s Settings) (m *Manifest, built bool, err error)
 	if err != nil {
 		return nil, false, err
 	}
-	sum, err := npmpkg.SHA256File(s.Source)
+	sum, err := pipeline.FileSHA256(s.Source)
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: %w (run `make setup`)", s.Source, err)
 	}
 	if old, err := ReadManifest(filepath.Join(s.OutDir, "manifest.json")); err == nil &&
 		old.RecipeVersion == RecipeVersion && old.Source.SHA256 == sum &&
-		old.Settings.comparable() == s.comparable() && filesIntact(s.OutDir, old.Files) {
+		old.Settings.comparable() == s.comparable() && npmpkg.FilesIntact(s.OutDir, sums(old.Files)) {
 		return old, false, nil
 	}
 	synsets, lines, err := Load(ctx, s.Source)
@@ -325,26 +327,18 @@ func Build(ctx context.Context, s Settings) (m *Manifest, built bool, err error)
 
 // ReadManifest reads a manifest written by Build.
 func ReadManifest(path string) (*Manifest, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
 	m := &Manifest{}
-	if err := json.Unmarshal(b, m); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if err := npmpkg.ReadJSON(path, m); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
 
-func filesIntact(dir string, files map[string]FileInfo) bool {
-	if len(files) == 0 {
-		return false
-	}
+// sums returns the sha256 of each file in files, by name.
+func sums(files map[string]FileInfo) map[string]string {
+	s := make(map[string]string, len(files))
 	for name, fi := range files {
-		sum, err := npmpkg.SHA256File(filepath.Join(dir, name))
-		if err != nil || sum != fi.SHA256 {
-			return false
-		}
+		s[name] = fi.SHA256
 	}
-	return true
+	return s
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/embfit/embfit/pipeline"
+
 	"github.com/embfit/embfit/models/internal/npmpkg"
 )
 
@@ -111,7 +113,7 @@ func TestDataFromPackage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (run `make setup`)", err)
 	}
-	sum, err := npmpkg.SHA256File(tgz)
+	sum, err := pipeline.FileSHA256(tgz)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +122,7 @@ func TestDataFromPackage(t *testing.T) {
 			m.RecipeVersion, m.Source.SHA256, RecipeVersion, sum)
 	}
 	for name, fi := range m.Files {
-		got, err := npmpkg.SHA256File(filepath.Join(dir, name))
+		got, err := pipeline.FileSHA256(filepath.Join(dir, name))
 		if err != nil || got != fi.SHA256 {
 			t.Fatalf("data/wordnet/%s does not match its manifest (%v): run `make setup`", name, err)
 		}

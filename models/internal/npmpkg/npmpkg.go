@@ -8,11 +8,14 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/embfit/embfit/pipeline"
 )
 
 // ErrNotFound is returned (wrapped) by Open when the tarball has no such member.
@@ -73,20 +76,6 @@ func Walk(tgz string, fn func(name string, r io.Reader) (stop bool, err error)) 
 	}
 }
 
-// SHA256File returns the lower-case hex SHA-256 of the file at path.
-func SHA256File(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // SHA256Bytes returns the lower-case hex SHA-256 of b.
 func SHA256Bytes(b []byte) string {
 	s := sha256.Sum256(b)
@@ -111,4 +100,32 @@ func ModuleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// ReadJSON decodes the JSON file at path into v (a recipe or manifest
+// written by a builder), naming the file in errors.
+func ReadJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// FilesIntact reports whether every file named in sums exists in dir with
+// that hex sha256; false for an empty map (nothing recorded yet).
+func FilesIntact(dir string, sums map[string]string) bool {
+	if len(sums) == 0 {
+		return false
+	}
+	for name, want := range sums {
+		got, err := pipeline.FileSHA256(filepath.Join(dir, name))
+		if err != nil || got != want {
+			return false
+		}
+	}
+	return true
 }
