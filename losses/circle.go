@@ -125,10 +125,10 @@ func (k *circleKernel) row(a int, s, w, h []float64, sc *scratch) (float64, floa
 		}
 	}
 	var zp, zn float64 // the exponentials are kept in lg
-	zp = expSum(lg[lo:a], lg[lo:a], 1, mp, zp)
-	zp = expSum(lg[a+1:hi], lg[a+1:hi], 1, mp, zp)
-	zn = expSum(lg[:lo], lg[:lo], 1, mn, zn)
-	zn = expSum(lg[hi:], lg[hi:], 1, mn, zn)
+	zp = k.ctx.expSum(lg[lo:a], lg[lo:a], 1, mp, zp)
+	zp = k.ctx.expSum(lg[a+1:hi], lg[a+1:hi], 1, mp, zp)
+	zn = k.ctx.expSum(lg[:lo], lg[:lo], 1, mn, zn)
+	zn = k.ctx.expSum(lg[hi:], lg[hi:], 1, mn, zn)
 	z := mp + math.Log(zp) + mn + math.Log(zn)
 	sg := sigmoid(z)
 	fp, fn := sg/zp, sg/zn

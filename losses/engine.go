@@ -56,6 +56,20 @@ type pairCtx struct {
 	// perm[i] is the caller's row of working row i, and row i's class is
 	// the contiguous range [lo[i], hi[i]). All three are nil otherwise.
 	perm, lo, hi []int
+	// f32 is set when the results are rounded to float32 (the float32
+	// backend): kernels may then use float32-grade elementary functions
+	// (relative error ≤ 1e-12, far below float32 rounding), see expSum.
+	f32 bool
+}
+
+// expSum is expSum (dst[j] = e^(src[j]·scale − shift), returns z plus their
+// sum in index order) with the precision the context needs: the faster
+// expSumF32 on the float32 path, the accurate one otherwise.
+func (c *pairCtx) expSum(dst, src []float64, scale, shift, z float64) float64 {
+	if c.f32 {
+		return expSumF32(dst, src, scale, shift, z)
+	}
+	return expSum(dst, src, scale, shift, z)
 }
 
 // split fills sc.pos/sc.neg with the positives (same label, not a) and
@@ -614,6 +628,7 @@ func evalPairwise32Blocked(x blas32.General, labels []int, queries int, normaliz
 	}
 	u, norms, sq := prep32(x, normalize)
 	ctx.sq = sq
+	ctx.f32 = true
 	k := mk(ctx)
 	per := 4
 	if wantGrad {
@@ -825,6 +840,43 @@ func expSum(dst, src []float64, scale, shift, z float64) float64 {
 	}
 	for ; j < len(src); j++ {
 		e := fastExp(src[j]*scale - shift)
+		dst[j] = e
+		z += e
+	}
+	return z
+}
+
+// expTable256[j] = 2^(j/256), j = 0..255 (read-only after init).
+var expTable256 = func() (t [256]float64) {
+	for j := range t {
+		t[j] = math.Exp2(float64(j) / 256)
+	}
+	return t
+}()
+
+// expSumF32 is expSum with a relative error below 1e-12 (measured ≤ 3e-13
+// over (−700, 700)) instead of ~4e-16: x = (k/256)·ln2 + r with
+// |r| ≤ ln2/512, a 256-entry table and a degree-3 polynomial. It is
+// about a third faster and is used where results are rounded to float32.
+func expSumF32(dst, src []float64, scale, shift, z float64) float64 {
+	dst = dst[:len(src)]
+	j := 0
+	for ; j < len(src); j++ {
+		x := src[j]*scale - shift
+		if !(x > -700 && x < 700) {
+			break
+		}
+		y := x*(expLog2e*256) + expShifter
+		k := int64(math.Float64bits(y)) - expShifterBits
+		kf := y - expShifter
+		r := x - kf*(math.Ln2/256)
+		p := 1 + r*(1+r*(0.5+r*(1.0/6)))
+		e := p * math.Float64frombits(math.Float64bits(expTable256[k&255])+uint64(k>>8)<<52)
+		dst[j] = e
+		z += e
+	}
+	for ; j < len(src); j++ {
+		e := math.Exp(src[j]*scale - shift)
 		dst[j] = e
 		z += e
 	}

@@ -36,6 +36,35 @@ func TestExpSumMatchesFastExp(t *testing.T) {
 	}
 }
 
+func TestExpSumF32(t *testing.T) {
+	var src []float64
+	for x := -699.9; x < 699.9; x += 0.00731 {
+		src = append(src, x)
+	}
+	src = append(src, 0, -0.0, -700, 700, -745, 800, math.Inf(-1), math.Inf(1), -1e-300)
+	dst := make([]float64, len(src))
+	z := expSumF32(dst, src, 1, 0, 0.5)
+	want := 0.5
+	var worst float64
+	for j, x := range src {
+		e := math.Exp(x)
+		want += dst[j]
+		if e == 0 || math.IsInf(e, 0) {
+			if dst[j] != e {
+				t.Fatalf("expSumF32(%v) = %v, want %v", x, dst[j], e)
+			}
+			continue
+		}
+		worst = max(worst, math.Abs(dst[j]-e)/e)
+	}
+	if worst > 1e-12 {
+		t.Errorf("expSumF32 worst relative error %.3g, want ≤ 1e-12", worst)
+	}
+	if math.Float64bits(z) != math.Float64bits(want) {
+		t.Errorf("expSumF32 sum = %v, want %v (in index order)", z, want)
+	}
+}
+
 func TestRankTable(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 1))
 	arrays := [][]float64{

@@ -106,8 +106,8 @@ func (k *infoNCEKernel) row(a int, s, w, h []float64, sc *scratch) (float64, flo
 	// max(s·inv) since inv > 0.
 	mx := maxOf(maxOf(math.Inf(-1), s[:lo]), s[hi:]) * inv
 	// Each exponential is computed once: stored in w[q] and rescaled below.
-	z := expSum(w[:lo], s[:lo], inv, mx, 0)
-	z = expSum(w[hi:], s[hi:], inv, mx, z)
+	z := k.ctx.expSum(w[:lo], s[:lo], inv, mx, 0)
+	z = k.ctx.expSum(w[hi:], s[hi:], inv, mx, z)
 	lse := mx + math.Log(z)
 	var sum, A float64
 	for p := lo; p < hi; p++ {
@@ -141,7 +141,7 @@ func (k *infoNCEKernel) pairRow(a int, s, w []float64) (float64, float64) {
 	}
 	inv := 1 / k.l.Temperature
 	mx := maxOf(math.Inf(-1), s[lo:hi]) * inv // = max(s·inv), inv > 0
-	z := expSum(w[lo:hi], s[lo:hi], inv, mx, 0)
+	z := k.ctx.expSum(w[lo:hi], s[lo:hi], inv, mx, 0)
 	lse := mx + math.Log(z)
 	scaleBy(w[lo:hi], inv/z)
 	w[target] -= inv

@@ -18,6 +18,7 @@ func BenchmarkKernelRow(b *testing.B) {
 	}
 	u, _, sq := prep32(xp, true)
 	ctx.sq = sq
+	ctx.f32 = true // as on the float32 path the benchmark's Gram rows come from
 	be := newBackend32(u, n, false)
 	be.gram(0, n)
 	S := make([][]float64, n)

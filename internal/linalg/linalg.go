@@ -6,6 +6,14 @@
 // which dispatches to OpenBLAS's cblas_sgemm when the binary is built with
 // cgo (the default; see openblas.go) and to gonum's pure-Go implementation
 // otherwise (build tag noopenblas, or CGO_ENABLED=0).
+//
+// With OpenBLAS, a large product is split into panels of a fixed number of
+// rows (or columns) of the result, run in parallel on up to GOMAXPROCS
+// goroutines, each panel one single-threaded OpenBLAS call (OpenBLAS's own
+// thread pool is switched off: its idle threads busy-waited after every
+// call, taking a core away from the Go code between GEMMs). The split
+// depends only on the shapes, so results are bit-identical for any
+// GOMAXPROCS.
 package linalg
 
 import (
