@@ -187,7 +187,10 @@ func blockedEval(l Loss, x blas32.General, labels []int, queries int, grad blas3
 	case *Circle:
 		return evalPairwise32Blocked(x, batchLabels(x.Rows, labels, queries), 0, l.Normalize, l.kernel, grad, rows)
 	case *InfoNCE:
-		return evalPairwise32Blocked(x, l.labels(x.Rows, labels, queries), queries, l.Normalize, l.kernel, grad, rows)
+		if queries > 0 {
+			return l.evalPairs32Blocked(x, queries, grad, rows)
+		}
+		return evalPairwise32Blocked(x, batchLabels(x.Rows, labels, 0), 0, l.Normalize, l.kernel, grad, rows)
 	}
 	panic("not pairwise")
 }

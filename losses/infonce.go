@@ -33,8 +33,11 @@ type InfoNCESettings struct {
 // target query i) is added and the two means are averaged, as
 // sentence-transformers' MultipleNegativesSymmetricRankingLoss with scale 1/τ.
 //
-// Everything uses log-sum-exp, and the Gram matrix is processed in row
-// blocks, so memory stays O(blockRows·N) even at N = 65,536.
+// Everything uses log-sum-exp. The labelled form processes the N×N Gram
+// matrix in row blocks; the pair form computes only the Q×(N−Q)
+// query×candidate similarities (plus the Q×Q positive×query ones with
+// Symmetric), also in row blocks, so memory stays O(blockRows·N) even at
+// N = 65,536.
 type InfoNCE struct {
 	// Temperature is τ > 0.
 	Temperature float64
@@ -64,24 +67,26 @@ func (l *InfoNCE) Params() map[string]any {
 	return map[string]any{"temperature": l.Temperature, "symmetric": l.Symmetric, "normalize": l.Normalize}
 }
 
-// Eval implements Loss.
+// Eval implements Loss. The pair form computes only the query×candidate
+// similarities it needs (see infonce_pairs.go), the labelled form runs on
+// row blocks of the full Gram matrix.
 func (l *InfoNCE) Eval(b Batch, grad blas32.General) float64 {
-	lab := l.labels(b.X.Rows, b.Labels, b.Queries)
-	return evalPairwise32(b.X, lab, b.Queries, l.Normalize, l.kernel, grad)
+	if b.Queries > 0 {
+		batchLabels(b.X.Rows, nil, b.Queries) // validates the shape
+		return l.evalPairs32(b.X, b.Queries, grad)
+	}
+	lab := batchLabels(b.X.Rows, b.Labels, 0)
+	return evalPairwise32(b.X, lab, 0, l.Normalize, l.kernel, grad)
 }
 
 // EvalFloat64 implements Float64Loss.
 func (l *InfoNCE) EvalFloat64(b Batch64, grad blas64.General) float64 {
-	lab := l.labels(b.X.Rows, b.Labels, b.Queries)
-	return evalPairwise64(b.X, lab, b.Queries, l.Normalize, l.kernel, grad)
-}
-
-func (l *InfoNCE) labels(n int, labels []int, queries int) []int {
-	if queries > 0 {
-		batchLabels(n, nil, queries) // validates the shape
-		return nil
+	if b.Queries > 0 {
+		batchLabels(b.X.Rows, nil, b.Queries) // validates the shape
+		return l.evalPairs64(b.X, b.Queries, grad)
 	}
-	return batchLabels(n, labels, 0)
+	lab := batchLabels(b.X.Rows, b.Labels, 0)
+	return evalPairwise64(b.X, lab, 0, l.Normalize, l.kernel, grad)
 }
 
 func (l *InfoNCE) kernel(ctx *pairCtx) rowKernel { return &infoNCEKernel{l: l, ctx: ctx} }
@@ -93,10 +98,8 @@ type infoNCEKernel struct {
 
 func (k *infoNCEKernel) usesH() bool { return false }
 
+// row evaluates anchor a of a labelled batch (NT-Xent).
 func (k *infoNCEKernel) row(a int, s, w, h []float64, sc *scratch) (float64, float64) {
-	if k.ctx.queries > 0 {
-		return k.pairRow(a, s, w)
-	}
 	inv := 1 / k.l.Temperature
 	n, lo, hi := k.ctx.n, k.ctx.lo[a], k.ctx.hi[a]
 	if hi-lo < 2 || hi-lo == n {
@@ -124,26 +127,4 @@ func (k *infoNCEKernel) row(a int, s, w, h []float64, sc *scratch) (float64, flo
 	scaleBy(w[:lo], f)
 	scaleBy(w[hi:], f)
 	return sum, float64(hi - lo - 1)
-}
-
-// pairRow handles a row of a pair-form batch: query rows score the
-// candidates [Q,N); with Symmetric, positive rows score the queries [0,Q).
-func (k *infoNCEKernel) pairRow(a int, s, w []float64) (float64, float64) {
-	Q, n := k.ctx.queries, k.ctx.n
-	var lo, hi, target int
-	switch {
-	case a < Q:
-		lo, hi, target = Q, n, Q+a
-	case a < 2*Q && k.l.Symmetric:
-		lo, hi, target = 0, Q, a-Q
-	default:
-		return 0, 0
-	}
-	inv := 1 / k.l.Temperature
-	mx := maxOf(math.Inf(-1), s[lo:hi]) * inv // = max(s·inv), inv > 0
-	z := k.ctx.expSum(w[lo:hi], s[lo:hi], inv, mx, 0)
-	lse := mx + math.Log(z)
-	scaleBy(w[lo:hi], inv/z)
-	w[target] -= inv
-	return lse - s[target]*inv, 1
 }
