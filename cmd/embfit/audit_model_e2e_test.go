@@ -1,8 +1,3 @@
-//go:build auditfull
-
-// Until `embfit audit` is wired to runAuditFull (cmd_audit.go, after helper C
-// finishes), these tests need -tags auditfull.
-
 package main
 
 import (

@@ -23,21 +23,33 @@ func (s *specList) String() string     { return strings.Join(*s, " ") }
 func auditCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "audit",
-		Usage: "measure embeddings on labelled data with the losses and triplet statistics",
+		Usage: "measure a model or embeddings on labelled or paired data: losses, triplet anatomy, temperature sweep, retrieval metrics, suspects",
 		Description: "With --embeddings E.npy (float32 [N,D]) and --labels L (one label per line, or JSONL\n" +
 			"with a \"label\" field, in row order), evaluates each --loss SPEC (NAME[:key=value,...];\n" +
 			"default: " + strings.Join(losses.Names(), ", ") + " with defaults) and counts easy/semihard/hard\n" +
 			"triplets at margin 0.2. Prints a table; --json writes the audit as JSON, --per-sample writes\n" +
-			"one JSON line per row with ‖∂L/∂x_i‖ for each loss.",
-		Flags: []cli.Flag{
+			"one JSON line per row with ‖∂L/∂x_i‖ for each loss.\n\n" +
+			"With --model M --input FILE (JSONL, labelled {text, label} or pairs {anchor, positive}) the input is\n" +
+			"embedded with M; give --model twice to compare two models metric by metric. Besides the losses the\n" +
+			"audit reports the triplet categories across margins, InfoNCE over a temperature sweep with the entropy\n" +
+			"of the softmax over negatives, class-center statistics, positive/negative similarity distributions\n" +
+			"(overlap, ROC-AUC, best threshold), retrieval metrics overall and per class, and suspected label\n" +
+			"noise / false negatives with their texts. --html writes a self-contained report with charts;\n" +
+			"--losses-only keeps to the losses and triplet counts.",
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "embeddings", Usage: "embeddings `E.npy` (float32 [N,D])"},
 			&cli.StringFlag{Name: "labels", Usage: "labels `FILE`: one per line, or JSONL with a \"label\" field"},
 			&cli.GenericFlag{Name: "loss", Usage: "loss `SPEC` NAME[:key=value,...] (repeatable; names: " + strings.Join(losses.Names(), ", ") + ")", Value: &specList{}},
 			&cli.StringFlag{Name: "json", Usage: "write the audit as JSON to `OUT` (\"-\": standard output instead of the table)"},
 			&cli.StringFlag{Name: "per-sample", Usage: "write per-row gradient norms as JSONL to `OUT.jsonl`"},
 			&cli.StringFlag{Name: "precision", Usage: "float64 (exact) or float32 (BLAS); default float64 up to 4096 rows"},
+		}, auditFullFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.Bool("losses-only") {
+				return runAudit(c)
+			}
+			return runAuditFull(c) // audit_full.go: models, metrics, HTML (issue 7)
 		},
-		Action: runAudit,
 	}
 }
 
