@@ -1,6 +1,7 @@
 package losses
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -13,7 +14,14 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 )
 
-const fixturePath = "../../shared/fixtures/losses-reference.json"
+// fixturePath is the repository's copy of the project's reference file
+// (shared/fixtures/losses-reference.json), so the tests never depend on a
+// folder outside the repository; TestFixtureCopyIsCurrent checks the copy
+// against the shared original when that is present.
+const fixturePath = "testdata/losses-reference.json"
+
+// sharedFixturePath is the shared original, beside the repository.
+const sharedFixturePath = "../../shared/fixtures/losses-reference.json"
 
 type fixtureCase struct {
 	Name   string         `json:"name"`
@@ -47,7 +55,7 @@ func loadFixture(t testing.TB) *fixture {
 	t.Helper()
 	b, err := os.ReadFile(fixturePath)
 	if err != nil {
-		t.Skipf("fixture not available: %v", err)
+		t.Fatalf("reference fixture: %v", err)
 	}
 	var f fixture
 	if err := json.Unmarshal(b, &f); err != nil {
@@ -203,5 +211,22 @@ func TestFixtureTripletCounts(t *testing.T) {
 	want := TripletCounts{Margin: 0.2, Easy: f.Counts["easy"], Semihard: f.Counts["semihard"], Hard: f.Counts["hard"], Total: f.Counts["all"]}
 	if got != want {
 		t.Errorf("TripletStats = %+v, want %+v", got, want)
+	}
+}
+
+// TestFixtureCopyIsCurrent fails when the shared reference file exists and
+// differs from the repository's copy (refresh testdata from it).
+func TestFixtureCopyIsCurrent(t *testing.T) {
+	shared, err := os.ReadFile(sharedFixturePath)
+	if err != nil {
+		t.Logf("shared fixture not beside the repository (%v); using the copy in testdata", err)
+		return
+	}
+	local, err := os.ReadFile(fixturePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(shared, local) {
+		t.Fatalf("%s differs from %s: copy the shared file into testdata", fixturePath, sharedFixturePath)
 	}
 }
