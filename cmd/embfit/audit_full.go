@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/atomicfile"
-	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/onnx"
@@ -138,7 +136,7 @@ func runAuditFull(c *cli.Context) error {
 		if len(labels.IDs) != x.Rows {
 			return fmt.Errorf("--labels %s: %d labels but --embeddings %s has %d rows", labPath, len(labels.IDs), embPath, x.Rows)
 		}
-		d = audit.Data{X: x, Labels: labels.IDs, ClassNames: labels.Names, Texts: textsOf(labPath, c.String("text-field"), x.Rows)}
+		d = audit.Data{X: x, Labels: labels.IDs, ClassNames: labels.Names, Texts: audit.ReadLabelTexts(labPath, c.String("text-field"), x.Rows)}
 		names, xs = []string{embPath}, []blas32.General{x}
 	} else {
 		in, err := audit.ReadInput(input, audit.Columns{Text: c.String("text-field"), Label: c.String("label-field"),
@@ -205,76 +203,27 @@ var auditUnits = map[string]string{"losses": "losses", "triplets": "anchors", "t
 
 // auditEmbed embeds texts with model (each distinct text once).
 func auditEmbed(c *cli.Context, model string, texts []string, stderr io.Writer) (blas32.General, error) {
-	var bar *progress.Reporter
-	enc, err := onnx.OpenEncoder(model, onnx.EncoderSettings{
-		Pooling:   onnx.Pooling(c.String("pooling")),
-		MaxLength: c.Int("max-length"),
-		BatchSize: c.Int("batch-size"),
-		Progress: func(done, total int) {
-			if bar != nil {
-				bar.Set(done)
-			}
+	tm, err := pipeline.OpenTextModel(model, pipeline.TextModelSettings{
+		Encoder: onnx.EncoderSettings{
+			Pooling:   onnx.Pooling(c.String("pooling")),
+			MaxLength: c.Int("max-length"),
+			BatchSize: c.Int("batch-size"),
+		},
+		Alternative: "--embeddings",
+		Warn:        func(w string) { fmt.Fprintf(stderr, "embfit audit: warning: %s\n", w) },
+		NewProgress: func(stage string, total int) pipeline.ProgressReporter {
+			return progress.New(stderr, "audit: "+stage, total, "texts", 0)
 		},
 	})
 	if err != nil {
-		return blas32.General{}, fmt.Errorf("--model: %w", err)
+		return blas32.General{}, err
 	}
-	defer enc.Close()
-	if !enc.IsText() {
-		return blas32.General{}, fmt.Errorf("--model %s: takes a float tensor, not text; embed with `embfit embed` and use --embeddings", model)
-	}
-	for _, w := range enc.Warnings() {
-		fmt.Fprintf(stderr, "embfit audit: warning: %s\n", w)
-	}
-	index := map[string]int{}
-	var distinct []string
-	rowOf := make([]int, len(texts))
-	for i, t := range texts {
-		j, ok := index[t]
-		if !ok {
-			j = len(distinct)
-			index[t] = j
-			distinct = append(distinct, t)
-		}
-		rowOf[i] = j
-	}
-	u := linalg.NewMatrix(len(distinct), enc.Dim())
-	bar = progress.New(stderr, "audit: embed "+model, len(distinct), "texts", 0)
-	err = enc.EmbedTexts(c.Context, distinct, u)
-	bar.Finish()
+	defer tm.Close()
+	x, err := tm.EmbedDistinct(c.Context, "embed "+model, texts)
 	if err != nil {
 		return blas32.General{}, fmt.Errorf("--model %s: %w", model, err)
 	}
-	x := linalg.NewMatrix(len(texts), enc.Dim())
-	for i, j := range rowOf {
-		copy(linalg.Row(x, i), linalg.Row(u, j))
-	}
 	return x, nil
-}
-
-// textsOf returns the texts of a JSONL labels file (field), or nil when
-// the file is not JSONL or lacks the field on any of its n lines.
-func textsOf(path, field string, n int) []string {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	br := bufio.NewReader(f)
-	b, err := br.Peek(1)
-	if err != nil || b[0] != '{' {
-		return nil
-	}
-	var texts []string
-	err = pipeline.ReadJSONL(path, func(r pipeline.Record) error {
-		t, err := r.String(field)
-		texts = append(texts, t)
-		return err
-	})
-	if err != nil || len(texts) != n {
-		return nil
-	}
-	return texts
 }
 
 // auditJSON is the JSON of one or more reports: the first report's fields

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -12,13 +10,6 @@ import (
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/pipeline"
 )
-
-// specList is a repeatable string flag that, unlike cli.StringSliceFlag,
-// does not split values on commas (loss specs contain commas).
-type specList []string
-
-func (s *specList) Set(v string) error { *s = append(*s, v); return nil }
-func (s *specList) String() string     { return strings.Join(*s, " ") }
 
 func auditCommand() *cli.Command {
 	return &cli.Command{
@@ -134,17 +125,4 @@ func rowNames(l pipeline.Labels) []string {
 		names[i] = l.Names[id]
 	}
 	return names
-}
-
-// samePath reports whether a and b name the same existing file (or the
-// same path when a does not exist yet).
-func samePath(a, b string) bool {
-	sa, errA := os.Stat(a)
-	sb, errB := os.Stat(b)
-	if errA == nil && errB == nil {
-		return os.SameFile(sa, sb)
-	}
-	aa, _ := filepath.Abs(a)
-	bb, _ := filepath.Abs(b)
-	return aa == bb
 }

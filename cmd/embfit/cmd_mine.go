@@ -1,19 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"gonum.org/v1/gonum/blas/blas32"
 
-	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/mining"
 	"github.com/embfit/embfit/onnx"
@@ -84,42 +78,34 @@ func mineCommand() *cli.Command {
 	}
 }
 
-// mineJob is a parsed `embfit mine` invocation.
-type mineJob struct {
-	pairs, labelled, corpus, model, qEmb, cEmb string
-	anchorField, positiveField, textField      string
-	labelField, format, out                    string
-	settings                                   mining.Settings
-	enc                                        onnx.EncoderSettings
-}
-
-func parseMineFlags(c *cli.Context) (*mineJob, error) {
+// parseMineFlags checks the flags of `embfit mine` and returns its job.
+func parseMineFlags(c *cli.Context) (*pipeline.MineJob, error) {
 	if err := requireFlags(c, "out"); err != nil {
 		return nil, err
 	}
-	j := &mineJob{
-		pairs: c.String("pairs"), labelled: c.String("labelled"), corpus: c.String("corpus"),
-		model: c.String("model"), qEmb: c.String("query-embeddings"), cEmb: c.String("corpus-embeddings"),
-		anchorField: c.String("anchor-field"), positiveField: c.String("positive-field"),
-		textField: c.String("text-field"), labelField: c.String("label-field"),
-		format: c.String("output-format"), out: c.String("out"),
-		enc: onnx.EncoderSettings{BatchSize: c.Int("batch-size"), MaxLength: c.Int("max-length")},
+	j := &pipeline.MineJob{
+		Pairs: c.String("pairs"), Labelled: c.String("labelled"), Corpus: c.String("corpus"),
+		Model: c.String("model"), QueryEmbeddings: c.String("query-embeddings"), CorpusEmbeddings: c.String("corpus-embeddings"),
+		AnchorField: c.String("anchor-field"), PositiveField: c.String("positive-field"),
+		TextField: c.String("text-field"), LabelField: c.String("label-field"),
+		Format: c.String("output-format"), Out: c.String("out"),
+		Encoder: onnx.EncoderSettings{BatchSize: c.Int("batch-size"), MaxLength: c.Int("max-length")},
 	}
 	switch {
-	case (j.pairs == "") == (j.labelled == ""):
+	case (j.Pairs == "") == (j.Labelled == ""):
 		return nil, fmt.Errorf("give exactly one of --pairs and --labelled")
-	case (j.model == "") == (j.qEmb == ""):
+	case (j.Model == "") == (j.QueryEmbeddings == ""):
 		return nil, fmt.Errorf("give exactly one of --model (embed texts) and --query-embeddings")
-	case j.labelled != "" && j.corpus != "":
+	case j.Labelled != "" && j.Corpus != "":
 		return nil, fmt.Errorf("--corpus: labelled mode mines among the --labelled items; no separate corpus")
-	case j.labelled != "" && j.cEmb != "":
+	case j.Labelled != "" && j.CorpusEmbeddings != "":
 		return nil, fmt.Errorf("--corpus-embeddings: labelled mode uses --query-embeddings for the items")
-	case j.model != "" && j.cEmb != "":
+	case j.Model != "" && j.CorpusEmbeddings != "":
 		return nil, fmt.Errorf("--corpus-embeddings goes with --query-embeddings, not --model")
-	case j.pairs != "" && j.qEmb != "" && (j.cEmb == "" || j.corpus == ""):
+	case j.Pairs != "" && j.QueryEmbeddings != "" && (j.CorpusEmbeddings == "" || j.Corpus == ""):
 		return nil, fmt.Errorf("--query-embeddings with --pairs needs --corpus and --corpus-embeddings (one row per corpus line)")
 	}
-	if err := mining.CheckFormat(j.format); err != nil {
+	if err := mining.CheckFormat(j.Format); err != nil {
 		return nil, fmt.Errorf("--output-format: %w", err)
 	}
 	s := mining.Settings{
@@ -149,20 +135,20 @@ func parseMineFlags(c *cli.Context) (*mineJob, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("--%w", err)
 	}
-	j.settings = s
-	if st, err := os.Stat(filepath.Dir(j.out)); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("--out %s: folder %s does not exist", j.out, filepath.Dir(j.out))
+	j.Settings = s
+	if st, err := os.Stat(filepath.Dir(j.Out)); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("--out %s: folder %s does not exist", j.Out, filepath.Dir(j.Out))
 	}
-	if st, err := os.Stat(j.out); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("--out %s: is a folder", j.out)
+	if st, err := os.Stat(j.Out); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("--out %s: is a folder", j.Out)
 	}
-	for _, in := range []string{j.pairs, j.labelled, j.corpus, j.model, j.qEmb, j.cEmb} {
+	for _, in := range []string{j.Pairs, j.Labelled, j.Corpus, j.Model, j.QueryEmbeddings, j.CorpusEmbeddings} {
 		if in == "" {
 			continue
 		}
-		for _, out := range []string{j.out, j.out + ".manifest.json"} {
+		for _, out := range []string{j.Out, j.Out + ".manifest.json"} {
 			if samePath(out, in) {
-				return nil, fmt.Errorf("--out %s: would overwrite the input file %s", j.out, in)
+				return nil, fmt.Errorf("--out %s: would overwrite the input file %s", j.Out, in)
 			}
 		}
 	}
@@ -175,24 +161,19 @@ func runMine(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Context // cancelled by main on SIGINT/SIGTERM
 	stderr := c.App.ErrWriter
 	if stderr == nil {
 		stderr = os.Stderr
 	}
-
-	p, man, err := j.loadProblem(ctx, stderr)
-	if err != nil {
-		return err
+	j.Warn = func(msg string) { fmt.Fprintf(stderr, "embfit mine: warning: %s\n", msg) }
+	j.NewProgress = func(stage string, total int) pipeline.ProgressReporter {
+		unit := "texts"
+		if stage == "search" {
+			unit = "scores"
+		}
+		return progress.New(stderr, "mine: "+stage, total, unit, 0)
 	}
-	loaded := time.Now()
-	bar := progress.New(stderr, "mine: search", p.Queries.Rows*p.Corpus.Rows, "scores", 0)
-	m, err := mining.Mine(ctx, *p, j.settings, func(done, _ int64) { bar.Set(int(done)) })
-	searched := bar.Finish()
-	if err != nil {
-		return err
-	}
-	man, err = mining.WriteOutputs(j.out, j.format, false, p, m, man)
+	res, err := j.Run(c.Context) // c.Context is cancelled by main on SIGINT/SIGTERM
 	if err != nil {
 		return err
 	}
@@ -200,278 +181,14 @@ func runMine(c *cli.Context) error {
 	if w == nil {
 		w = os.Stdout
 	}
+	m, man := res.Mined, res.Manifest
 	ct := m.Counts
 	fmt.Fprintf(w, "mined %d queries × %d corpus rows: %d negatives (%d queries short of %d, %d without positive, %d with a zero embedding); "+
 		"dropped max-score %d, min-score %d, absolute-margin %d, relative-margin %d; "+
 		"%d %s rows → %s (read+embed %s, search %s, total %s)\n",
 		ct.Queries, ct.Corpus, ct.Negatives, ct.QueriesShort, m.Settings.NumNegatives, ct.QueriesWithoutPositive, ct.QueriesZeroEmbedding,
 		ct.Dropped.MaxScore, ct.Dropped.MinScore, ct.Dropped.AbsoluteMargin, ct.Dropped.RelativeMargin,
-		man.Output.Rows, j.format, j.out, loaded.Sub(start).Round(time.Millisecond), searched.Round(time.Millisecond),
+		man.Output.Rows, j.Format, j.Out, res.Load.Round(time.Millisecond), res.Search.Round(time.Millisecond),
 		time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// loadProblem reads the inputs, embeds or loads embeddings, normalizes them
-// and returns the mining problem and a manifest with the inputs filled in.
-func (j *mineJob) loadProblem(ctx context.Context, stderr io.Writer) (*mining.Problem, mining.Manifest, error) {
-	man := mining.Manifest{Command: "embfit mine", Mode: "pairs"}
-	p := &mining.Problem{}
-	var queryRows []int // row of each query in its embeddings (embeddings mode)
-	if j.labelled != "" {
-		man.Mode = "labelled"
-		texts, labels, rows, n, err := readLabelled(j.labelled, j.textField, j.labelField)
-		if err != nil {
-			return nil, man, err
-		}
-		p.QueryText, p.CorpusText = texts, texts
-		p.QueryLabels, p.CorpusLabels = labels, labels
-		queryRows = rows
-		man.Inputs = append(man.Inputs, mining.InputFile{Role: "labelled", Path: j.labelled, Rows: n})
-	} else {
-		anchors, positives, lines, err := readPairs(j.pairs, j.anchorField, j.positiveField)
-		if err != nil {
-			return nil, man, err
-		}
-		set := mining.GroupPairs(anchors, positives)
-		man.Inputs = append(man.Inputs, mining.InputFile{Role: "pairs", Path: j.pairs, Rows: set.Pairs})
-		p.QueryText = set.Queries
-		queryRows = set.FirstPair
-		if j.corpus != "" {
-			p.CorpusText, err = readTexts(j.corpus, j.textField)
-			if err != nil {
-				return nil, man, err
-			}
-			man.Inputs = append(man.Inputs, mining.InputFile{Role: "corpus", Path: j.corpus, Rows: len(p.CorpusText)})
-		} else {
-			p.CorpusText = set.DefaultCorpus()
-		}
-		rows, missing := set.CorpusRows(p.CorpusText)
-		if missing >= 0 {
-			return nil, man, fmt.Errorf("%s:%d: positive %q is not in the corpus %s", j.pairs, lines[missing], preview(positives[missing]), j.corpus)
-		}
-		p.Positives = rows
-	}
-
-	if j.model != "" {
-		if err := j.embed(ctx, p, &man, stderr); err != nil {
-			return nil, man, err
-		}
-	} else {
-		q, err := readEmbeddings(j.qEmb, "--query-embeddings", man.Inputs[0])
-		if err != nil {
-			return nil, man, err
-		}
-		man.Inputs = append(man.Inputs, mining.InputFile{Role: "query-embeddings", Path: j.qEmb, Rows: q.Rows})
-		p.Queries = gatherRows(q, queryRows)
-		if p.QueryLabels != nil {
-			p.Corpus = p.Queries
-		} else {
-			cm, err := readEmbeddings(j.cEmb, "--corpus-embeddings", man.Inputs[1])
-			if err != nil {
-				return nil, man, err
-			}
-			man.Inputs = append(man.Inputs, mining.InputFile{Role: "corpus-embeddings", Path: j.cEmb, Rows: cm.Rows})
-			p.Corpus = cm
-		}
-		if p.Queries.Cols != p.Corpus.Cols {
-			return nil, man, fmt.Errorf("--query-embeddings %s has %d columns but --corpus-embeddings %s has %d", j.qEmb, p.Queries.Cols, j.cEmb, p.Corpus.Cols)
-		}
-	}
-	for i := range man.Inputs {
-		if man.Inputs[i].SHA256 != "" {
-			continue
-		}
-		sum, err := pipeline.FileSHA256(man.Inputs[i].Path)
-		if err != nil {
-			return nil, man, err
-		}
-		man.Inputs[i].SHA256 = sum
-	}
-	zero := mining.NormalizeRows(p.Queries)
-	if p.QueryLabels == nil {
-		zero += mining.NormalizeRows(p.Corpus)
-	}
-	if zero > 0 {
-		fmt.Fprintf(stderr, "embfit mine: warning: %d all-zero embeddings (such queries are skipped; such corpus rows score 0)\n", zero)
-	}
-	return p, man, nil
-}
-
-// embed embeds the query and corpus texts with j.model.
-func (j *mineJob) embed(ctx context.Context, p *mining.Problem, man *mining.Manifest, stderr io.Writer) error {
-	var bar *progress.Reporter
-	j.enc.Progress = func(done, total int) {
-		if bar != nil {
-			bar.Set(done)
-		}
-	}
-	enc, err := onnx.OpenEncoder(j.model, j.enc)
-	if err != nil {
-		return fmt.Errorf("--model: %w", err)
-	}
-	defer enc.Close()
-	if !enc.IsText() {
-		return fmt.Errorf("--model %s: takes a float tensor, not text; embed with `embfit embed` and use --query-embeddings", j.model)
-	}
-	for _, w := range enc.Warnings() {
-		fmt.Fprintf(stderr, "embfit mine: warning: %s\n", w)
-	}
-	files := enc.Files()
-	sum, err := pipeline.FileSHA256(files.Model)
-	if err != nil {
-		return err
-	}
-	man.ModelSHA256 = sum
-	man.Inputs = append(man.Inputs, mining.InputFile{Role: "model", Path: files.Model, SHA256: sum})
-	if files.Tokenizer != "" {
-		man.Inputs = append(man.Inputs, mining.InputFile{Role: "tokenizer", Path: files.Tokenizer})
-	}
-	embed := func(texts []string, what string) (blas32.General, error) {
-		m := linalg.NewMatrix(len(texts), enc.Dim())
-		bar = progress.New(stderr, "mine: embed "+what, len(texts), "texts", 0)
-		err := enc.EmbedTexts(ctx, texts, m)
-		bar.Finish()
-		bar = nil
-		return m, err
-	}
-	if p.Queries, err = embed(p.QueryText, "queries"); err != nil {
-		return err
-	}
-	if p.QueryLabels != nil {
-		p.Corpus = p.Queries
-		return nil
-	}
-	p.Corpus, err = embed(p.CorpusText, "corpus")
-	return err
-}
-
-// readPairs reads the anchor and positive of every line of a pairs file;
-// lines[i] is the file line of pair i.
-func readPairs(path, anchorField, positiveField string) (anchors, positives []string, lines []int, err error) {
-	err = pipeline.ReadJSONL(path, func(r pipeline.Record) error {
-		a, err := r.String(anchorField)
-		if err != nil {
-			return err
-		}
-		p, err := r.String(positiveField)
-		if err != nil {
-			return err
-		}
-		if strings.TrimSpace(a) == "" {
-			return r.Errorf("empty %q", anchorField)
-		}
-		if strings.TrimSpace(p) == "" {
-			return r.Errorf("empty %q", positiveField)
-		}
-		anchors, positives, lines = append(anchors, a), append(positives, p), append(lines, r.Line)
-		return nil
-	})
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("--pairs: %w", err)
-	}
-	return anchors, positives, lines, nil
-}
-
-// readTexts reads the text field of every line of a corpus file.
-func readTexts(path, field string) ([]string, error) {
-	var texts []string
-	err := pipeline.ReadJSONL(path, func(r pipeline.Record) error {
-		t, err := r.String(field)
-		if err != nil {
-			return err
-		}
-		if strings.TrimSpace(t) == "" {
-			return r.Errorf("empty %q", field)
-		}
-		texts = append(texts, t)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("--corpus: %w", err)
-	}
-	return texts, nil
-}
-
-// readLabelled reads labelled items, keeping the first of each distinct
-// (text, label): texts and dense label ids (in order of first appearance),
-// rows[i] the file record of item i, and n the number of records.
-func readLabelled(path, textField, labelField string) (texts []string, labels, rows []int, n int, err error) {
-	ids := make(map[string]int)
-	seen := make(map[[2]string]bool)
-	err = pipeline.ReadJSONL(path, func(r pipeline.Record) error {
-		t, err := r.String(textField)
-		if err != nil {
-			return err
-		}
-		if strings.TrimSpace(t) == "" {
-			return r.Errorf("empty %q", textField)
-		}
-		l, ok, err := r.Scalar(labelField)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return r.Errorf("missing field %q", labelField)
-		}
-		rec := n
-		n++
-		if seen[[2]string{t, l}] {
-			return nil
-		}
-		seen[[2]string{t, l}] = true
-		id, ok := ids[l]
-		if !ok {
-			id = len(ids)
-			ids[l] = id
-		}
-		texts, labels, rows = append(texts, t), append(labels, id), append(rows, rec)
-		return nil
-	})
-	if err != nil {
-		return nil, nil, nil, 0, fmt.Errorf("--labelled: %w", err)
-	}
-	return texts, labels, rows, n, nil
-}
-
-// readEmbeddings reads a .npy whose rows must match the lines of in.
-func readEmbeddings(path, flag string, in mining.InputFile) (blas32.General, error) {
-	m, err := pipeline.ReadNPY(path)
-	if err != nil {
-		return m, fmt.Errorf("%s: %w", flag, err)
-	}
-	if m.Rows != in.Rows {
-		return m, fmt.Errorf("%s %s: %d rows but %s has %d JSON lines", flag, path, m.Rows, in.Path, in.Rows)
-	}
-	for i := range m.Rows {
-		for _, v := range linalg.Row(m, i) {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return m, fmt.Errorf("%s %s: row %d holds a non-finite value", flag, path, i)
-			}
-		}
-	}
-	return m, nil
-}
-
-// gatherRows returns the rows of m listed in rows (m itself when they are
-// 0..m.Rows-1).
-func gatherRows(m blas32.General, rows []int) blas32.General {
-	identity := len(rows) == m.Rows
-	for i, r := range rows {
-		identity = identity && r == i
-	}
-	if identity {
-		return m
-	}
-	out := linalg.NewMatrix(len(rows), m.Cols)
-	for i, r := range rows {
-		copy(linalg.Row(out, i), linalg.Row(m, r))
-	}
-	return out
-}
-
-func preview(s string) string {
-	if r := []rune(s); len(r) > 60 {
-		return string(r[:60]) + "…"
-	}
-	return s
 }

@@ -21,13 +21,6 @@ import (
 	"github.com/embfit/embfit/pipeline"
 )
 
-// repeated is a repeatable string flag that keeps commas (loss specs
-// contain them).
-type repeated []string
-
-func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
-func (r *repeated) String() string     { return strings.Join(*r, " ") }
-
 func trainCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "train",
@@ -49,7 +42,7 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "pooling", Usage: "encoder pooling: mean, cls, max or none (default: mean for token outputs)"},
 			&cli.StringFlag{Name: "output", Usage: "encoder output `NAME` (default sentence_embedding, else last_hidden_state)"},
 			&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json `FILE` (default: beside the model)"},
-			&cli.GenericFlag{Name: "loss", Usage: "loss `SPEC` [W*]NAME[:key=value,...], repeatable (default infonce; names: " + strings.Join(losses.Names(), ", ") + ")", Value: &repeated{}},
+			&cli.GenericFlag{Name: "loss", Usage: "loss `SPEC` [W*]NAME[:key=value,...], repeatable (default infonce; names: " + strings.Join(losses.Names(), ", ") + ")", Value: &specList{}},
 			&cli.StringFlag{Name: "head", Value: "linear", Usage: "head kind: linear or mlp"},
 			&cli.IntFlag{Name: "dim", Usage: "head output width (default: the encoder's)"},
 			&cli.IntFlag{Name: "hidden", Usage: "mlp hidden width (default: the encoder's)"},
@@ -111,7 +104,7 @@ func jobFromFlags(c *cli.Context) (*pipeline.TrainJob, string, error) {
 			Head: pipeline.HeadSettings{Kind: c.String("head"), Out: c.Int("dim"), Hidden: c.Int("hidden"), Normalize: c.Bool("normalize-head")},
 			Optim: pipeline.OptimSettings{Name: c.String("optimizer"), LR: c.Float64("lr"), Momentum: c.Float64("momentum"),
 				WeightDecay: c.Float64("weight-decay"), WarmupRatio: c.Float64("warmup"), Schedule: c.String("schedule"), ClipNorm: c.Float64("clip")},
-			Losses: []string(*c.Generic("loss").(*repeated)),
+			Losses: []string(*c.Generic("loss").(*specList)),
 			Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), PerClass: c.Int("per-class"), Negatives: c.Int("negatives"),
 			Seed: c.Uint64("seed"), Metric: c.String("metric"), Patience: c.Int("patience"), CheckpointEvery: c.Int("checkpoint-every"),
 		},
@@ -142,18 +135,12 @@ func jobFromFlags(c *cli.Context) (*pipeline.TrainJob, string, error) {
 	}
 	for _, f := range []string{"train", "dev", "test", "model", "tokenizer"} {
 		for _, o := range []string{"config.json", "metrics.jsonl", "test_metrics.json", "head.onnx", "merged.onnx", "tokenizer.json"} {
-			if p := c.String(f); p != "" && samePathAs(p, filepath.Join(out, o)) {
+			if p := c.String(f); p != "" && samePath(p, filepath.Join(out, o)) {
 				return nil, "", fmt.Errorf("--out %s would overwrite --%s %s", out, f, p)
 			}
 		}
 	}
 	return j, out, nil
-}
-
-func samePathAs(a, b string) bool {
-	sa, err1 := os.Stat(a)
-	sb, err2 := os.Stat(b)
-	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }
 
 // textEncoder adapts onnx.Encoder to pipeline.TextEncoder.
