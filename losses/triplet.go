@@ -101,8 +101,11 @@ type TripletSettings struct {
 // With the hinge, triplets are never enumerated: per anchor the positives
 // are sorted by D_ap and each negative adds its contribution to a
 // contiguous range of them (found through a bucket table over the sorted
-// D_ap, see rankTable; difference arrays and prefix sums), expected O(N)
-// time after an O(P log P) sort and O(N) memory per anchor. The soft form is
+// D_ap, see rankTable, or for at most 16 positives a branch-free count,
+// see hingeSmall; difference arrays and prefix sums), expected O(N) time
+// after an O(P log P) sort and O(N) memory per anchor. Batch-hard with the
+// Euclidean distance selects on squared distances and takes only the
+// chosen rows' square roots. The soft form is
 // not piecewise linear, so it streams over each anchor's positives ×
 // negatives (still O(N) memory). Labels-only: in a pair-form batch query i
 // and positive i are class i and each explicit negative its own class.
@@ -163,6 +166,8 @@ func (t *Triplet) kernel(ctx *pairCtx) rowKernel { return &tripletKernel{t: t, c
 type tripletKernel struct {
 	t   *Triplet
 	ctx *pairCtx
+	// general disables hingeSmall (tests check the two paths agree).
+	general bool
 }
 
 func (k *tripletKernel) usesH() bool { return usesDistH(k.t.Distance) }
@@ -207,13 +212,23 @@ func (k *tripletKernel) row(a int, s, w, h []float64, sc *scratch) (float64, flo
 	}
 	sc.d = grow(sc.d, n)
 	d := sc.d
-	dist(t.Distance, a, s, k.ctx.sq, d)
 	// Rows are sorted by class: the positives are [lo,hi) without a, the
 	// negatives [0,lo) and [hi,n).
 	negs := [2][2]int{{0, lo}, {hi, n}}
+	if t.Mining == MineBatchHard && t.Distance == Euclidean {
+		// The nearest negative is selected on squared distances (the same
+		// values dist takes the square root of), so the N square roots
+		// are not computed; only the positives' and the chosen negative's.
+		dist(SquaredEuclidean, a, s, k.ctx.sq, d)
+		for j := lo; j < hi; j++ {
+			d[j] = math.Sqrt(d[j])
+		}
+		return k.batchHard(a, lo, hi, negs, d, true, w, h)
+	}
+	dist(t.Distance, a, s, k.ctx.sq, d)
 	switch {
 	case t.Mining == MineBatchHard:
-		return k.batchHard(a, lo, hi, negs, d, w, h)
+		return k.batchHard(a, lo, hi, negs, d, false, w, h)
 	case t.Soft:
 		pos, neg := k.ctx.split(a, sc)
 		return k.soft(d, pos, neg, w, h)
@@ -228,7 +243,12 @@ func (k *tripletKernel) row(a int, s, w, h []float64, sc *scratch) (float64, flo
 	return k.hinge(d, pos, negs, w, h, sc)
 }
 
-func (k *tripletKernel) batchHard(a, lo, hi int, negs [2][2]int, d, w, h []float64) (float64, float64) {
+// batchHard computes the batch-hard term of anchor a from its distances d.
+// When negSq is set, d holds the negatives' squared Euclidean distances
+// (the positives' are plain distances); the nearest negative is then the
+// same row as on the distances themselves, and its entry of d is replaced
+// by its square root.
+func (k *tripletKernel) batchHard(a, lo, hi int, negs [2][2]int, d []float64, negSq bool, w, h []float64) (float64, float64) {
 	t := k.t
 	// The first farthest positive and the first nearest negative, in row order.
 	p := lo
@@ -251,6 +271,9 @@ func (k *tripletKernel) batchHard(a, lo, hi int, negs [2][2]int, d, w, h []float
 			}
 		}
 	}
+	if negSq {
+		q = firstWithSqrt(d, negs, q)
+	}
 	z := d[p] - d[q] + t.Margin
 	var l, g float64
 	if t.Soft {
@@ -267,6 +290,28 @@ func (k *tripletKernel) batchHard(a, lo, hi int, negs [2][2]int, d, w, h []float
 		addDistGrad(t.Distance, q, -g, d[q], w, h)
 	}
 	return l, cnt
+}
+
+// firstWithSqrt returns the first index j of the ranges negs (in order)
+// with √d[j] = √d[q], where q is the first index of the smallest d: since
+// the rounded square root is monotone but not injective, an earlier row
+// can tie with q after the root. It stores that root in d[j]. Only rows
+// with d[j] within a relative 1e-12 of d[q] (far more than the rounding of
+// a square root can merge) are tested, so this costs a few square roots.
+func firstWithSqrt(d []float64, negs [2][2]int, q int) int {
+	m := d[q]
+	dm := math.Sqrt(m)
+	bound := m * (1 + 1e-12)
+	for _, r := range negs {
+		for j := r[0]; j < r[1] && j <= q; j++ {
+			if d[j] <= bound && math.Sqrt(d[j]) == dm {
+				d[j] = dm
+				return j
+			}
+		}
+	}
+	d[q] = dm // NaN: no row compares equal, q stays (as on the distances)
+	return q
 }
 
 func (k *tripletKernel) soft(d []float64, pos, neg []int, w, h []float64) (float64, float64) {
@@ -318,6 +363,12 @@ func (k *tripletKernel) hinge(d []float64, pos []int, negs [2][2]int, w, h []flo
 	for i, p := range pos {
 		dp[i] = d[p]
 		pre[i+1] = pre[i] + d[p]
+	}
+	if P <= 16 && !k.general && t.Reduction == AvgNonzero && (t.Mining == MineAll || t.Mining == MineSemihard) {
+		if t.Mining == MineSemihard {
+			sc.rank.initBuckets(dp, 16) // ≤ 256 buckets: cheap next to a row
+		}
+		return k.hingeSmall(d, pos, negs, dp, pre, &sc.rank, w, h)
 	}
 	rt := &sc.rank
 	rt.init(dp)
@@ -380,6 +431,92 @@ func (k *tripletKernel) hinge(d []float64, pos []int, negs [2][2]int, w, h []flo
 	return sum, cnt
 }
 
+// hingeSmall is hinge for the common case of at most 16 positives, mining
+// all or semihard and reduction avg_nonzero, with the same accumulation
+// order (so bit-identical results) but a tighter loop over the negatives:
+// the start of the active range is a branch-free count over the sorted
+// D_ap padded with +Inf to 16 entries (skipped when the query is below
+// D_ap,min), the semihard end a rank-table lookup with 16 buckets per
+// positive (rt was prepared by the caller), and the per-positive counts go
+// to a small integer array on the stack.
+func (k *tripletKernel) hingeSmall(d []float64, pos []int, negs [2][2]int, dp, pre []float64, rt *rankTable, w, h []float64) (float64, float64) {
+	t := k.t
+	P := len(dp)
+	var pad [16]float64
+	copy(pad[:], dp)
+	for i := P; i < len(pad); i++ {
+		pad[i] = math.Inf(1)
+	}
+	var diff [17]int32 // diff[i]: change of the active-negative count at sorted positive i
+	margin, dk, semi := t.Margin, t.Distance, t.Mining == MineSemihard
+	first, last := dp[0], dp[P-1]
+	var sum float64
+	var cnt int
+	for _, r := range negs {
+		for q := r[0]; q < r[1]; q++ {
+			dn := d[q]
+			x := dn - margin
+			if x >= last {
+				continue // no active triplet with this negative (the common, easy case)
+			}
+			// alo: first D_ap > x, the start of the active range; x < last
+			// keeps it ≤ P−1, x < first (or NaN) makes it 0.
+			alo := 0
+			if x >= first {
+				alo = countLE16(&pad, x)
+			}
+			mhi := P
+			if semi {
+				// mhi: first D_ap ≥ dn, the end of the semihard range.
+				if !(dn > first) {
+					continue // every positive is at least as far as the negative: all hard
+				}
+				if dn <= last {
+					mhi = rt.lower(dn)
+				}
+				if mhi <= alo {
+					continue
+				}
+				diff[mhi]--
+			}
+			na := mhi - alo
+			cnt += na
+			fna := float64(na)
+			sum += pre[mhi] - pre[alo] + fna*(margin-dn)
+			addDistGrad(dk, q, -fna, dn, w, h)
+			diff[alo]++
+		}
+	}
+	var run int32
+	for i, p := range pos {
+		run += diff[i]
+		if run != 0 {
+			addDistGrad(dk, p, float64(run), dp[i], w, h)
+		}
+	}
+	return sum, float64(cnt)
+}
+
+// countLE16 returns how many of the 16 entries of p are ≤ x: sixteen
+// independent compares summed in a tree, no branches and no long
+// dependency chain (a binary search over 16 entries would be four
+// dependent load-compare steps).
+func countLE16(p *[16]float64, x float64) int {
+	c0 := b2i(p[0] <= x) + b2i(p[1] <= x) + b2i(p[2] <= x) + b2i(p[3] <= x)
+	c1 := b2i(p[4] <= x) + b2i(p[5] <= x) + b2i(p[6] <= x) + b2i(p[7] <= x)
+	c2 := b2i(p[8] <= x) + b2i(p[9] <= x) + b2i(p[10] <= x) + b2i(p[11] <= x)
+	c3 := b2i(p[12] <= x) + b2i(p[13] <= x) + b2i(p[14] <= x) + b2i(p[15] <= x)
+	return (c0 + c1) + (c2 + c3)
+}
+
+// b2i returns 1 for true and 0 for false (compiled to SETcc, no branch).
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // rankTable answers rank queries (lowerBound, upperBound) on a short sorted
 // slice in expected O(1): a table over equal-width buckets spanning
 // [a[0], a[len−1]] gives a starting index, which comparisons with the
@@ -393,8 +530,14 @@ type rankTable struct {
 	start []int32 // start[b] = lowerBound(a, left edge of bucket b)
 }
 
-// init prepares t for the sorted slice a (which t keeps).
-func (t *rankTable) init(a []float64) {
+// init prepares t for the sorted slice a (which t keeps), with 4 buckets
+// per element.
+func (t *rankTable) init(a []float64) { t.initBuckets(a, 4) }
+
+// initBuckets prepares t for the sorted slice a (which t keeps), with
+// perElem buckets per element: more buckets make the first guess more often
+// exact (fewer mispredicted correction steps) at O(perElem·len(a)) setup.
+func (t *rankTable) initBuckets(a []float64, perElem int) {
 	t.a = a
 	t.scale, t.nb = 0, 0
 	P := len(a)
@@ -403,7 +546,7 @@ func (t *rankTable) init(a []float64) {
 	}
 	t.lo = a[0]
 	span := a[P-1] - a[0]
-	nb := 4 * P
+	nb := perElem * P
 	if !(span > 0) || math.IsInf(span, 0) {
 		return // every query starts at 0 and is corrected linearly
 	}
