@@ -6,14 +6,13 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/procstat"
 )
 
 // benchBatch returns n rows of dimension d in classes of 16 rows each
@@ -52,22 +51,22 @@ func BenchmarkLosses(b *testing.B) {
 		b.Run(fmt.Sprintf("gram/n=%d", n), func(b *testing.B) {
 			s := linalg.NewMatrix(n, n)
 			b.ResetTimer()
-			c0 := cpuTime()
+			c0 := procstat.CPUTime()
 			for range b.N {
 				linalg.MulT(s, x, x)
 			}
-			b.ReportMetric(float64((cpuTime()-c0).Milliseconds())/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64((procstat.CPUTime()-c0).Milliseconds())/float64(b.N), "cpu-ms/op")
 			b.ReportMetric(2*float64(n)*float64(n)*d*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 		for _, c := range cases {
 			l := mustParse(b, c.spec)
 			b.Run(fmt.Sprintf("%s/n=%d", c.name, n), func(b *testing.B) {
 				b.ReportAllocs()
-				c0 := cpuTime()
+				c0 := procstat.CPUTime()
 				for range b.N {
 					l.Eval(Batch{X: x, Labels: labels}, grad)
 				}
-				b.ReportMetric(float64((cpuTime()-c0).Milliseconds())/float64(b.N), "cpu-ms/op")
+				b.ReportMetric(float64((procstat.CPUTime()-c0).Milliseconds())/float64(b.N), "cpu-ms/op")
 			})
 		}
 	}
@@ -87,35 +86,10 @@ func TestNTXentLarge(t *testing.T) {
 	x, labels := benchBatch(n, 128)
 	grad := linalg.NewMatrix(n, 128)
 	l := mustParse(t, "infonce")
-	start, c0 := time.Now(), cpuTime()
+	start, c0 := time.Now(), procstat.CPUTime()
 	v := l.Eval(Batch{X: x, Labels: labels}, grad)
 	el := time.Since(start)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	t.Logf("NT-Xent n=%d D=128: value %.6f in %v wall, %v CPU (all threads); peak RSS %s; Go heap sys %.0f MiB", n, v, el, cpuTime()-c0, peakRSS(), float64(ms.HeapSys)/(1<<20))
-}
-
-// cpuTime returns the user+system CPU time of the process so far (all
-// threads, including BLAS threads): on a shared machine CPU time per
-// operation is steadier than wall time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// peakRSS returns VmHWM from /proc/self/status.
-func peakRSS() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "?"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			return strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
-		}
-	}
-	return "?"
+	t.Logf("NT-Xent n=%d D=128: value %.6f in %v wall, %v CPU (all threads); peak RSS %.0f MiB; Go heap sys %.0f MiB", n, v, el, procstat.CPUTime()-c0, float64(procstat.PeakRSS())/(1<<20), float64(ms.HeapSys)/(1<<20))
 }

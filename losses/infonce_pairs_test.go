@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/procstat"
 )
 
 // refPairKernel is the general-engine implementation of the pair form that
@@ -287,7 +288,7 @@ func BenchmarkInfoNCEPairs(b *testing.B) {
 			for _, path := range []string{"pairs", "general"} {
 				b.Run(fmt.Sprintf("N=%d/symmetric=%v/%s", x.Rows, sym, path), func(b *testing.B) {
 					b.ReportAllocs()
-					c0 := cpuTime()
+					c0 := procstat.CPUTime()
 					for range b.N {
 						if path == "pairs" {
 							l.Eval(Batch{X: x, Queries: shape.q}, grad)
@@ -295,7 +296,7 @@ func BenchmarkInfoNCEPairs(b *testing.B) {
 							refPairs32(l, x, shape.q, grad)
 						}
 					}
-					b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+					b.ReportMetric(float64((procstat.CPUTime()-c0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 				})
 			}
 		}

@@ -1,47 +1,16 @@
 package mining
 
 import (
-	"bufio"
 	"context"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/procstat"
 	"gonum.org/v1/gonum/blas/blas32"
 )
-
-// cpuTime returns the CPU time (user + system) used by the process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// vmHWM returns the process's peak resident set size in bytes, from
-// /proc/self/status (0 where unavailable).
-func vmHWM() int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
 
 // BenchmarkTopK measures the exact search on 10,000 queries × 200,000
 // corpus rows × 384 dimensions, k=100 (with -short: 1,000 × 20,000). The
@@ -72,7 +41,7 @@ func BenchmarkTopK(b *testing.B) {
 	var sgemmWall, sgemmCPU float64 // GFLOP/s and GFLOP per CPU-second
 	b.Run("sgemm/"+name, func(b *testing.B) {
 		buf := make([]float32, s.QueryBlock*s.CorpusBlock)
-		cpu0 := cpuTime()
+		cpu0 := procstat.CPUTime()
 		for b.Loop() {
 			for q0 := 0; q0 < nq; q0 += s.QueryBlock {
 				q1 := min(q0+s.QueryBlock, nq)
@@ -84,28 +53,28 @@ func BenchmarkTopK(b *testing.B) {
 			}
 		}
 		sgemmWall = flops * float64(b.N) / b.Elapsed().Seconds() / 1e9
-		sgemmCPU = flops * float64(b.N) / (cpuTime() - cpu0).Seconds() / 1e9
+		sgemmCPU = flops * float64(b.N) / (procstat.CPUTime() - cpu0).Seconds() / 1e9
 		b.ReportMetric(sgemmWall, "GFLOP/s")
 		b.ReportMetric(sgemmCPU, "GFLOP/cpu-s")
 	})
 	b.Run("topk/"+name+"/k="+strconv.Itoa(k), func(b *testing.B) {
 		var res Results
 		runtime.GC()
-		cpu0 := cpuTime()
+		cpu0 := procstat.CPUTime()
 		for b.Loop() {
 			if err := TopK(context.Background(), &res, queries, corpus, s, nil, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
 		wall := flops * float64(b.N) / b.Elapsed().Seconds() / 1e9
-		cpu := flops * float64(b.N) / (cpuTime() - cpu0).Seconds() / 1e9
+		cpu := flops * float64(b.N) / (procstat.CPUTime() - cpu0).Seconds() / 1e9
 		b.ReportMetric(wall, "GFLOP/s")
 		b.ReportMetric(cpu, "GFLOP/cpu-s")
 		if sgemmWall > 0 {
 			b.ReportMetric(100*wall/sgemmWall, "%sgemm-wall")
 			b.ReportMetric(100*cpu/sgemmCPU, "%sgemm-cpu")
 		}
-		b.ReportMetric(float64(vmHWM())/(1<<20), "peakRSS-MiB")
+		b.ReportMetric(float64(procstat.PeakRSS())/(1<<20), "peakRSS-MiB")
 		b.ReportMetric(float64(len(corpus.Data)*4)/(1<<20), "corpus-MiB")
 	})
 }
