@@ -52,6 +52,9 @@ func (c *Contrastive) Params() map[string]any {
 // Eval implements Loss.
 func (c *Contrastive) Eval(b Batch, grad blas32.General) float64 {
 	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
+	if tileFits(b.X.Rows) {
+		return evalTiles32(b.X, l, c.Normalize, c.tiles, grad)
+	}
 	return evalPairwise32(b.X, l, 0, c.Normalize, c.kernel, grad)
 }
 
@@ -105,4 +108,83 @@ func (k *contrastiveKernel) row(a int, s, w, h []float64, sc *scratch) (float64,
 		}
 	}
 	return sum, float64(n - 1 - a)
+}
+
+// tiles returns the contrastive loss in the tile engine's form.
+func (c *Contrastive) tiles(ctx *pairCtx) tileKernel { return &contrastiveTiles{c: c} }
+
+// contrastiveTiles is the contrastive loss for the tile engine: each
+// unordered pair is one term, so a pair's coefficient is simply
+// −2·∂ℓ/∂d² for both W[a][j] and W[j][a].
+type contrastiveTiles struct {
+	c       *Contrastive
+	sum, hs []float64 // segments: loss (by row anchor), Σ H
+}
+
+func (k *contrastiveTiles) passes() int             { return 1 }
+func (k *contrastiveTiles) between(*tileEngine, int) {}
+
+func (k *contrastiveTiles) prepare(e *tileEngine) {
+	k.sum = e.newPart()
+	if e.needH() {
+		k.hs = e.newPart()
+	}
+}
+
+func (k *contrastiveTiles) tile(e *tileEngine, _ int, t *tileTask) {
+	n, w, sq, cls := e.n, e.w, e.ctx.sq, e.ctx.hi
+	pm, nm := k.c.PosMargin, k.c.Margin
+	sumR := e.slot(k.sum, t.ti, t.tj)
+	var hR, hC []float64
+	if k.hs != nil {
+		hR, hC = e.slot(k.hs, t.ti, t.tj), e.slot(k.hs, t.tj, t.ti)
+	}
+	sqQ, clsQ := sq[t.q0:t.q1], cls[t.q0:t.q1]
+	for r := range t.p1 - t.p0 {
+		a := t.p0 + r
+		sqa, ca := sq[a], cls[a]
+		c0 := 0
+		if t.diag {
+			c0 = r + 1
+		}
+		row := w[a*n+t.q0 : a*n+t.q1]
+		var rs, rh float64
+		for c := c0; c < len(row); c++ {
+			d := math.Sqrt(max(0, sqa+sqQ[c]-2*float64(row[c])))
+			var x float64
+			if clsQ[c] == ca {
+				x = max(0, d-pm)
+			} else {
+				x = min(0, d-nm)
+			}
+			var h float64
+			if x != 0 {
+				rs += 0.5 * x * x
+				if d > 0 {
+					h = x / (2 * d)
+				}
+			}
+			v := float32(-2 * h)
+			row[c] = v
+			if hC != nil {
+				rh += h
+				hC[c] += h
+			}
+		}
+		sumR[r] += rs
+		if hR != nil {
+			hR[r] += rh
+		}
+	}
+}
+
+func (k *contrastiveTiles) finish(e *tileEngine) (sum, count float64, hrow []float64) {
+	for _, v := range e.reduce(k.sum) {
+		sum += v
+	}
+	if k.hs != nil {
+		hrow = e.reduce(k.hs)
+	}
+	n := float64(e.n)
+	return sum, n * (n - 1) / 2, hrow
 }

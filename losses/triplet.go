@@ -152,6 +152,9 @@ func (t *Triplet) Params() map[string]any {
 // Eval implements Loss.
 func (t *Triplet) Eval(b Batch, grad blas32.General) float64 {
 	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
+	if tileFits(b.X.Rows) && t.tileable(l) {
+		return evalTiles32(b.X, l, t.Normalize, t.tiles, grad)
+	}
 	return evalPairwise32(b.X, l, 0, t.Normalize, t.kernel, grad)
 }
 
@@ -159,6 +162,29 @@ func (t *Triplet) Eval(b Batch, grad blas32.General) float64 {
 func (t *Triplet) EvalFloat64(b Batch64, grad blas64.General) float64 {
 	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
 	return evalPairwise64(b.X, l, 0, t.Normalize, t.kernel, grad)
+}
+
+// tiles returns the triplet loss in the tile engine's form, or nil when
+// it has none: the soft form and batch-hard mining (whose per-anchor
+// float reductions over positives would depend on the task order), and
+// batches with a class larger than maxTileClass.
+func (t *Triplet) tiles(ctx *pairCtx) tileKernel {
+	return &tripletTiles{t: t}
+}
+
+// tileable reports whether t has a tile form for labels.
+func (t *Triplet) tileable(labels []int) bool {
+	if t.Soft || t.Mining == MineBatchHard {
+		return false
+	}
+	count := map[int]int{}
+	for _, y := range labels {
+		count[y]++
+		if count[y] > maxTileClass {
+			return false
+		}
+	}
+	return true
 }
 
 func (t *Triplet) kernel(ctx *pairCtx) rowKernel { return &tripletKernel{t: t, ctx: ctx} }

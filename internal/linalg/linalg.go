@@ -35,6 +35,26 @@ func Gemm(tA, tB blas.Transpose, alpha float32, a, b blas32.General, beta float3
 	blas32.Gemm(tA, tB, alpha, a, b, beta, c)
 }
 
+// GemmSerial is Gemm computed on the calling goroutine as one BLAS call,
+// never split into parallel panels: for callers that run many small
+// products in parallel themselves. Its results depend only on the
+// operands, not on GOMAXPROCS (but may differ in the last bits from Gemm
+// on the same operands, which splits large products into panels).
+func GemmSerial(tA, tB blas.Transpose, alpha float32, a, b blas32.General, beta float32, c blas32.General) {
+	m, k := a.Rows, a.Cols
+	if tA != blas.NoTrans {
+		m, k = a.Cols, a.Rows
+	}
+	n, kb := b.Cols, b.Rows
+	if tB != blas.NoTrans {
+		n, kb = b.Rows, b.Cols
+	}
+	if k != kb || c.Rows != m || c.Cols != n {
+		panic("linalg: GemmSerial shape mismatch")
+	}
+	sgemmSerial(tA, tB, m, n, k, alpha, a.Data, a.Stride, b.Data, b.Stride, beta, c.Data, c.Stride)
+}
+
 // MulT computes dst = a·bᵀ (a is m×k, b is n×k, dst is m×n). With a and b
 // the same matrix this is the Gram matrix of its rows.
 func MulT(dst, a, b blas32.General) {

@@ -44,6 +44,17 @@ func trans(t blas.Transpose) C.enum_CBLAS_TRANSPOSE {
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C in row-major storage.
 func (openBLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(false, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmSerial is Sgemm as one OpenBLAS call on the calling goroutine.
+func sgemmSerial(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(true, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemm checks the arguments and runs the product in panels (see
+// sgemmPanels) or, when serial is set, as one call.
+func sgemm(serial bool, tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -66,6 +77,10 @@ func (openBLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []flo
 	}
 	if len(a) < (rowsA-1)*lda+colsA || len(b) < (rowsB-1)*ldb+colsB || len(c) < (m-1)*ldc+n {
 		panic("linalg: short slice")
+	}
+	if serial {
+		sgemm1(tA, tB, m, n, k, alpha, unsafe.Pointer(&a[0]), lda, unsafe.Pointer(&b[0]), ldb, beta, unsafe.Pointer(&c[0]), ldc)
+		return
 	}
 	sgemmPanels(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }

@@ -1,0 +1,324 @@
+package losses
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/embfit/embfit/internal/linalg"
+)
+
+// This file holds the tile engine: the float32 path of the labelled
+// pairwise losses (contrastive, triplet, InfoNCE, circle) for batches
+// whose N×N coefficient matrix fits in blockBudget.
+//
+// It uses the symmetry of the similarity matrix S = U·Uᵀ. The class-sorted
+// working rows are cut into T tiles of R rows, and only the T(T+1)/2
+// upper tile pairs (P ≤ Q) are computed, each by one single-threaded GEMM
+// U_P·U_Qᵀ written straight into its place in the N×N matrix W. A kernel
+// then visits every unordered pair {a, j} once (for a diagonal tile, the
+// entries above the diagonal) and evaluates it from both ends: as entry j
+// of anchor a's row and as entry a of anchor j's row. It overwrites
+// W[a][j] and W[j][a] with the symmetric coefficient
+//
+//	W_aj = ∂L/∂s_aj + ∂L/∂s_ja − 2(∂L/∂d²_aj + ∂L/∂d²_ja),
+//
+// so that ∂L/∂U = W·U + diag(2·Σ_j H_aj)·U (the last term only for
+// distances on unnormalized rows), one GEMM at the end through linalg.
+// Compared with the row-block engine (engine.go), which computes all N²
+// entries of S, stores every row of W and then symmetrizes W in a separate
+// sweep, this halves the forward GEMM, computes each distance once per
+// pair and needs no transpose pass.
+//
+// Kernels that need per-anchor statistics of a whole row before they can
+// give a coefficient (the log-sum-exp of InfoNCE and circle) run two
+// passes: the first reads the similarity tiles and leaves them in W, the
+// second reads them again and overwrites them with coefficients.
+//
+// Determinism: every tile pair is one task and writes only its own part
+// of W and its own partial sums. Per-anchor quantities are accumulated in
+// "segments": part[x][y][k] holds what the tile pair {x, y} contributed to
+// anchor x·R+k (for x = y, both ends of the diagonal tile), and an anchor's
+// total is the sum over y in order. So results do not depend on the
+// number of threads or on the order in which tasks run.
+
+// tileEdgeFor returns the tile edge R for n rows (a function of n only).
+func tileEdgeFor(n int) int {
+	if n <= 2048 {
+		return 128
+	}
+	return 256
+}
+
+// tileFits reports whether the tile engine can run a batch of n rows:
+// its N×N float32 coefficient matrix must fit in blockBudget.
+func tileFits(n int) bool { return n > 0 && n*n*4 <= blockBudget }
+
+// tileEngine holds the state of one evaluation.
+type tileEngine struct {
+	ctx    *pairCtx
+	u      blas32.General // working rows, class-sorted
+	n, dim int
+	r, t   int       // tile edge and number of tiles
+	w      []float32 // N×N: similarity tiles, then coefficients
+	// workers is the number of goroutines a sweep runs on (tileTask.worker
+	// is below it), fixed when the engine is made.
+	workers int
+}
+
+// tileTask is one upper tile pair: rows [p0,p1) × columns [q0,q1).
+type tileTask struct {
+	ti, tj         int
+	p0, p1, q0, q1 int
+	diag           bool // ti == tj: only the entries above the diagonal are pairs
+	worker         int
+	sc             *scratch
+}
+
+// tileKernel is a loss in the tile engine's form.
+type tileKernel interface {
+	// passes is the number of sweeps over the tile pairs (1 or 2).
+	passes() int
+	// prepare runs once before the first sweep (allocate partials, build
+	// per-anchor tables from the class blocks).
+	prepare(e *tileEngine)
+	// tile handles one tile pair in sweep pass. The similarities s_aj of
+	// its pairs are in W[a][j] (a in rows, j in columns, above the
+	// diagonal for a diagonal tile); in the last sweep it must overwrite
+	// W[a][j] and W[j][a] of every such pair with the coefficient.
+	tile(e *tileEngine, pass int, t *tileTask)
+	// between runs after every sweep but the last.
+	between(e *tileEngine, pass int)
+	// finish runs after the last sweep. It may add the coefficients of
+	// pairs it handles itself (W entries inside class blocks, say) and
+	// returns the unscaled loss sum, its denominator and, when the rows
+	// are unnormalized and distances are used, each anchor's Σ_j H_aj
+	// (nil otherwise).
+	finish(e *tileEngine) (sum, count float64, hrow []float64)
+}
+
+func newTileEngine(ctx *pairCtx, u blas32.General) *tileEngine {
+	n := u.Rows
+	r := tileEdgeFor(n)
+	t := (n + r - 1) / r
+	return &tileEngine{ctx: ctx, u: u, n: n, dim: u.Cols, r: r, t: t, w: getBlock(n * n),
+		workers: max(1, min(runtime.GOMAXPROCS(0), t*(t+1)/2))}
+}
+
+// release returns W to the block pool.
+func (e *tileEngine) release() {
+	if e.w != nil {
+		d := e.w
+		blockPool.Put(&d)
+		e.w = nil
+	}
+}
+
+// needH reports whether kernels must report Σ_j H_aj (distances on
+// unnormalized rows).
+func (e *tileEngine) needH() bool { return !e.ctx.normalized }
+
+// newPart returns a zeroed segment array: T·T·R float64.
+func (e *tileEngine) newPart() []float64 { return make([]float64, e.t*e.t*e.r) }
+
+// slot returns the segment of part holding what tile pair {x, y}
+// contributes to the anchors of tile x (length R; the last tile's extra
+// entries are unused).
+func (e *tileEngine) slot(part []float64, x, y int) []float64 {
+	o := (x*e.t + y) * e.r
+	return part[o : o+e.r]
+}
+
+// reduce returns each anchor's total over its segments, summed in order.
+func (e *tileEngine) reduce(part []float64) []float64 {
+	out := make([]float64, e.n)
+	for a := range out {
+		x, k := a/e.r, a%e.r
+		var s float64
+		for y := range e.t {
+			s += part[(x*e.t+y)*e.r+k]
+		}
+		out[a] = s
+	}
+	return out
+}
+
+// sweep runs f on every upper tile pair in parallel. When gemm is set the
+// similarity tile U_P·U_Qᵀ is computed into W[P][Q] first.
+func (e *tileEngine) sweep(gemm bool, f func(t *tileTask)) {
+	type pair struct{ i, j int }
+	tasks := make([]pair, 0, e.t*(e.t+1)/2)
+	for i := range e.t {
+		for j := i; j < e.t; j++ {
+			tasks = append(tasks, pair{i, j})
+		}
+	}
+	workers := e.workers
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	n := e.n
+	for w := range workers {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			t := &tileTask{worker: w, sc: &scratch{}}
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(tasks) {
+					return
+				}
+				p := tasks[i]
+				t.ti, t.tj, t.diag = p.i, p.j, p.i == p.j
+				t.p0, t.p1 = p.i*e.r, min(n, (p.i+1)*e.r)
+				t.q0, t.q1 = p.j*e.r, min(n, (p.j+1)*e.r)
+				if gemm {
+					c := blas32.General{Rows: t.p1 - t.p0, Cols: t.q1 - t.q0, Stride: n,
+						Data: e.w[t.p0*n+t.q0 : (t.p1-1)*n+t.q1]}
+					linalg.GemmSerial(blas.NoTrans, blas.Trans, 1, linalg.Slice(e.u, t.p0, t.p1), linalg.Slice(e.u, t.q0, t.q1), 0, c)
+				}
+				f(t)
+			}
+		}(w)
+	}
+	wg.Wait()
+}
+
+// sim returns the similarity s_aj (a ≠ j) left in W by the first sweep's
+// GEMMs: the entry above the diagonal, W[min][max], holds it.
+func (e *tileEngine) sim(a, j int) float64 {
+	if a > j {
+		a, j = j, a
+	}
+	return float64(e.w[a*e.n+j])
+}
+
+// mirror copies the coefficients of tile pair t (its entries above the
+// diagonal of W) to their transposed places. It goes through 16×16
+// blocks and a small buffer so that each cache line of W is read or
+// written whole, once: writing down a column of W directly would touch
+// one line per row, and with rows 4 KiB-aligned apart those lines
+// compete for the same few L1 cache sets.
+func (e *tileEngine) mirror(t *tileTask) {
+	n, w := e.n, e.w
+	var buf [16][16]float32
+	for i0 := t.p0; i0 < t.p1; i0 += 16 {
+		i1 := min(t.p1, i0+16)
+		js := t.q0
+		if t.diag {
+			js = i0
+		}
+		for j0 := js; j0 < t.q1; j0 += 16 {
+			j1 := min(t.q1, j0+16)
+			for i := i0; i < i1; i++ {
+				copy(buf[i-i0][:j1-j0], w[i*n+j0:i*n+j1])
+			}
+			for j := j0; j < j1; j++ {
+				dst := w[j*n+i0 : j*n+i1]
+				if t.diag && j0 == i0 {
+					dst = dst[:max(0, min(j, i1)-i0)] // only the entries (i, j) with i < j
+				}
+				for i := range dst {
+					dst[i] = buf[i][j-j0]
+				}
+			}
+		}
+	}
+}
+
+// run evaluates kernel k. It returns the loss value and, when grad is
+// set, ∂L/∂U (N×D float64, scaled by 1/count, diagonal terms included).
+func (e *tileEngine) run(k tileKernel, grad bool) (value float64, gu []float64) {
+	k.prepare(e)
+	np := k.passes()
+	for pass := range np {
+		last := pass == np-1
+		e.sweep(pass == 0, func(t *tileTask) {
+			k.tile(e, pass, t)
+			if last {
+				e.mirror(t)
+			}
+		})
+		if pass < np-1 {
+			k.between(e, pass)
+		}
+	}
+	sum, cnt, hrow := k.finish(e)
+	if cnt == 0 {
+		if grad {
+			gu = make([]float64, e.n*e.dim)
+		}
+		return 0, gu
+	}
+	value = sum / cnt
+	if !grad {
+		return value, nil
+	}
+	n, dim := e.n, e.dim
+	for a := range n {
+		e.w[a*n+a] = 0
+	}
+	wm := blas32.General{Rows: n, Cols: n, Stride: n, Data: e.w[:n*n]}
+	g := linalg.NewMatrix(n, dim)
+	linalg.Mul(g, wm, e.u)
+	gu = make([]float64, n*dim)
+	scale := 1 / cnt
+	parallelRange(n, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			gr := gu[i*dim : (i+1)*dim]
+			src := g.Data[i*dim : (i+1)*dim]
+			if hrow != nil && hrow[i] != 0 {
+				f := 2 * hrow[i]
+				ur := linalg.Row(e.u, i)
+				for c := range gr {
+					gr[c] = (float64(src[c]) + f*float64(ur[c])) * scale
+				}
+				continue
+			}
+			for c := range gr {
+				gr[c] = float64(src[c]) * scale
+			}
+		}
+	})
+	return value, gu
+}
+
+// evalTiles32 evaluates a tile kernel on a labelled float32 batch (labels
+// in the caller's order; tileFits(x.Rows) must hold) and writes ∂L/∂X to
+// grad when grad.Data != nil. mk builds the kernel from the context.
+func evalTiles32(x blas32.General, labels []int, normalize bool, mk func(*pairCtx) tileKernel, grad blas32.General) float64 {
+	wantGrad := grad.Data != nil
+	if wantGrad && (grad.Rows != x.Rows || grad.Cols != x.Cols) {
+		panic("losses: gradient shape does not match X")
+	}
+	if x.Rows == 0 {
+		return 0
+	}
+	ctx := newPairCtx(x.Rows, labels, 0, normalize)
+	xp := linalg.NewMatrix(x.Rows, x.Cols)
+	for i, p := range ctx.perm {
+		copy(linalg.Row(xp, i), linalg.Row(x, p))
+	}
+	u, norms, sq := prep32(xp, normalize)
+	ctx.sq = sq
+	ctx.f32 = true
+	e := newTileEngine(ctx, u)
+	defer e.release()
+	v, gu := e.run(mk(ctx), wantGrad)
+	if wantGrad {
+		urow := func(i int, dst []float64) {
+			for k, v := range linalg.Row(u, i) {
+				dst[k] = float64(v)
+			}
+		}
+		gradOut(gu, x.Cols, norms, urow, func(i int, g []float64) {
+			dr := linalg.Row(grad, ctx.perm[i])
+			for k, v := range g {
+				dr[k] = float32(v)
+			}
+		})
+	}
+	return v
+}

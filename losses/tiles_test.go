@@ -1,0 +1,162 @@
+package losses
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"testing"
+
+	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/embfit/embfit/internal/linalg"
+)
+
+// evalFn evaluates a labelled float32 batch, writing the gradient.
+type evalFn func(x blas32.General, labels []int, grad blas32.General) float64
+
+// tileForms maps a loss name to a function giving the row-block engine's
+// and the tile engine's evaluation of a loss of that name. Test files of
+// each loss register theirs in an init function.
+var tileForms = map[string]func(l Loss) (rows, tiles evalFn){}
+
+func init() {
+	tileForms["contrastive"] = func(l Loss) (rows, tiles evalFn) {
+		c := l.(*Contrastive)
+		return func(x blas32.General, y []int, g blas32.General) float64 {
+				return evalPairwise32(x, y, 0, c.Normalize, c.kernel, g)
+			}, func(x blas32.General, y []int, g blas32.General) float64 {
+				return evalTiles32(x, y, c.Normalize, c.tiles, g)
+			}
+	}
+	tileForms["triplet"] = func(l Loss) (rows, tiles evalFn) {
+		t := l.(*Triplet)
+		return func(x blas32.General, y []int, g blas32.General) float64 {
+				return evalPairwise32(x, y, 0, t.Normalize, t.kernel, g)
+			}, func(x blas32.General, y []int, g blas32.General) float64 {
+				return evalTiles32(x, y, t.Normalize, t.tiles, g)
+			}
+	}
+}
+
+// tileSpecs are the specs the tile engine is cross-checked on here.
+var tileSpecs = []string{
+	"contrastive", "contrastive:normalize=false", "contrastive:margin=0.5,pos_margin=0.2",
+	"triplet", "triplet:mining=semihard", "triplet:mining=hard", "triplet:mining=easy",
+	"triplet:reduction=mean", "triplet:mining=semihard,reduction=mean", "triplet:mining=hard,reduction=mean",
+	"triplet:mining=easy,reduction=mean", "triplet:distance=cosine", "triplet:distance=squared,normalize=false",
+	"triplet:normalize=false", "triplet:margin=0.5,mining=semihard,distance=cosine",
+}
+
+func TestTilesMatchRows(t *testing.T)    { checkTilesMatchRows(t, tileSpecs) }
+func TestTilesDeterministic(t *testing.T) { checkTilesDeterministic(t, tileSpecs) }
+
+// checkTilesMatchRows checks the tile engine against the row-block engine
+// for each spec on random batches whose sizes cover one tile, a partial
+// last tile and several tiles, with duplicate rows, a zero row and
+// singleton classes.
+func checkTilesMatchRows(t *testing.T, specs []string) {
+	for _, n := range []int{1, 2, 3, 17, 128, 129, 300, 700} {
+		rng := rand.New(rand.NewPCG(uint64(n), 9))
+		d := 12
+		x := linalg.NewMatrix(n, d)
+		for i := range x.Data {
+			x.Data[i] = float32(rng.NormFloat64() * 0.6)
+		}
+		labels := make([]int, n)
+		for i := range labels {
+			labels[i] = rng.IntN(max(1, n/5))
+		}
+		if n > 10 {
+			copy(linalg.Row(x, 5), linalg.Row(x, 3)) // a duplicate row
+			labels[5] = labels[3]
+			clear(linalg.Row(x, 7)) // a zero row
+			labels[9] = -1          // a singleton class
+		}
+		for _, spec := range specs {
+			l := mustParse(t, spec)
+			form := tileForms[l.Name()]
+			if form == nil {
+				t.Fatalf("%s: no tile form registered", spec)
+			}
+			rows, tiles := form(l)
+			g1, g2 := linalg.NewMatrix(n, d), linalg.NewMatrix(n, d)
+			v1, v2 := rows(x, labels, g1), tiles(x, labels, g2)
+			name := fmt.Sprintf("%s n=%d", spec, n)
+			if math.IsNaN(v2) || math.Abs(v1-v2) > 1e-5*(1+math.Abs(v1)) {
+				t.Fatalf("%s: value rows %.9g tiles %.9g", name, v1, v2)
+			}
+			var gmax float64
+			for _, v := range g1.Data {
+				gmax = max(gmax, math.Abs(float64(v)))
+			}
+			for i := range g1.Data {
+				if diff := math.Abs(float64(g1.Data[i] - g2.Data[i])); !(diff <= 1e-4*(gmax+1e-12)) {
+					t.Fatalf("%s: grad[%d] rows %g tiles %g (max |g| %g)", name, i, g1.Data[i], g2.Data[i], gmax)
+				}
+			}
+		}
+	}
+}
+
+// checkTilesDeterministic checks that Eval gives bit-identical values and
+// gradients at GOMAXPROCS 1 and 2 on a batch of several tiles.
+func checkTilesDeterministic(t *testing.T, specs []string) {
+	x, labels := benchBatch(700, 16)
+	for _, spec := range specs {
+		l := mustParse(t, spec)
+		var vals [2]float64
+		var grads [2]blas32.General
+		for i, procs := range []int{1, 2} {
+			old := runtime.GOMAXPROCS(procs)
+			grads[i] = linalg.NewMatrix(x.Rows, x.Cols)
+			vals[i] = l.Eval(Batch{X: x, Labels: labels}, grads[i])
+			runtime.GOMAXPROCS(old)
+		}
+		if math.Float64bits(vals[0]) != math.Float64bits(vals[1]) {
+			t.Fatalf("%s: value %v vs %v", spec, vals[0], vals[1])
+		}
+		for i := range grads[0].Data {
+			if math.Float32bits(grads[0].Data[i]) != math.Float32bits(grads[1].Data[i]) {
+				t.Fatalf("%s: grad[%d] %v vs %v", spec, i, grads[0].Data[i], grads[1].Data[i])
+			}
+		}
+	}
+}
+
+// TestRank16 checks the branch-free searches against counting, with ties,
+// padding and values outside the range.
+func TestRank16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for it := range 20000 {
+		var p [16]float64
+		m := rng.IntN(17)
+		for i := range m {
+			p[i] = float64(rng.IntN(8)) * 0.25
+		}
+		slices.Sort(p[:m])
+		for i := m; i < 16; i++ {
+			p[i] = math.Inf(1)
+		}
+		x := float64(rng.IntN(40)-4) * 0.125
+		if it%7 == 0 {
+			x = math.Inf(1 - 2*(it%2))
+		}
+		var le, lt int
+		for _, v := range p {
+			if v <= x {
+				le++
+			}
+			if v < x {
+				lt++
+			}
+		}
+		if got := rankLE16(&p, x); got != le {
+			t.Fatalf("rankLE16(%v, %v) = %d, want %d", p, x, got, le)
+		}
+		if got := rankLT16(&p, x); got != lt {
+			t.Fatalf("rankLT16(%v, %v) = %d, want %d", p, x, got, lt)
+		}
+	}
+}
