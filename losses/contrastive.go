@@ -121,7 +121,7 @@ type contrastiveTiles struct {
 	sum, hs []float64 // segments: loss (by row anchor), Σ H
 }
 
-func (k *contrastiveTiles) passes() int             { return 1 }
+func (k *contrastiveTiles) passes() int              { return 1 }
 func (k *contrastiveTiles) between(*tileEngine, int) {}
 
 func (k *contrastiveTiles) prepare(e *tileEngine) {

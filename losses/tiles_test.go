@@ -49,7 +49,7 @@ var tileSpecs = []string{
 	"triplet:normalize=false", "triplet:margin=0.5,mining=semihard,distance=cosine",
 }
 
-func TestTilesMatchRows(t *testing.T)    { checkTilesMatchRows(t, tileSpecs) }
+func TestTilesMatchRows(t *testing.T)     { checkTilesMatchRows(t, tileSpecs) }
 func TestTilesDeterministic(t *testing.T) { checkTilesDeterministic(t, tileSpecs) }
 
 // checkTilesMatchRows checks the tile engine against the row-block engine
