@@ -1,16 +1,23 @@
 package losses
 
 import (
+	"github.com/embfit/embfit/internal/procstat"
 	"math"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"strconv"
 	"testing"
 )
 
 func BenchmarkTmpTripletPass(b *testing.B) {
 	old := runtime.GOMAXPROCS(1)
 	defer runtime.GOMAXPROCS(old)
-	x, labels := benchBatch(4096, 128)
+	N := 4096
+	if os.Getenv("TMPN") != "" {
+		N, _ = strconv.Atoi(os.Getenv("TMPN"))
+	}
+	x, labels := benchBatch(N, 128)
 	for _, spec := range []string{"triplet", "contrastive"} {
 		l := mustParse(b, spec)
 		ctx := newPairCtx(x.Rows, labels, 0, true)
@@ -26,58 +33,21 @@ func BenchmarkTmpTripletPass(b *testing.B) {
 			k = l.tiles(ctx)
 		}
 		k.prepare(e)
-		e.sweep(true, func(t *tileTask) { k.tile(e, 0, t) })
-		k.between(e, 0)
+		e.sweep(true, func(t *tileTask) {})
 		w0 := append([]float32(nil), e.w...)
 		pass := k.passes() - 1
 		b.Run(spec, func(b *testing.B) {
+			c0 := procstat.CPUTime()
+			defer func() {
+				b.ReportMetric(float64((procstat.CPUTime()-c0).Nanoseconds())/float64(b.N)/float64(N*(N-1)/2), "cpu-ns/pair")
+			}()
 			for b.Loop() {
 				copy(e.w, w0)
 				e.sweep(false, func(t *tileTask) { k.tile(e, pass, t) })
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(4096*4095/2), "ns/pair")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(N*(N-1)/2), "ns/pair")
 		})
 	}
-}
-
-func BenchmarkTmpSides(b *testing.B) {
-	x, labels := benchBatch(4096, 128)
-	ctx := newPairCtx(x.Rows, labels, 0, true)
-	u, _, sq := prep32(x, true)
-	ctx.sq = sq
-	e := newTileEngine(ctx, u)
-	tr := mustParse(b, "triplet").(*Triplet)
-	k := tr.tiles(ctx).(*tripletTiles)
-	k.prepare(e)
-	e.sweep(true, func(t *tileTask) {})
-	k.between(e, 0)
-	d := make([]float64, 256)
-	nb := make([]float64, 256)
-	sum := make([]float64, 256)
-	for c := range d {
-		d[c] = pairDist(Euclidean, sq[0], sq[1000+c], e.sim(0, 1000+c))
-	}
-	diff := k.diff[0]
-	A := &k.anchors[0]
-	b.Run("allRow", func(b *testing.B) {
-		for b.Loop() {
-			allRow(A, d, nb, 0.2, diff[A.doff:A.doff+A.p+1])
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/256, "ns/elem")
-	})
-	b.Run("allCols", func(b *testing.B) {
-		for b.Loop() {
-			allCols(k.anchors[1000:1256], d, nb, sum, 0.2, diff)
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/256, "ns/elem")
-	})
-	b.Run("dists", func(b *testing.B) {
-		row := e.w[0*4096+1000 : 1256]
-		for b.Loop() {
-			tileDists(Euclidean, sq[0], ctx.hi[0], sq[1000:1256], ctx.hi[1000:1256], row, d)
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/256, "ns/elem")
-	})
 }
 
 func distsEuc(sqa float64, ca int, sqQ []float64, clsQ []int, s []float32, d []float64) {
@@ -139,5 +109,80 @@ func BenchmarkTmpDists(b *testing.B) {
 			distsSqrtOnly(s, d)
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/256, "ns/elem")
+	})
+}
+
+func BenchmarkTmpPieces(b *testing.B) {
+	x, labels := benchBatch(4096, 128)
+	ctx := newPairCtx(x.Rows, labels, 0, true)
+	u, _, sq := prep32(x, true)
+	ctx.sq = sq
+	e := newTileEngine(ctx, u)
+	tr := mustParse(b, "triplet:mining=semihard").(*Triplet)
+	k := tr.tiles(ctx).(*tripletTiles)
+	k.prepare(e)
+	e.sweep(true, func(t *tileTask) {})
+	d := make([]float64, 256)
+	nb := make([]float64, 256)
+	sum := make([]float64, 256)
+	row := append([]float32(nil), e.w[0*4096+1024:1280]...)
+	diff := k.diff[0]
+	A := &k.anchors[0]
+	rep := func(b *testing.B) {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/256, "ns/elem")
+	}
+	b.Run("dists", func(b *testing.B) {
+		for b.Loop() {
+			tileDists(Euclidean, sq[0], ctx.hi[0], sq[1024:1280], ctx.hi[1024:1280], row, d)
+		}
+		rep(b)
+	})
+	b.Run("allSides", func(b *testing.B) {
+		for b.Loop() {
+			allSides(A, &k.hot[0], k.anchors[1024:1280], k.hot[1024:1280], d, nb, sum, 0.2, diff[A.doff:A.doff+A.p+1], diff)
+		}
+		rep(b)
+	})
+	const R = 64
+	dd := make([][]float64, R)
+	for r := range R {
+		dd[r] = make([]float64, 256)
+		tileDists(Euclidean, sq[r], ctx.hi[r], sq[1024:1280], ctx.hi[1024:1280], e.w[r*4096+1024:r*4096+1280], dd[r])
+	}
+	b.Run("allSidesRows", func(b *testing.B) {
+		for b.Loop() {
+			for r := range R {
+				A := &k.anchors[r]
+				allSides(A, &k.hot[r], k.anchors[1024:1280], k.hot[1024:1280], dd[r], nb, sum, 0.2, diff[A.doff:A.doff+A.p+1], diff)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/256/R, "ns/elem")
+	})
+	b.Run("distsRows", func(b *testing.B) {
+		for b.Loop() {
+			for r := range R {
+				tileDists(Euclidean, sq[r], ctx.hi[r], sq[1024:1280], ctx.hi[1024:1280], e.w[r*4096+1024:r*4096+1280], dd[r])
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/256/R, "ns/elem")
+	})
+	b.Run("semiRow", func(b *testing.B) {
+		for b.Loop() {
+			semiRow(A, &k.hot[0], k.tab[:256], d, nb, 0.2, diff[A.doff:A.doff+A.p+1])
+		}
+		rep(b)
+	})
+	b.Run("semiCols", func(b *testing.B) {
+		for b.Loop() {
+			semiCols(k.anchors[1024:1280], k.hot[1024:1280], k.tab, 1024, d, nb, sum, 0.2, diff)
+		}
+		rep(b)
+	})
+	b.Run("coef", func(b *testing.B) {
+		s := append([]float32(nil), row...)
+		for b.Loop() {
+			tileCoef(Euclidean, d, nb, s)
+		}
+		rep(b)
 	})
 }

@@ -22,16 +22,17 @@ import (
 // then visits every unordered pair {a, j} once (for a diagonal tile, the
 // entries above the diagonal) and evaluates it from both ends: as entry j
 // of anchor a's row and as entry a of anchor j's row. It overwrites
-// W[a][j] and W[j][a] with the symmetric coefficient
+// W[a][j] (a < j) with the symmetric coefficient
 //
 //	W_aj = ∂L/∂s_aj + ∂L/∂s_ja − 2(∂L/∂d²_aj + ∂L/∂d²_ja),
 //
 // so that ∂L/∂U = W·U + diag(2·Σ_j H_aj)·U (the last term only for
-// distances on unnormalized rows), one GEMM at the end through linalg.
-// Compared with the row-block engine (engine.go), which computes all N²
-// entries of S, stores every row of W and then symmetrizes W in a separate
-// sweep, this halves the forward GEMM, computes each distance once per
-// pair and needs no transpose pass.
+// distances on unnormalized rows). Only W's upper triangle is ever
+// written: the product W·U is one symmetric-matrix multiplication
+// (linalg.SymmUpper) at the end. Compared with the row-block engine
+// (engine.go), which computes all N² entries of S, stores every row of W
+// and then symmetrizes W in a separate sweep, this halves the forward
+// GEMM, computes each distance once per pair and needs no transpose pass.
 //
 // Kernels that need per-anchor statistics of a whole row before they can
 // give a coefficient (the log-sum-exp of InfoNCE and circle) run two
@@ -47,9 +48,6 @@ import (
 
 // tileEdgeFor returns the tile edge R for n rows (a function of n only).
 func tileEdgeFor(n int) int {
-	if n <= 2048 {
-		return 128
-	}
 	return 256
 }
 
@@ -98,6 +96,19 @@ type tileKernel interface {
 	// are unnormalized and distances are used, each anchor's Σ_j H_aj
 	// (nil otherwise).
 	finish(e *tileEngine) (sum, count float64, hrow []float64)
+}
+
+// sparseKernel is an optional extension of tileKernel for losses whose
+// gradient involves only a few pairs per anchor (triplet batch-hard: two).
+// When sparse returns true, run does not multiply W by U: the similarity
+// tiles of the first sweep stay in W (above the diagonal, readable
+// through sim) and, after finish, gradient returns ∂L/∂U itself (N×D
+// float64, every coefficient multiplied by scale = 1/count, diagonal terms
+// included; finish's hrow is ignored), accumulated in a fixed order so
+// that it does not depend on the number of threads.
+type sparseKernel interface {
+	sparse() bool
+	gradient(e *tileEngine, scale float64) []float64
 }
 
 func newTileEngine(ctx *pairCtx, u blas32.General) *tileEngine {
@@ -195,52 +206,13 @@ func (e *tileEngine) sim(a, j int) float64 {
 	return float64(e.w[a*e.n+j])
 }
 
-// mirror copies the coefficients of tile pair t (its entries above the
-// diagonal of W) to their transposed places. It goes through 16×16
-// blocks and a small buffer so that each cache line of W is read or
-// written whole, once: writing down a column of W directly would touch
-// one line per row, and with rows 4 KiB-aligned apart those lines
-// compete for the same few L1 cache sets.
-func (e *tileEngine) mirror(t *tileTask) {
-	n, w := e.n, e.w
-	var buf [16][16]float32
-	for i0 := t.p0; i0 < t.p1; i0 += 16 {
-		i1 := min(t.p1, i0+16)
-		js := t.q0
-		if t.diag {
-			js = i0
-		}
-		for j0 := js; j0 < t.q1; j0 += 16 {
-			j1 := min(t.q1, j0+16)
-			for i := i0; i < i1; i++ {
-				copy(buf[i-i0][:j1-j0], w[i*n+j0:i*n+j1])
-			}
-			for j := j0; j < j1; j++ {
-				dst := w[j*n+i0 : j*n+i1]
-				if t.diag && j0 == i0 {
-					dst = dst[:max(0, min(j, i1)-i0)] // only the entries (i, j) with i < j
-				}
-				for i := range dst {
-					dst[i] = buf[i][j-j0]
-				}
-			}
-		}
-	}
-}
-
 // run evaluates kernel k. It returns the loss value and, when grad is
 // set, ∂L/∂U (N×D float64, scaled by 1/count, diagonal terms included).
 func (e *tileEngine) run(k tileKernel, grad bool) (value float64, gu []float64) {
 	k.prepare(e)
 	np := k.passes()
 	for pass := range np {
-		last := pass == np-1
-		e.sweep(pass == 0, func(t *tileTask) {
-			k.tile(e, pass, t)
-			if last {
-				e.mirror(t)
-			}
-		})
+		e.sweep(pass == 0, func(t *tileTask) { k.tile(e, pass, t) })
 		if pass < np-1 {
 			k.between(e, pass)
 		}
@@ -256,13 +228,17 @@ func (e *tileEngine) run(k tileKernel, grad bool) (value float64, gu []float64) 
 	if !grad {
 		return value, nil
 	}
+	if sp, ok := k.(sparseKernel); ok && sp.sparse() {
+		return value, sp.gradient(e, 1/cnt)
+	}
 	n, dim := e.n, e.dim
 	for a := range n {
 		e.w[a*n+a] = 0
 	}
+	// Only the upper triangle of W holds coefficients: W is symmetric.
 	wm := blas32.General{Rows: n, Cols: n, Stride: n, Data: e.w[:n*n]}
 	g := linalg.NewMatrix(n, dim)
-	linalg.Mul(g, wm, e.u)
+	linalg.SymmUpper(g, wm, e.u)
 	gu = make([]float64, n*dim)
 	scale := 1 / cnt
 	parallelRange(n, func(i0, i1 int) {

@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/blas/blas32"
@@ -121,42 +120,6 @@ func checkTilesDeterministic(t *testing.T, specs []string) {
 			if math.Float32bits(grads[0].Data[i]) != math.Float32bits(grads[1].Data[i]) {
 				t.Fatalf("%s: grad[%d] %v vs %v", spec, i, grads[0].Data[i], grads[1].Data[i])
 			}
-		}
-	}
-}
-
-// TestRank16 checks the branch-free searches against counting, with ties,
-// padding and values outside the range.
-func TestRank16(t *testing.T) {
-	rng := rand.New(rand.NewPCG(4, 4))
-	for it := range 20000 {
-		var p [16]float64
-		m := rng.IntN(17)
-		for i := range m {
-			p[i] = float64(rng.IntN(8)) * 0.25
-		}
-		slices.Sort(p[:m])
-		for i := m; i < 16; i++ {
-			p[i] = math.Inf(1)
-		}
-		x := float64(rng.IntN(40)-4) * 0.125
-		if it%7 == 0 {
-			x = math.Inf(1 - 2*(it%2))
-		}
-		var le, lt int
-		for _, v := range p {
-			if v <= x {
-				le++
-			}
-			if v < x {
-				lt++
-			}
-		}
-		if got := rankLE16(&p, x); got != le {
-			t.Fatalf("rankLE16(%v, %v) = %d, want %d", p, x, got, le)
-		}
-		if got := rankLT16(&p, x); got != lt {
-			t.Fatalf("rankLT16(%v, %v) = %d, want %d", p, x, got, lt)
 		}
 	}
 }

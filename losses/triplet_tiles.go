@@ -3,6 +3,11 @@ package losses
 import (
 	"math"
 	"slices"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/embfit/embfit/internal/linalg"
 )
 
 // maxTileClass is the largest class the triplet loss's tile form handles;
@@ -23,10 +28,10 @@ type tripletAnchor struct {
 }
 
 // tripletTiles is the hinge triplet loss (mining all, easy, semihard or
-// hard; either reduction) for the tile engine. The first sweep only
-// computes the similarity tiles; between the sweeps each anchor's
-// positives are sorted by D_ap (from the class blocks of W). The second
-// sweep visits every pair of rows of different classes and places the
+// hard; either reduction) for the tile engine. prepare computes each
+// class's similarity block (one small GEMM per class) and sorts each
+// anchor's positives by D_ap. The single sweep then visits every pair
+// of rows of different classes and places the
 // negative's distance among both anchors' sorted positives (the
 // contiguous range of positives forming an active mined triplet with
 // it), adding its loss terms and counting, per worker, the active
@@ -35,19 +40,33 @@ type tripletAnchor struct {
 type tripletTiles struct {
 	t       *Triplet
 	anchors []tripletAnchor
+	hot     []tripletHot
+	tab     []uint8   // semihard: per anchor semiBuckets counts (see rankLT)
 	dp, pre []float64 // per anchor: sorted D_ap (p), prefix sums (p+1)
 	idx     []int32   // per anchor: row of each sorted positive (p)
 	diff    [][]int32 // per worker: per anchor p+1 counters
 	cnt     []int64   // per worker: number of terms counted
 	sum, hs []float64 // segments: loss, Σ H over negatives
 	fast    bool      // every anchor has ≤ 16 positives and mining/reduction allow the fast loop
+	// blocks holds each class's similarity block U_c·U_cᵀ (row-major,
+	// m×m for a class of m rows), at blockOff[first row of the class].
+	blocks   []float32
+	blockOff []int
 }
 
-func (k *tripletTiles) passes() int { return 2 }
+// sim returns the similarity of rows a and j of the same class, from the
+// class blocks.
+func (k *tripletTiles) sim(e *tileEngine, a, j int) float64 {
+	lo, m := e.ctx.lo[a], e.ctx.hi[a]-e.ctx.lo[a]
+	return float64(k.blocks[k.blockOff[lo]+(a-lo)*m+j-lo])
+}
+
+func (k *tripletTiles) passes() int { return 1 }
 
 func (k *tripletTiles) prepare(e *tileEngine) {
 	n := e.n
 	k.anchors = make([]tripletAnchor, n)
+	k.hot = make([]tripletHot, n)
 	off, doff := 0, 0
 	small := true
 	for a := range n {
@@ -69,13 +88,52 @@ func (k *tripletTiles) prepare(e *tileEngine) {
 		k.hs = e.newPart()
 	}
 	k.fast = small && k.t.Reduction == AvgNonzero && (k.t.Mining == MineAll || k.t.Mining == MineSemihard)
+	if k.fast && k.t.Mining == MineSemihard {
+		k.tab = make([]uint8, n*semiBuckets)
+	}
+	k.classBlocks(e)
+	k.sortPositives(e)
 }
 
-// between builds the anchors' sorted positives from the similarity tiles.
-func (k *tripletTiles) between(e *tileEngine, _ int) {
+// classBlocks computes every class's similarity block, one GEMM per class.
+func (k *tripletTiles) classBlocks(e *tileEngine) {
+	n := e.n
+	k.blockOff = make([]int, n)
+	var los []int
+	size := 0
+	for a := 0; a < n; a = e.ctx.hi[a] {
+		m := e.ctx.hi[a] - a
+		k.blockOff[a] = size
+		size += m * m
+		los = append(los, a)
+	}
+	k.blocks = make([]float32, size)
+	parallelRange(len(los), func(c0, c1 int) {
+		for _, lo := range los[c0:c1] {
+			hi := e.ctx.hi[lo]
+			m := hi - lo
+			if m < 2 {
+				continue
+			}
+			ub := linalg.Slice(e.u, lo, hi)
+			dst := blas32.General{Rows: m, Cols: m, Stride: m, Data: k.blocks[k.blockOff[lo] : k.blockOff[lo]+m*m]}
+			linalg.GemmSerial(blas.NoTrans, blas.Trans, 1, ub, ub, 0, dst)
+		}
+	})
+}
+
+func (k *tripletTiles) between(*tileEngine, int) {}
+
+// sortPositives builds the anchors' sorted positives from the class blocks.
+func (k *tripletTiles) sortPositives(e *tileEngine) {
 	dk, sq := k.t.Distance, e.ctx.sq
+	semi := k.tab != nil
 	parallelRange(e.n, func(a0, a1 int) {
-		var order []int32
+		type posDist struct {
+			d float64
+			j int32
+		}
+		var order []posDist
 		for a := a0; a < a1; a++ {
 			an := &k.anchors[a]
 			lo, hi := e.ctx.lo[a], e.ctx.hi[a]
@@ -83,29 +141,23 @@ func (k *tripletTiles) between(e *tileEngine, _ int) {
 			order = order[:0]
 			for j := lo; j < hi; j++ {
 				if j != a {
-					order = append(order, int32(j))
+					order = append(order, posDist{pairDist(dk, sq[a], sq[j], k.sim(e, a, j)), int32(j)})
 				}
-			}
-			dist := func(j int32) float64 { return pairDist(dk, sq[a], sq[j], e.sim(a, int(j))) }
-			for i, j := range order {
-				dp[i] = dist(j)
 			}
 			// Sort by distance, ties by row (as the row-block engine does).
-			slices.SortFunc(order, func(i, j int32) int {
-				di, dj := dist(i), dist(j)
-				if di < dj {
+			slices.SortFunc(order, func(x, y posDist) int {
+				if x.d < y.d {
 					return -1
-				} else if di > dj {
+				} else if x.d > y.d {
 					return 1
 				}
-				return int(i - j)
+				return int(x.j - y.j)
 			})
-			copy(idx, order)
 			pre := k.pre[an.off+a : an.off+a+an.p+1]
 			pre[0] = 0
-			for i, j := range order {
-				dp[i] = dist(j)
-				pre[i+1] = pre[i] + dp[i]
+			for i, o := range order {
+				dp[i], idx[i] = o.d, o.j
+				pre[i+1] = pre[i] + o.d
 			}
 			an.last = math.Inf(-1)
 			for i := range an.pad {
@@ -117,6 +169,21 @@ func (k *tripletTiles) between(e *tileEngine, _ int) {
 			if an.p <= 16 {
 				copy(an.pad[:], dp)
 				copy(an.pre[:], pre)
+			}
+			h := &k.hot[a]
+			h.first, h.last, h.sum, h.p, h.doff = an.first, an.last, pre[an.p], int32(an.p), int32(an.doff)
+			h.scale = 0
+			if span := an.last - an.first; semi && an.p > 0 && span > 0 && an.p <= 16 {
+				h.scale = semiBuckets / span
+				tab := k.tab[a*semiBuckets : (a+1)*semiBuckets]
+				c := 0
+				for b := range tab {
+					edge := an.first + float64(b)/h.scale
+					for c < an.p && dp[c] < edge {
+						c++
+					}
+					tab[b] = uint8(c)
+				}
 			}
 		}
 	})
@@ -197,10 +264,7 @@ func (k *tripletTiles) side(an *tripletAnchor, dp, pre []float64, dn float64, di
 	return pre[mhi] - pre[alo] + float64(na)*(t.Margin-dn), cnt, na
 }
 
-func (k *tripletTiles) tile(e *tileEngine, pass int, t *tileTask) {
-	if pass == 0 {
-		return // the similarity tiles only
-	}
+func (k *tripletTiles) tile(e *tileEngine, _ int, t *tileTask) {
 	if k.fast {
 		k.tileFast(e, t)
 		return
@@ -255,10 +319,10 @@ func (k *tripletTiles) tile(e *tileEngine, pass int, t *tileTask) {
 
 // tileFast is tile for anchors with at most 16 positives, mining all or
 // semihard and reduction avg_nonzero. Each tile row is done in short
-// loops (distances; anchor a's side; the column anchors' sides; the
-// coefficients), each its own function: one loop holding everything kept
-// its counter and sums in stack slots, every iteration waiting on a store
-// and a reload.
+// loops, each its own function (distances; anchor a's side; the column
+// anchors' sides; the coefficients): one loop holding everything kept its
+// counter and sums in stack slots, every iteration waiting on a store and
+// a reload.
 func (k *tripletTiles) tileFast(e *tileEngine, t *tileTask) {
 	n, w, sq, cls := e.n, e.w, e.ctx.sq, e.ctx.hi
 	dk, margin, semi := k.t.Distance, k.t.Margin, k.t.Mining == MineSemihard
@@ -268,49 +332,46 @@ func (k *tripletTiles) tileFast(e *tileEngine, t *tileTask) {
 	if k.hs != nil {
 		hR, hC = e.slot(k.hs, t.ti, t.tj), e.slot(k.hs, t.tj, t.ti)
 	}
-	cols := k.anchors[t.q0:t.q1]
+	cols, hot := k.anchors[t.q0:t.q1], k.hot[t.q0:t.q1]
 	sqQ, clsQ := sq[t.q0:t.q1], cls[t.q0:t.q1]
 	nc := t.q1 - t.q0
 	t.sc.d = grow(t.sc.d, nc)
 	t.sc.cnt = grow(t.sc.cnt, nc)
 	dbuf, nbuf := t.sc.d[:nc], t.sc.cnt[:nc]
-	var cnt int
+	var cnt float64
 	for r := range t.p1 - t.p0 {
 		a := t.p0 + r
-		A := &k.anchors[a]
 		c0 := 0
 		if t.diag {
 			c0 = r + 1
 		}
 		row := w[a*n+t.q0 : a*n+t.q1]
-		tileDists(dk, sq[a], cls[a], sqQ[c0:], clsQ[c0:], row[c0:], dbuf[c0:])
-		clear(nbuf[c0:])
+		A := &k.anchors[a]
 		diffA := diff[A.doff : A.doff+A.p+1]
+		if !semi && dk == Euclidean && hC == nil {
+			// The default: one fused loop.
+			rs, rc := allEuclidean(A, &k.hot[a], cols[c0:], hot[c0:], sq[a], cls[a], sqQ[c0:], clsQ[c0:], row[c0:], sumC[c0:nc], margin, diffA, diff)
+			sumR[r] += rs
+			cnt += rc
+			continue
+		}
+		d, nb := dbuf[c0:], nbuf[c0:]
+		tileDists(dk, sq[a], cls[a], sqQ[c0:], clsQ[c0:], row[c0:], d)
 		var rs float64
 		if semi {
-			rs = semiRow(A, dbuf[c0:], nbuf[c0:], margin, diffA)
-			semiCols(cols[c0:], dbuf[c0:], nbuf[c0:], sumC[c0:nc], margin, diff)
+			rs = semiRow(A, &k.hot[a], k.tab[a*semiBuckets:(a+1)*semiBuckets], d, nb, margin, diffA)
+			semiCols(cols[c0:], hot[c0:], k.tab, t.q0+c0, d, nb, sumC[c0:nc], margin, diff)
 		} else {
-			rs = allRow(A, dbuf[c0:], nbuf[c0:], margin, diffA)
-			allCols(cols[c0:], dbuf[c0:], nbuf[c0:], sumC[c0:nc], margin, diff)
+			rs = allSides(A, &k.hot[a], cols[c0:], hot[c0:], d, nb, sumC[c0:nc], margin, diffA, diff)
 		}
 		var rh float64
-		for c := c0; c < nc; c++ {
-			dn, na := dbuf[c], nbuf[c]
-			if math.IsInf(dn, 1) {
-				continue // a positive pair: finish writes its coefficient
-			}
-			var v float32
-			if na != 0 {
-				cnt += int(na)
-				wv, h := distCoef(dk, -na, dn)
-				v = float32(wv)
-				if hC != nil {
-					rh += h
-					hC[c] += h
-				}
-			}
-			row[c] = v
+		if hC != nil {
+			rh = tileCoefH(dk, d, nb, row[c0:], hC[c0:nc])
+		} else {
+			tileCoef(dk, d, nb, row[c0:])
+		}
+		for _, v := range nb {
+			cnt += v
 		}
 		sumR[r] += rs
 		if hR != nil {
@@ -324,42 +385,270 @@ func (k *tripletTiles) tileFast(e *tileEngine, t *tileTask) {
 // sqa, class ca) and column c from its similarity s[c], or to +Inf when
 // column c is of the anchor's class (a positive pair: no negative term).
 func tileDists(dk Distance, sqa float64, ca int, sqQ []float64, clsQ []int, s []float32, d []float64) {
-	inf := math.Inf(1)
 	d = d[:len(s)]
-	sqQ, clsQ = sqQ[:len(s)], clsQ[:len(s)]
-	for c := range s {
-		d[c] = pairDist(dk, sqa, sqQ[c], float64(s[c]))
-		if clsQ[c] == ca {
+	sqQ = sqQ[:len(s)]
+	switch dk {
+	case Cosine:
+		for c, v := range s {
+			d[c] = 1 - float64(v)
+		}
+	case SquaredEuclidean:
+		for c, v := range s {
+			d[c] = max(0, sqa+sqQ[c]-2*float64(v))
+		}
+	default:
+		for c, v := range s {
+			d[c] = math.Sqrt(max(0, sqa+sqQ[c]-2*float64(v)))
+		}
+	}
+	inf := math.Inf(1)
+	for c, y := range clsQ[:len(s)] {
+		if y == ca {
 			d[c] = inf
 		}
 	}
 }
 
-// allRow adds anchor A's side of mining "all" for the negative distances
-// d: negative c forms an active triplet with the sorted positives from
-// alo = #{D_ap ≤ d[c] − margin} on. It adds their number to nb[c] and
-// counts them in diff, and returns their loss sum.
-func allRow(A *tripletAnchor, d, nb []float64, margin float64, diff []int32) float64 {
-	pa, pre, P, last := &A.pad, &A.pre, A.p, A.last
+// tileCoef overwrites s[c] with the coefficient of a pair at distance
+// d[c] with nb[c] active triplets (the derivative of the loss sum with
+// respect to the distance is −nb[c]); positive pairs (d = +Inf) are left.
+func tileCoef(dk Distance, d, nb []float64, s []float32) {
+	nb, s = nb[:len(d)], s[:len(d)]
+	switch dk {
+	case Cosine:
+		for c, dn := range d {
+			if dn <= math.MaxFloat64 {
+				s[c] = float32(nb[c])
+			}
+		}
+	case SquaredEuclidean:
+		for c, dn := range d {
+			if dn <= math.MaxFloat64 {
+				s[c] = float32(2 * nb[c])
+			}
+		}
+	default:
+		for c, dn := range d {
+			if dn <= math.MaxFloat64 {
+				var v float64
+				if dn > 0 {
+					v = nb[c] / dn
+				}
+				s[c] = float32(v)
+			}
+		}
+	}
+}
+
+// tileCoefH is tileCoef that also adds each pair's H term to hC[c] and
+// returns their sum (for unnormalized rows).
+func tileCoefH(dk Distance, d, nb []float64, s []float32, hC []float64) float64 {
+	var rh float64
+	nb, s, hC = nb[:len(d)], s[:len(d)], hC[:len(d)]
+	for c, dn := range d {
+		if dn <= math.MaxFloat64 {
+			wv, h := distCoef(dk, -nb[c], dn)
+			s[c] = float32(wv)
+			rh += h
+			hC[c] += h
+		}
+	}
+	return rh
+}
+
+// tripletHot is the part of an anchor's positives read for every
+// negative, kept small so that a tile's column anchors stay in cache.
+type tripletHot struct {
+	first, last float64 // smallest and largest D_ap (last = −Inf without positives)
+	sum         float64 // Σ D_ap
+	scale       float64 // semihard buckets per unit of distance (0: no spread)
+	p, doff     int32   // number of positives, offset of the anchor's diff counters
+}
+
+// semiBuckets is the number of equal-width buckets over [first, last]
+// of an anchor's table for semihard mining (tripletTiles.tab): with 16
+// positives at most, a query lands in a bucket holding a positive's
+// distance (and needs a comparison to correct the table's count) about
+// one time in sixteen.
+// from which the semihard rank #{D_ap < dn} starts.
+const semiBuckets = 256
+
+// allSides evaluates mining "all" from both ends for the negative
+// distances d of one tile row: anchor A (hot H) at the row, anchor
+// cols[c] (hot[c]) at column c. Negative c forms an active triplet with
+// an anchor's sorted positives from alo = #{D_ap ≤ d[c] − margin} on;
+// usually alo = 0 (every positive is active), which costs a comparison
+// and two additions: the loss sum of those terms is
+// Σ(sum + P·margin) − P·Σ d[c], gathered per anchor. nb[c] gets the total
+// active count, the column anchors' loss sums go to sum[c], the row
+// anchor's is returned; diffA and diff (at each anchor's offset) count
+// the active negatives of each sorted positive.
+func allSides(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []tripletHot, d, nb, sum []float64, margin float64, diffA, diff []int32) float64 {
+	firstA, lastA, PA := H.first, H.last, float64(H.p)
+	var rowCnt, rowD, rs float64
+	cols, hot, nb, sum = cols[:len(d)], hot[:len(d)], nb[:len(d)], sum[:len(d)]
+	for c, dn := range d {
+		x := dn - margin
+		var na float64
+		if x < firstA {
+			na = PA
+			rowCnt++
+			rowD += dn
+		} else if x < lastA {
+			m, alo := rareAll(&A.pad, A.p, x)
+			na = float64(m)
+			rs += A.pre[A.p] - A.pre[alo] + na*(margin-dn)
+			diffA[alo]++
+		}
+		J := &hot[c]
+		if x < J.first {
+			pj := float64(J.p)
+			na += pj
+			sum[c] += J.sum + pj*(margin-dn)
+			diff[J.doff]++
+		} else if x < J.last {
+			C := &cols[c]
+			m, alo := rareAll(&C.pad, C.p, x)
+			fm := float64(m)
+			na += fm
+			sum[c] += C.pre[C.p] - C.pre[alo] + fm*(margin-dn)
+			diff[C.doff+alo]++
+		}
+		nb[c] = na
+	}
+	if len(diffA) > 0 {
+		diffA[0] += int32(rowCnt)
+	}
+	return rs + rowCnt*(H.sum+PA*margin) - PA*rowD
+}
+
+// allEuclidean is tileDists, allSides and tileCoef in one loop for the
+// default case (mining all, Euclidean distance, normalized rows): it
+// reads the similarities s of one tile row, skips the positive pairs
+// (class ca), evaluates every negative from both ends and overwrites
+// s[c] with its coefficient. It returns the row anchor's loss sum and
+// the number of active terms of the row.
+func allEuclidean(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []tripletHot, sqa float64, ca int, sqQ []float64, clsQ []int, s []float32, sum []float64, margin float64, diffA, diff []int32) (float64, float64) {
+	lastA, PA, preA := H.last, A.p, &A.pre
+	pa := &A.pad
+	var rs, cnt float64
+	var n0, n1, n2, n3 int32 // row anchor's active negatives with alo = 0..3
+	cols, hot, sqQ, clsQ, sum = cols[:len(s)], hot[:len(s)], sqQ[:len(s)], clsQ[:len(s)], sum[:len(s)]
+	for c, sv := range s {
+		if clsQ[c] == ca {
+			continue // a positive pair: finish writes its coefficient
+		}
+		dn := math.Sqrt(max(0, sqa+sqQ[c]-2*float64(sv)))
+		x := dn - margin
+		var na float64
+		if x < lastA {
+			// alo = #{D_ap ≤ x}: four branch-free comparisons cover the
+			// usual cases, the rest is counted out of line.
+			alo := b2i(pa[0] <= x) + b2i(pa[1] <= x) + b2i(pa[2] <= x) + b2i(pa[3] <= x)
+			if alo == 4 {
+				alo = countFrom4(pa, x)
+			}
+			m := PA - alo
+			na = float64(m)
+			rs += preA[PA] - preA[alo] + na*(margin-dn)
+			n0 += int32(b2i(alo == 0))
+			n1 += int32(b2i(alo == 1))
+			n2 += int32(b2i(alo == 2))
+			n3 += int32(b2i(alo == 3))
+			if alo >= 4 {
+				diffA[alo]++
+			}
+		}
+		if J := &hot[c]; x < J.last {
+			C := &cols[c]
+			pj := &C.pad
+			alo := b2i(pj[0] <= x) + b2i(pj[1] <= x) + b2i(pj[2] <= x) + b2i(pj[3] <= x)
+			if alo == 4 {
+				alo = countFrom4(pj, x)
+			}
+			m := float64(C.p - alo)
+			na += m
+			sum[c] += C.pre[C.p] - C.pre[alo] + m*(margin-dn)
+			diff[C.doff+alo]++
+		}
+		cnt += na
+		var v float64
+		if dn > 0 {
+			v = na / dn
+		}
+		s[c] = float32(v)
+	}
+	for i, v := range [4]int32{n0, n1, n2, n3} {
+		if i < len(diffA) {
+			diffA[i] += v
+		}
+	}
+	return rs, cnt
+}
+
+// countFrom4 returns #{pad[i] ≤ x} when the first four entries are ≤ x.
+//
+//go:noinline
+func countFrom4(pad *[16]float64, x float64) int {
+	alo := 4
+	for alo < 16 && pad[alo] <= x {
+		alo++
+	}
+	return alo
+}
+
+// rareAll returns, for D_ap,min ≤ x < D_ap,max, alo = #{D_ap ≤ x} and the
+// number of active positives P − alo.
+//
+//go:noinline
+func rareAll(pad *[16]float64, P int, x float64) (m, alo int) {
+	alo = 1
+	for alo < 16 && pad[alo] <= x {
+		alo++
+	}
+	return P - alo, alo
+}
+
+// semiRow is allRow for semihard mining: the active positives end at
+// mhi = #{D_ap < d[c]}.
+func semiRow(A *tripletAnchor, H *tripletHot, tabA []uint8, d, nb []float64, margin float64, diff []int32) float64 {
+	first, last, scale, P := H.first, H.last, H.scale, A.p
+	pa, pre := &A.pad, &A.pre
+	tabA = tabA[:semiBuckets]
 	var rs float64
 	var zero int32
 	nb = nb[:len(d)]
 	for c, dn := range d {
 		x := dn - margin
-		if !(x < last) {
+		nb[c] = 0
+		if !(x < last) || !(dn > first) {
 			continue
 		}
 		alo := 0
 		for alo < 16 && pa[alo] <= x {
-			alo++ // rarely runs: x is usually below every D_ap
+			alo++
 		}
-		m := P - alo
-		nb[c] += float64(m)
-		rs += pre[P] - pre[alo&15] + float64(m)*(margin-dn)
-		if alo == 0 {
-			zero++ // kept in a register: diff[0]++ would chain through memory
-		} else {
-			diff[alo]++
+		// mhi = #{D_ap < dn}: the count at dn's bucket, corrected.
+		mhi := P
+		if dn <= last {
+			b := min(max(int((dn-first)*scale), 0), semiBuckets-1)
+			mhi = int(tabA[b])
+			for mhi < 16 && pa[mhi] < dn {
+				mhi++
+			}
+			for mhi > 0 && pa[(mhi-1)&15] >= dn {
+				mhi--
+			}
+		}
+		if m := mhi - alo; m > 0 {
+			nb[c] = float64(m)
+			rs += pre[mhi&31] - pre[alo&15] + float64(m)*(margin-dn)
+			if alo == 0 {
+				zero++ // kept in a register: diff[0]++ would chain through memory
+			} else {
+				diff[alo]++
+			}
+			diff[mhi]--
 		}
 	}
 	if len(diff) > 0 {
@@ -368,113 +657,41 @@ func allRow(A *tripletAnchor, d, nb []float64, margin float64, diff []int32) flo
 	return rs
 }
 
-// allCols is allRow for the column anchors: column c's anchor is cols[c],
-// its loss sum goes to sum[c] and its counters to diff at its offset.
-func allCols(cols []tripletAnchor, d, nb, sum []float64, margin float64, diff []int32) {
-	cols, nb, sum = cols[:len(d)], nb[:len(d)], sum[:len(d)]
+// semiCols is semiRow for the column anchors (see allCols); tab holds
+// every anchor's table, column c's at row q0+c.
+func semiCols(cols []tripletAnchor, hot []tripletHot, tab []uint8, q0 int, d, nb, sum []float64, margin float64, diff []int32) {
+	cols, hot, nb, sum = cols[:len(d)], hot[:len(d)], nb[:len(d)], sum[:len(d)]
 	for c, dn := range d {
+		H := &hot[c]
+		x := dn - margin
+		if !(x < H.last) || !(dn > H.first) {
+			continue
+		}
 		J := &cols[c]
-		x := dn - margin
-		if !(x < J.last) {
-			continue
-		}
+		pj := &J.pad
 		alo := 0
-		for alo < 16 && J.pad[alo] <= x {
+		for alo < 16 && pj[alo] <= x {
 			alo++
 		}
-		m := J.p - alo
-		nb[c] += float64(m)
-		sum[c] += J.pre[J.p&15|J.p&16] - J.pre[alo&15] + float64(m)*(margin-dn)
-		diff[J.doff+alo]++
-	}
-}
-
-// semiRow is allRow for semihard mining: the active positives end at
-// mhi = #{D_ap < d[c]}.
-func semiRow(A *tripletAnchor, d, nb []float64, margin float64, diff []int32) float64 {
-	pa, pre, first, last := &A.pad, &A.pre, A.first, A.last
-	var rs float64
-	nb = nb[:len(d)]
-	for c, dn := range d {
-		x := dn - margin
-		if !(x < last) || !(dn > first) {
-			continue
+		mhi := J.p
+		if dn <= H.last {
+			b := min(max(int((dn-H.first)*H.scale), 0), semiBuckets-1)
+			mhi = int(tab[(q0+c)*semiBuckets+b])
+			for mhi < 16 && pj[mhi] < dn {
+				mhi++
+			}
+			for mhi > 0 && pj[(mhi-1)&15] >= dn {
+				mhi--
+			}
 		}
-		alo := 0
-		for alo < 16 && pa[alo] <= x {
-			alo++
-		}
-		mhi := countLT16(pa, dn)
 		if m := mhi - alo; m > 0 {
 			nb[c] += float64(m)
-			rs += pre[mhi&15|mhi&16] - pre[alo&15] + float64(m)*(margin-dn)
-			diff[alo]++
-			diff[mhi]--
-		}
-	}
-	return rs
-}
-
-// semiCols is semiRow for the column anchors (see allCols).
-func semiCols(cols []tripletAnchor, d, nb, sum []float64, margin float64, diff []int32) {
-	cols, nb, sum = cols[:len(d)], nb[:len(d)], sum[:len(d)]
-	for c, dn := range d {
-		J := &cols[c]
-		x := dn - margin
-		if !(x < J.last) || !(dn > J.first) {
-			continue
-		}
-		alo := 0
-		for alo < 16 && J.pad[alo] <= x {
-			alo++
-		}
-		mhi := countLT16(&J.pad, dn)
-		if m := mhi - alo; m > 0 {
-			nb[c] += float64(m)
-			sum[c] += J.pre[mhi&15|mhi&16] - J.pre[alo&15] + float64(m)*(margin-dn)
-			diff[J.doff+alo]++
-			diff[J.doff+mhi]--
+			sum[c] += J.pre[mhi&31] - J.pre[alo&15] + float64(m)*(margin-dn)
+			diff[int(H.doff)+alo]++
+			diff[int(H.doff)+mhi]--
 		}
 	}
 }
-
-// countLT16 returns how many of the 16 entries of p are < x (see countLE16).
-func countLT16(p *[16]float64, x float64) int {
-	c0 := b2i(p[0] < x) + b2i(p[1] < x) + b2i(p[2] < x) + b2i(p[3] < x)
-	c1 := b2i(p[4] < x) + b2i(p[5] < x) + b2i(p[6] < x) + b2i(p[7] < x)
-	c2 := b2i(p[8] < x) + b2i(p[9] < x) + b2i(p[10] < x) + b2i(p[11] < x)
-	c3 := b2i(p[12] < x) + b2i(p[13] < x) + b2i(p[14] < x) + b2i(p[15] < x)
-	return (c0 + c1) + (c2 + c3)
-}
-
-// rankLE16 returns how many entries of the sorted p are ≤ x, by a
-// binary search without branches (Go compiles a float comparison in an
-// if to a branch, which mispredicts half the time here): geMask(x, v) is
-// all ones when x ≥ v, from the sign bit of x − v. p must not hold NaN
-// and x must not be NaN.
-func rankLE16(p *[16]float64, x float64) int {
-	i := 8 & geMask(x, p[7])
-	i += 4 & geMask(x, p[i+3])
-	i += 2 & geMask(x, p[(i+1)&15])
-	i += 1 & geMask(x, p[i&15])
-	return i
-}
-
-// rankLT16 returns how many entries of the sorted p are < x (see rankLE16).
-func rankLT16(p *[16]float64, x float64) int {
-	i := 8 & gtMask(x, p[7])
-	i += 4 & gtMask(x, p[i+3])
-	i += 2 & gtMask(x, p[(i+1)&15])
-	i += 1 & gtMask(x, p[i&15])
-	return i
-}
-
-// geMask returns −1 (all ones) when x ≥ v and 0 otherwise: x − v has its
-// sign bit clear exactly then (equal values give +0; x − (+Inf) = −Inf).
-func geMask(x, v float64) int { return int(math.Float64bits(x-v)>>63) - 1 }
-
-// gtMask returns −1 when x > v and 0 otherwise: v − x is negative exactly then.
-func gtMask(x, v float64) int { return -int(math.Float64bits(v-x) >> 63) }
 
 // finish turns the difference counters into each positive pair's
 // coefficient (the active triplets it is the positive of, from both ends)
@@ -533,7 +750,7 @@ func (k *tripletTiles) finish(e *tileEngine) (sum, count float64, hrow []float64
 					g := coef[(a-cl.lo)*m+p-cl.lo] + coef[(p-cl.lo)*m+a-cl.lo]
 					var v float32
 					if g != 0 {
-						dv := pairDist(dk, sq[a], sq[p], e.sim(a, p))
+						dv := pairDist(dk, sq[a], sq[p], k.sim(e, a, p))
 						wv, h := distCoef(dk, g, dv)
 						v = float32(wv)
 						if posH != nil {

@@ -55,6 +55,22 @@ func GemmSerial(tA, tB blas.Transpose, alpha float32, a, b blas32.General, beta 
 	sgemmSerial(tA, tB, m, n, k, alpha, a.Data, a.Stride, b.Data, b.Stride, beta, c.Data, c.Stride)
 }
 
+// SymmUpper computes dst = a·b for a symmetric n×n matrix a of which only
+// the upper triangle (the diagonal and above) is read: the entries below
+// the diagonal may hold anything. b and dst are n×k. Like Gemm, it splits
+// the product into panels of a fixed number of columns run in parallel,
+// so results do not depend on GOMAXPROCS.
+func SymmUpper(dst, a, b blas32.General) {
+	n := a.Rows
+	if a.Cols != n || b.Rows != n || dst.Rows != n || dst.Cols != b.Cols {
+		panic("linalg: SymmUpper shape mismatch")
+	}
+	if n == 0 || b.Cols == 0 {
+		return
+	}
+	symmUpper(dst, a, b)
+}
+
 // MulT computes dst = a·bᵀ (a is m×k, b is n×k, dst is m×n). With a and b
 // the same matrix this is the Gram matrix of its rows.
 func MulT(dst, a, b blas32.General) {

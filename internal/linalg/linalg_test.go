@@ -112,3 +112,36 @@ func BenchmarkSgemm(b *testing.B) {
 		}
 	}
 }
+
+// TestSymmUpper checks SymmUpper against Mul on the symmetric matrix,
+// with NaN below the diagonal to show that part is never read.
+func TestSymmUpper(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{1, 5, 70, 300} {
+		for _, k := range []int{1, 31, 33, 100} {
+			a := randMatrix(r, n, n)
+			full := NewMatrix(n, n)
+			for i := range n {
+				for j := range n {
+					if j >= i {
+						full.Data[i*n+j], full.Data[j*n+i] = a.Data[i*n+j], a.Data[i*n+j]
+					}
+				}
+			}
+			for i := range n {
+				for j := range i {
+					a.Data[i*n+j] = float32(math.NaN())
+				}
+			}
+			b := randMatrix(r, n, k)
+			got, want := NewMatrix(n, k), NewMatrix(n, k)
+			SymmUpper(got, a, b)
+			Mul(want, full, b)
+			for i := range got.Data {
+				if d := math.Abs(float64(got.Data[i] - want.Data[i])); !(d <= 1e-4*(1+math.Abs(float64(want.Data[i])))) {
+					t.Fatalf("n=%d k=%d: [%d] = %g, want %g", n, k, i, got.Data[i], want.Data[i])
+				}
+			}
+		}
+	}
+}

@@ -154,3 +154,42 @@ func sgemm1(tA, tB blas.Transpose, m, n, k int, alpha float32, a unsafe.Pointer,
 		(*C.float)(b), C.blasint(ldb),
 		C.float(beta), (*C.float)(c), C.blasint(ldc))
 }
+
+// symmPanel is the number of columns of the result per cblas_ssymm call
+// in symmUpper (a constant, so results do not depend on GOMAXPROCS). At
+// n=4096 two panels of 64 columns on 2 cores took 38.7 ms, 10% more than
+// a GEMM of the same shape; panels of 32 took 65 ms (OpenBLAS's ssymm
+// blocks poorly for narrow panels), one call of 128 columns 62 ms.
+const symmPanel = 64
+
+// symmUpper computes dst = a·b (a symmetric, upper triangle stored) in
+// panels of symmPanel columns of b and dst, each one single-threaded
+// cblas_ssymm call, on up to GOMAXPROCS goroutines.
+func symmUpper(dst, a, b blas32.General) {
+	n, k := dst.Rows, dst.Cols
+	if len(a.Data) < (n-1)*a.Stride+n || len(b.Data) < (n-1)*b.Stride+k || len(dst.Data) < (n-1)*dst.Stride+k {
+		panic("linalg: short slice")
+	}
+	panels := (k + symmPanel - 1) / symmPanel
+	pa, pb, pc := unsafe.Pointer(&a.Data[0]), unsafe.Pointer(&b.Data[0]), unsafe.Pointer(&dst.Data[0])
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, min(runtime.GOMAXPROCS(0), panels)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				p := int(next.Add(1) - 1)
+				if p >= panels {
+					return
+				}
+				j0 := p * symmPanel
+				w := min(k, j0+symmPanel) - j0
+				C.cblas_ssymm(C.CblasRowMajor, C.CblasLeft, C.CblasUpper, C.blasint(n), C.blasint(w), 1,
+					(*C.float)(pa), C.blasint(a.Stride), (*C.float)(unsafe.Add(pb, 4*j0)), C.blasint(b.Stride),
+					0, (*C.float)(unsafe.Add(pc, 4*j0)), C.blasint(dst.Stride))
+			}
+		}()
+	}
+	wg.Wait()
+}

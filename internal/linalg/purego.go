@@ -2,7 +2,10 @@
 
 package linalg
 
-import "gonum.org/v1/gonum/blas"
+import (
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+)
 
 import "gonum.org/v1/gonum/blas/gonum"
 
@@ -12,4 +15,9 @@ const backend = "gonum"
 // of fixed size itself, so its results do not depend on GOMAXPROCS).
 func sgemmSerial(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	gonum.Implementation{}.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// symmUpper is gonum's Ssymm (left side, upper triangle).
+func symmUpper(dst, a, b blas32.General) {
+	gonum.Implementation{}.Ssymm(blas.Left, blas.Upper, dst.Rows, dst.Cols, 1, a.Data, a.Stride, b.Data, b.Stride, 0, dst.Data, dst.Stride)
 }
