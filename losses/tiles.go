@@ -206,9 +206,12 @@ func (e *tileEngine) sim(a, j int) float64 {
 	return float64(e.w[a*e.n+j])
 }
 
-// run evaluates kernel k. It returns the loss value and, when grad is
-// set, ∂L/∂U (N×D float64, scaled by 1/count, diagonal terms included).
-func (e *tileEngine) run(k tileKernel, grad bool) (value float64, gu []float64) {
+// run evaluates kernel k and returns the loss value. When emit is not
+// nil it also computes ∂L/∂U (scaled by 1/count, diagonal terms
+// included) and hands it to emit row by row (emit(i, g): g is row i,
+// float64, D entries, valid only during the call), from parallel
+// goroutines, each row once.
+func (e *tileEngine) run(k tileKernel, emit func(i int, g []float64)) float64 {
 	k.prepare(e)
 	np := k.passes()
 	for pass := range np {
@@ -218,20 +221,32 @@ func (e *tileEngine) run(k tileKernel, grad bool) (value float64, gu []float64) 
 		}
 	}
 	sum, cnt, hrow := k.finish(e)
-	if cnt == 0 {
-		if grad {
-			gu = make([]float64, e.n*e.dim)
-		}
-		return 0, gu
-	}
-	value = sum / cnt
-	if !grad {
-		return value, nil
-	}
-	if sp, ok := k.(sparseKernel); ok && sp.sparse() {
-		return value, sp.gradient(e, 1/cnt)
-	}
 	n, dim := e.n, e.dim
+	if cnt == 0 {
+		if emit != nil {
+			parallelRange(n, func(i0, i1 int) {
+				g := make([]float64, dim)
+				for i := i0; i < i1; i++ {
+					emit(i, g)
+				}
+			})
+		}
+		return 0
+	}
+	value := sum / cnt
+	if emit == nil {
+		return value
+	}
+	scale := 1 / cnt
+	if sp, ok := k.(sparseKernel); ok && sp.sparse() {
+		gu := sp.gradient(e, scale)
+		parallelRange(n, func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				emit(i, gu[i*dim:(i+1)*dim])
+			}
+		})
+		return value
+	}
 	for a := range n {
 		e.w[a*n+a] = 0
 	}
@@ -239,11 +254,9 @@ func (e *tileEngine) run(k tileKernel, grad bool) (value float64, gu []float64) 
 	wm := blas32.General{Rows: n, Cols: n, Stride: n, Data: e.w[:n*n]}
 	g := linalg.NewMatrix(n, dim)
 	linalg.SymmUpper(g, wm, e.u)
-	gu = make([]float64, n*dim)
-	scale := 1 / cnt
 	parallelRange(n, func(i0, i1 int) {
+		gr := make([]float64, dim)
 		for i := i0; i < i1; i++ {
-			gr := gu[i*dim : (i+1)*dim]
 			src := g.Data[i*dim : (i+1)*dim]
 			if hrow != nil && hrow[i] != 0 {
 				f := 2 * hrow[i]
@@ -251,14 +264,15 @@ func (e *tileEngine) run(k tileKernel, grad bool) (value float64, gu []float64) 
 				for c := range gr {
 					gr[c] = (float64(src[c]) + f*float64(ur[c])) * scale
 				}
-				continue
+			} else {
+				for c := range gr {
+					gr[c] = float64(src[c]) * scale
+				}
 			}
-			for c := range gr {
-				gr[c] = float64(src[c]) * scale
-			}
+			emit(i, gr)
 		}
 	})
-	return value, gu
+	return value
 }
 
 // evalTiles32 evaluates a tile kernel on a labelled float32 batch (labels
@@ -282,19 +296,32 @@ func evalTiles32(x blas32.General, labels []int, normalize bool, mk func(*pairCt
 	ctx.f32 = true
 	e := newTileEngine(ctx, u)
 	defer e.release()
-	v, gu := e.run(mk(ctx), wantGrad)
+	var emit func(i int, g []float64)
 	if wantGrad {
-		urow := func(i int, dst []float64) {
-			for k, v := range linalg.Row(u, i) {
-				dst[k] = float64(v)
+		// Through the normalization (∂/∂x = (g − u(u·g))/‖x‖), into the
+		// caller's row order, rounded to float32.
+		emit = func(i int, g []float64) {
+			dr := linalg.Row(grad, ctx.perm[i])
+			if norms == nil {
+				for k, v := range g {
+					dr[k] = float32(v)
+				}
+				return
+			}
+			if norms[i] == 0 {
+				clear(dr)
+				return
+			}
+			ur := linalg.Row(u, i)
+			var dot float64
+			for k, v := range g {
+				dot += float64(ur[k]) * v
+			}
+			inv := 1 / norms[i]
+			for k, v := range g {
+				dr[k] = float32((v - float64(ur[k])*dot) * inv)
 			}
 		}
-		gradOut(gu, x.Cols, norms, urow, func(i int, g []float64) {
-			dr := linalg.Row(grad, ctx.perm[i])
-			for k, v := range g {
-				dr[k] = float32(v)
-			}
-		})
 	}
-	return v
+	return e.run(mk(ctx), emit)
 }

@@ -1,6 +1,7 @@
 package losses
 
 import (
+	"cmp"
 	"math"
 	"slices"
 
@@ -25,6 +26,9 @@ type tripletAnchor struct {
 	// first and last are the smallest and largest D_ap (last = −Inf
 	// without positives, so that no negative is ever active).
 	first, last float64
+	// scale is the number of semihard buckets per unit of distance (0:
+	// no table; see semiBuckets).
+	scale float64
 }
 
 // tripletTiles is the hinge triplet loss (mining all, easy, semihard or
@@ -144,15 +148,22 @@ func (k *tripletTiles) sortPositives(e *tileEngine) {
 					order = append(order, posDist{pairDist(dk, sq[a], sq[j], k.sim(e, a, j)), int32(j)})
 				}
 			}
-			// Sort by distance, ties by row (as the row-block engine does).
-			slices.SortFunc(order, func(x, y posDist) int {
-				if x.d < y.d {
-					return -1
-				} else if x.d > y.d {
-					return 1
+			// Sort by distance, ties by row (as the row-block engine does):
+			// order is built in row order, so a stable sort by distance
+			// does it; insertion sort for the usual few positives.
+			if len(order) <= 32 {
+				for i := 1; i < len(order); i++ {
+					v := order[i]
+					j := i
+					for j > 0 && order[j-1].d > v.d {
+						order[j] = order[j-1]
+						j--
+					}
+					order[j] = v
 				}
-				return int(x.j - y.j)
-			})
+			} else {
+				slices.SortStableFunc(order, func(x, y posDist) int { return cmp.Compare(x.d, y.d) })
+			}
 			pre := k.pre[an.off+a : an.off+a+an.p+1]
 			pre[0] = 0
 			for i, o := range order {
@@ -171,14 +182,14 @@ func (k *tripletTiles) sortPositives(e *tileEngine) {
 				copy(an.pre[:], pre)
 			}
 			h := &k.hot[a]
-			h.first, h.last, h.sum, h.p, h.doff = an.first, an.last, pre[an.p], int32(an.p), int32(an.doff)
-			h.scale = 0
+			h.first, h.last, h.sum, h.pf = an.first, an.last, pre[an.p], float64(an.p)
+			an.scale = 0
 			if span := an.last - an.first; semi && an.p > 0 && span > 0 && an.p <= 16 {
-				h.scale = semiBuckets / span
+				an.scale = semiBuckets / span
 				tab := k.tab[a*semiBuckets : (a+1)*semiBuckets]
 				c := 0
 				for b := range tab {
-					edge := an.first + float64(b)/h.scale
+					edge := an.first + float64(b)/an.scale
 					for c < an.p && dp[c] < edge {
 						c++
 					}
@@ -338,6 +349,10 @@ func (k *tripletTiles) tileFast(e *tileEngine, t *tileTask) {
 	t.sc.d = grow(t.sc.d, nc)
 	t.sc.cnt = grow(t.sc.cnt, nc)
 	dbuf, nbuf := t.sc.d[:nc], t.sc.cnt[:nc]
+	t.sc.e, t.sc.f = grow(t.sc.e, nc), grow(t.sc.f, nc)
+	colCnt, colD := t.sc.e[:nc], t.sc.f[:nc]
+	clear(colCnt)
+	clear(colD)
 	var cnt float64
 	for r := range t.p1 - t.p0 {
 		a := t.p0 + r
@@ -350,7 +365,7 @@ func (k *tripletTiles) tileFast(e *tileEngine, t *tileTask) {
 		diffA := diff[A.doff : A.doff+A.p+1]
 		if !semi && dk == Euclidean && hC == nil {
 			// The default: one fused loop.
-			rs, rc := allEuclidean(A, &k.hot[a], cols[c0:], hot[c0:], sq[a], cls[a], sqQ[c0:], clsQ[c0:], row[c0:], sumC[c0:nc], margin, diffA, diff)
+			rs, rc := allEuclidean(A, &k.hot[a], cols[c0:], hot[c0:], sq[a], cls[a], sqQ[c0:], clsQ[c0:], row[c0:], sumC[c0:nc], colCnt[c0:], colD[c0:], margin, diffA, diff)
 			sumR[r] += rs
 			cnt += rc
 			continue
@@ -376,6 +391,13 @@ func (k *tripletTiles) tileFast(e *tileEngine, t *tileTask) {
 		sumR[r] += rs
 		if hR != nil {
 			hR[r] += rh
+		}
+	}
+	for c, m := range colCnt {
+		if m != 0 {
+			h := &hot[c]
+			sumC[c] += m*(h.sum+h.pf*margin) - h.pf*colD[c]
+			diff[cols[c].doff] += int32(m)
 		}
 	}
 	k.cnt[t.worker] += int64(cnt)
@@ -461,8 +483,7 @@ func tileCoefH(dk Distance, d, nb []float64, s []float32, hC []float64) float64 
 type tripletHot struct {
 	first, last float64 // smallest and largest D_ap (last = −Inf without positives)
 	sum         float64 // Σ D_ap
-	scale       float64 // semihard buckets per unit of distance (0: no spread)
-	p, doff     int32   // number of positives, offset of the anchor's diff counters
+	pf          float64 // number of positives, as a float
 }
 
 // semiBuckets is the number of equal-width buckets over [first, last]
@@ -484,7 +505,7 @@ const semiBuckets = 256
 // anchor's is returned; diffA and diff (at each anchor's offset) count
 // the active negatives of each sorted positive.
 func allSides(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []tripletHot, d, nb, sum []float64, margin float64, diffA, diff []int32) float64 {
-	firstA, lastA, PA := H.first, H.last, float64(H.p)
+	firstA, lastA, PA := H.first, H.last, H.pf
 	var rowCnt, rowD, rs float64
 	cols, hot, nb, sum = cols[:len(d)], hot[:len(d)], nb[:len(d)], sum[:len(d)]
 	for c, dn := range d {
@@ -502,10 +523,9 @@ func allSides(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []tripl
 		}
 		J := &hot[c]
 		if x < J.first {
-			pj := float64(J.p)
-			na += pj
-			sum[c] += J.sum + pj*(margin-dn)
-			diff[J.doff]++
+			na += J.pf
+			sum[c] += J.sum + J.pf*(margin-dn)
+			diff[cols[c].doff]++
 		} else if x < J.last {
 			C := &cols[c]
 			m, alo := rareAll(&C.pad, C.p, x)
@@ -527,48 +547,47 @@ func allSides(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []tripl
 // reads the similarities s of one tile row, skips the positive pairs
 // (class ca), evaluates every negative from both ends and overwrites
 // s[c] with its coefficient. It returns the row anchor's loss sum and
-// the number of active terms of the row.
-func allEuclidean(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []tripletHot, sqa float64, ca int, sqQ []float64, clsQ []int, s []float32, sum []float64, margin float64, diffA, diff []int32) (float64, float64) {
-	lastA, PA, preA := H.last, A.p, &A.pre
-	pa := &A.pad
-	var rs, cnt float64
-	var n0, n1, n2, n3 int32 // row anchor's active negatives with alo = 0..3
-	cols, hot, sqQ, clsQ, sum = cols[:len(s)], hot[:len(s)], sqQ[:len(s)], clsQ[:len(s)], sum[:len(s)]
-	for c, sv := range s {
+// the number of active terms of the row. A column anchor all of whose
+// positives are active only has colCnt[c] and colD[c] (the count and the
+// sum of those distances) updated; the caller turns them into its loss
+// sum and counter at the end of the tile.
+func allEuclidean(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []tripletHot, sqa float64, ca int, sqQ []float64, clsQ []int, s []float32, sum, colCnt, colD []float64, margin float64, diffA, diff []int32) (float64, float64) {
+	firstA, lastA, PA := H.first, H.last, H.pf
+	var rowCnt, rowD, rs, cnt float64
+	n := len(s)
+	cols, hot, sqQ, clsQ, sum, colCnt, colD = cols[:n], hot[:n], sqQ[:n], clsQ[:n], sum[:n], colCnt[:n], colD[:n]
+	for c := range n {
 		if clsQ[c] == ca {
 			continue // a positive pair: finish writes its coefficient
 		}
-		dn := math.Sqrt(max(0, sqa+sqQ[c]-2*float64(sv)))
+		d2 := sqa + sqQ[c] - 2*float64(s[c])
+		if d2 < 0 {
+			d2 = 0
+		}
+		dn := math.Sqrt(d2)
 		x := dn - margin
 		var na float64
-		if x < lastA {
-			// alo = #{D_ap ≤ x}: four branch-free comparisons cover the
-			// usual cases, the rest is counted out of line.
-			alo := b2i(pa[0] <= x) + b2i(pa[1] <= x) + b2i(pa[2] <= x) + b2i(pa[3] <= x)
-			if alo == 4 {
-				alo = countFrom4(pa, x)
-			}
-			m := PA - alo
+		if x < firstA { // every positive of a is active (the common case)
+			na = PA
+			rowCnt++
+			rowD += dn
+		} else if x < lastA {
+			m, alo := rareAll(&A.pad, A.p, x)
 			na = float64(m)
-			rs += preA[PA] - preA[alo] + na*(margin-dn)
-			n0 += int32(b2i(alo == 0))
-			n1 += int32(b2i(alo == 1))
-			n2 += int32(b2i(alo == 2))
-			n3 += int32(b2i(alo == 3))
-			if alo >= 4 {
-				diffA[alo]++
-			}
+			rs += A.pre[A.p] - A.pre[alo] + na*(margin-dn)
+			diffA[alo]++
 		}
-		if J := &hot[c]; x < J.last {
+		J := &hot[c]
+		if x < J.first { // every positive of column c's anchor is active
+			na += J.pf
+			colCnt[c]++
+			colD[c] += dn
+		} else if x < J.last {
 			C := &cols[c]
-			pj := &C.pad
-			alo := b2i(pj[0] <= x) + b2i(pj[1] <= x) + b2i(pj[2] <= x) + b2i(pj[3] <= x)
-			if alo == 4 {
-				alo = countFrom4(pj, x)
-			}
-			m := float64(C.p - alo)
-			na += m
-			sum[c] += C.pre[C.p] - C.pre[alo] + m*(margin-dn)
+			m, alo := rareAll(&C.pad, C.p, x)
+			fm := float64(m)
+			na += fm
+			sum[c] += C.pre[C.p] - C.pre[alo] + fm*(margin-dn)
 			diff[C.doff+alo]++
 		}
 		cnt += na
@@ -578,12 +597,10 @@ func allEuclidean(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []t
 		}
 		s[c] = float32(v)
 	}
-	for i, v := range [4]int32{n0, n1, n2, n3} {
-		if i < len(diffA) {
-			diffA[i] += v
-		}
+	if len(diffA) > 0 {
+		diffA[0] += int32(rowCnt)
 	}
-	return rs, cnt
+	return rs + rowCnt*(H.sum+PA*margin) - PA*rowD, cnt
 }
 
 // countFrom4 returns #{pad[i] ≤ x} when the first four entries are ≤ x.
@@ -612,7 +629,7 @@ func rareAll(pad *[16]float64, P int, x float64) (m, alo int) {
 // semiRow is allRow for semihard mining: the active positives end at
 // mhi = #{D_ap < d[c]}.
 func semiRow(A *tripletAnchor, H *tripletHot, tabA []uint8, d, nb []float64, margin float64, diff []int32) float64 {
-	first, last, scale, P := H.first, H.last, H.scale, A.p
+	first, last, scale, P := H.first, H.last, A.scale, A.p
 	pa, pre := &A.pad, &A.pre
 	tabA = tabA[:semiBuckets]
 	var rs float64
@@ -675,7 +692,7 @@ func semiCols(cols []tripletAnchor, hot []tripletHot, tab []uint8, q0 int, d, nb
 		}
 		mhi := J.p
 		if dn <= H.last {
-			b := min(max(int((dn-H.first)*H.scale), 0), semiBuckets-1)
+			b := min(max(int((dn-H.first)*J.scale), 0), semiBuckets-1)
 			mhi = int(tab[(q0+c)*semiBuckets+b])
 			for mhi < 16 && pj[mhi] < dn {
 				mhi++
@@ -687,8 +704,8 @@ func semiCols(cols []tripletAnchor, hot []tripletHot, tab []uint8, q0 int, d, nb
 		if m := mhi - alo; m > 0 {
 			nb[c] += float64(m)
 			sum[c] += J.pre[mhi&31] - J.pre[alo&15] + float64(m)*(margin-dn)
-			diff[int(H.doff)+alo]++
-			diff[int(H.doff)+mhi]--
+			diff[J.doff+alo]++
+			diff[J.doff+mhi]--
 		}
 	}
 }
