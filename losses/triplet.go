@@ -164,17 +164,24 @@ func (t *Triplet) EvalFloat64(b Batch64, grad blas64.General) float64 {
 	return evalPairwise64(b.X, l, 0, t.Normalize, t.kernel, grad)
 }
 
-// tiles returns the triplet loss in the tile engine's form, or nil when
-// it has none: the soft form and batch-hard mining (whose per-anchor
-// float reductions over positives would depend on the task order), and
-// batches with a class larger than maxTileClass.
+// tiles returns the triplet loss in the tile engine's form (see
+// tileable): batchHardTiles for batch-hard mining, tripletTiles otherwise.
 func (t *Triplet) tiles(ctx *pairCtx) tileKernel {
+	if t.Mining == MineBatchHard {
+		return &batchHardTiles{t: t}
+	}
 	return &tripletTiles{t: t}
 }
 
-// tileable reports whether t has a tile form for labels.
+// tileable reports whether t has a tile form for labels: batch-hard
+// mining always (hinge or soft, any class sizes); otherwise the hinge
+// only (the soft form's per-anchor float reductions over positives would
+// depend on the task order), and no class larger than maxTileClass.
 func (t *Triplet) tileable(labels []int) bool {
-	if t.Soft || t.Mining == MineBatchHard {
+	if t.Mining == MineBatchHard {
+		return true
+	}
+	if t.Soft {
 		return false
 	}
 	count := map[int]int{}

@@ -626,8 +626,13 @@ func rareAll(pad *[16]float64, P int, x float64) (m, alo int) {
 	return P - alo, alo
 }
 
-// semiRow is allRow for semihard mining: the active positives end at
-// mhi = #{D_ap < d[c]}.
+// semiRow is allSides's row part for semihard mining: negative c forms
+// an active triplet with the sorted positives from alo = #{D_ap ≤ d[c] −
+// margin} to mhi = #{D_ap < d[c]} (from the anchor's bucket table tabA,
+// corrected by comparisons: one each way, usually not taken, so the
+// answer is exact whatever the rounding of the bucket computation). It
+// sets nb[c], counts in diff and returns
+// the loss sum.
 func semiRow(A *tripletAnchor, H *tripletHot, tabA []uint8, d, nb []float64, margin float64, diff []int32) float64 {
 	first, last, scale, P := H.first, H.last, A.scale, A.p
 	pa, pre := &A.pad, &A.pre
@@ -642,24 +647,21 @@ func semiRow(A *tripletAnchor, H *tripletHot, tabA []uint8, d, nb []float64, mar
 			continue
 		}
 		alo := 0
-		for alo < 16 && pa[alo] <= x {
-			alo++
+		if x >= first {
+			_, alo = rareAll(pa, P, x)
 		}
-		// mhi = #{D_ap < dn}: the count at dn's bucket, corrected.
 		mhi := P
-		if dn <= last {
-			b := min(max(int((dn-first)*scale), 0), semiBuckets-1)
-			mhi = int(tabA[b])
-			for mhi < 16 && pa[mhi] < dn {
-				mhi++
-			}
-			for mhi > 0 && pa[(mhi-1)&15] >= dn {
-				mhi--
+		if dn <= last { // #{D_ap < dn}
+			mhi = int(tabA[min(max(int((dn-first)*scale), 0), semiBuckets-1)])
+			if mhi < 16 && pa[mhi] < dn {
+				mhi = rankUp(pa, mhi, dn)
+			} else if mhi > 0 && pa[mhi-1] >= dn {
+				mhi = rankDown(pa, mhi, dn)
 			}
 		}
 		if m := mhi - alo; m > 0 {
 			nb[c] = float64(m)
-			rs += pre[mhi&31] - pre[alo&15] + float64(m)*(margin-dn)
+			rs += pre[mhi] - pre[alo] + float64(m)*(margin-dn)
 			if alo == 0 {
 				zero++ // kept in a register: diff[0]++ would chain through memory
 			} else {
@@ -674,6 +676,25 @@ func semiRow(A *tripletAnchor, H *tripletHot, tabA []uint8, d, nb []float64, mar
 	return rs
 }
 
+// rankUp and rankDown correct a rank read from a semihard bucket table
+// (usually not needed: see semiRow).
+//
+//go:noinline
+func rankUp(pad *[16]float64, r int, dn float64) int {
+	for r < 16 && pad[r] < dn {
+		r++
+	}
+	return r
+}
+
+//go:noinline
+func rankDown(pad *[16]float64, r int, dn float64) int {
+	for r > 0 && pad[r-1] >= dn {
+		r--
+	}
+	return r
+}
+
 // semiCols is semiRow for the column anchors (see allCols); tab holds
 // every anchor's table, column c's at row q0+c.
 func semiCols(cols []tripletAnchor, hot []tripletHot, tab []uint8, q0 int, d, nb, sum []float64, margin float64, diff []int32) {
@@ -685,25 +706,23 @@ func semiCols(cols []tripletAnchor, hot []tripletHot, tab []uint8, q0 int, d, nb
 			continue
 		}
 		J := &cols[c]
-		pj := &J.pad
 		alo := 0
-		for alo < 16 && pj[alo] <= x {
-			alo++
+		if x >= H.first {
+			_, alo = rareAll(&J.pad, J.p, x)
 		}
 		mhi := J.p
-		if dn <= H.last {
-			b := min(max(int((dn-H.first)*J.scale), 0), semiBuckets-1)
-			mhi = int(tab[(q0+c)*semiBuckets+b])
-			for mhi < 16 && pj[mhi] < dn {
-				mhi++
-			}
-			for mhi > 0 && pj[(mhi-1)&15] >= dn {
-				mhi--
+		if dn <= H.last { // #{D_ap < dn}
+			pj := &J.pad
+			mhi = int(tab[(q0+c)*semiBuckets+min(max(int((dn-H.first)*J.scale), 0), semiBuckets-1)])
+			if mhi < 16 && pj[mhi] < dn {
+				mhi = rankUp(pj, mhi, dn)
+			} else if mhi > 0 && pj[mhi-1] >= dn {
+				mhi = rankDown(pj, mhi, dn)
 			}
 		}
 		if m := mhi - alo; m > 0 {
 			nb[c] += float64(m)
-			sum[c] += J.pre[mhi&31] - J.pre[alo&15] + float64(m)*(margin-dn)
+			sum[c] += J.pre[mhi] - J.pre[alo] + float64(m)*(margin-dn)
 			diff[J.doff+alo]++
 			diff[J.doff+mhi]--
 		}
