@@ -53,9 +53,13 @@ func (c *Circle) Params() map[string]any {
 	return map[string]any{"m": c.M, "gamma": c.Gamma, "normalize": c.Normalize}
 }
 
-// Eval implements Loss.
+// Eval implements Loss. It runs in the tile engine (circle_tiles.go) when
+// the N×N coefficient matrix fits in memory, on row blocks otherwise.
 func (c *Circle) Eval(b Batch, grad blas32.General) float64 {
 	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
+	if tileFits(b.X.Rows) {
+		return evalTiles32(b.X, l, c.Normalize, c.tiles, grad)
+	}
 	return evalPairwise32(b.X, l, 0, c.Normalize, c.kernel, grad)
 }
 

@@ -68,14 +68,18 @@ func (l *InfoNCE) Params() map[string]any {
 }
 
 // Eval implements Loss. The pair form computes only the query×candidate
-// similarities it needs (see infonce_pairs.go), the labelled form runs on
-// row blocks of the full Gram matrix.
+// similarities it needs (see infonce_pairs.go); the labelled form runs in
+// the tile engine (infonce_tiles.go) when the N×N coefficient matrix fits
+// in memory, and on row blocks of the full Gram matrix otherwise.
 func (l *InfoNCE) Eval(b Batch, grad blas32.General) float64 {
 	if b.Queries > 0 {
 		batchLabels(b.X.Rows, nil, b.Queries) // validates the shape
 		return l.evalPairs32(b.X, b.Queries, grad)
 	}
 	lab := batchLabels(b.X.Rows, b.Labels, 0)
+	if tileFits(b.X.Rows) {
+		return evalTiles32(b.X, lab, l.Normalize, l.tiles, grad)
+	}
 	return evalPairwise32(b.X, lab, 0, l.Normalize, l.kernel, grad)
 }
 

@@ -18,7 +18,11 @@ func BenchmarkTmpTripletPass(b *testing.B) {
 		N, _ = strconv.Atoi(os.Getenv("TMPN"))
 	}
 	x, labels := benchBatch(N, 128)
-	for _, spec := range []string{"triplet", "contrastive"} {
+	specs := []string{"triplet", "contrastive"}
+	if v := os.Getenv("TMPSPEC"); v != "" {
+		specs = []string{v}
+	}
+	for _, spec := range specs {
 		l := mustParse(b, spec)
 		ctx := newPairCtx(x.Rows, labels, 0, true)
 		u, _, sq := prep32(x, true)

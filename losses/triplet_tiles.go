@@ -19,7 +19,7 @@ const maxTileClass = 256
 // tripletAnchor is one anchor's sorted positive distances.
 type tripletAnchor struct {
 	pad  [16]float64 // sorted D_ap padded with +Inf (used when p ≤ 16)
-	pre  [17]float64 // prefix sums of the sorted D_ap (p ≤ 16)
+	pre  [32]float64 // prefix sums of the sorted D_ap (p ≤ 16; 32 entries so that i&31 indexes it without a bounds check)
 	p    int         // number of positives
 	off  int         // offset of this anchor's entries in dp/pre/idx of tripletTiles
 	doff int         // offset of this anchor's p+1 counters in the diff arrays
@@ -170,7 +170,7 @@ func (k *tripletTiles) sortPositives(e *tileEngine) {
 				dp[i], idx[i] = o.d, o.j
 				pre[i+1] = pre[i] + o.d
 			}
-			an.last = math.Inf(-1)
+			an.first, an.last = math.Inf(1), math.Inf(-1)
 			for i := range an.pad {
 				an.pad[i] = math.Inf(1)
 			}
@@ -183,6 +183,13 @@ func (k *tripletTiles) sortPositives(e *tileEngine) {
 			}
 			h := &k.hot[a]
 			h.first, h.last, h.sum, h.pf = an.first, an.last, pre[an.p], float64(an.p)
+			h.second, h.pre1, h.doff = math.Inf(1), 0, an.doff
+			if an.p > 0 {
+				h.pre1 = dp[0]
+			}
+			if an.p > 1 {
+				h.second = dp[1]
+			}
 			an.scale = 0
 			if span := an.last - an.first; semi && an.p > 0 && span > 0 && an.p <= 16 {
 				an.scale = semiBuckets / span
@@ -349,10 +356,6 @@ func (k *tripletTiles) tileFast(e *tileEngine, t *tileTask) {
 	t.sc.d = grow(t.sc.d, nc)
 	t.sc.cnt = grow(t.sc.cnt, nc)
 	dbuf, nbuf := t.sc.d[:nc], t.sc.cnt[:nc]
-	t.sc.e, t.sc.f = grow(t.sc.e, nc), grow(t.sc.f, nc)
-	colCnt, colD := t.sc.e[:nc], t.sc.f[:nc]
-	clear(colCnt)
-	clear(colD)
 	var cnt float64
 	for r := range t.p1 - t.p0 {
 		a := t.p0 + r
@@ -363,9 +366,16 @@ func (k *tripletTiles) tileFast(e *tileEngine, t *tileTask) {
 		row := w[a*n+t.q0 : a*n+t.q1]
 		A := &k.anchors[a]
 		diffA := diff[A.doff : A.doff+A.p+1]
+		if semi && dk == Euclidean && hC == nil {
+			rs, rc := semiEuclidean(A, &k.hot[a], k.tab[a*semiBuckets:(a+1)*semiBuckets], cols[c0:], hot[c0:], k.tab, t.q0+c0,
+				sq[a], cls[a], sqQ[c0:], clsQ[c0:], row[c0:], sumC[c0:nc], margin, diffA, diff)
+			sumR[r] += rs
+			cnt += rc
+			continue
+		}
 		if !semi && dk == Euclidean && hC == nil {
 			// The default: one fused loop.
-			rs, rc := allEuclidean(A, &k.hot[a], cols[c0:], hot[c0:], sq[a], cls[a], sqQ[c0:], clsQ[c0:], row[c0:], sumC[c0:nc], colCnt[c0:], colD[c0:], margin, diffA, diff)
+			rs, rc := allEuclidean(A, &k.hot[a], cols[c0:], hot[c0:], sq[a], cls[a], sqQ[c0:], clsQ[c0:], row[c0:], sumC[c0:nc], margin, diffA, diff)
 			sumR[r] += rs
 			cnt += rc
 			continue
@@ -391,13 +401,6 @@ func (k *tripletTiles) tileFast(e *tileEngine, t *tileTask) {
 		sumR[r] += rs
 		if hR != nil {
 			hR[r] += rh
-		}
-	}
-	for c, m := range colCnt {
-		if m != 0 {
-			h := &hot[c]
-			sumC[c] += m*(h.sum+h.pf*margin) - h.pf*colD[c]
-			diff[cols[c].doff] += int32(m)
 		}
 	}
 	k.cnt[t.worker] += int64(cnt)
@@ -481,7 +484,10 @@ func tileCoefH(dk Distance, d, nb []float64, s []float32, hC []float64) float64 
 // tripletHot is the part of an anchor's positives read for every
 // negative, kept small so that a tile's column anchors stay in cache.
 type tripletHot struct {
-	first, last float64 // smallest and largest D_ap (last = −Inf without positives)
+	first, last float64 // smallest and largest D_ap (+Inf and −Inf without positives)
+	second      float64 // second smallest D_ap (+Inf with fewer than 2 positives)
+	pre1        float64 // smallest D_ap (0 without positives: the prefix sum pre[1])
+	doff        int     // offset of the anchor's diff counters (as in tripletAnchor)
 	sum         float64 // Σ D_ap
 	pf          float64 // number of positives, as a float
 }
@@ -547,15 +553,19 @@ func allSides(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []tripl
 // reads the similarities s of one tile row, skips the positive pairs
 // (class ca), evaluates every negative from both ends and overwrites
 // s[c] with its coefficient. It returns the row anchor's loss sum and
-// the number of active terms of the row. A column anchor all of whose
-// positives are active only has colCnt[c] and colD[c] (the count and the
-// sum of those distances) updated; the caller turns them into its loss
-// sum and counter at the end of the tile.
-func allEuclidean(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []tripletHot, sqa float64, ca int, sqQ []float64, clsQ []int, s []float32, sum, colCnt, colD []float64, margin float64, diffA, diff []int32) (float64, float64) {
-	firstA, lastA, PA := H.first, H.last, H.pf
-	var rowCnt, rowD, rs, cnt float64
+// the number of active terms of the row.
+func allEuclidean(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []tripletHot, sqa float64, ca int, sqQ []float64, clsQ []int, s []float32, sum []float64, margin float64, diffA, diff []int32) (float64, float64) {
+	// alo = #{D_ap ≤ x} is b2i(D_ap,1 ≤ x) + b2i(D_ap,2 ≤ x) unless the
+	// second smallest D_ap is ≤ x too (rare: then it is counted out of
+	// line). The rest is arithmetic without branches: with positives
+	// padded by +Inf, alo ≤ P and the number of active positives P − alo
+	// is 0 when x ≥ D_ap,max; for alo ≤ 1 the prefix sum pre[alo] is
+	// alo·D_ap,1.
+	p0, p1, pre1, PA, preP := H.first, H.second, H.pre1, H.pf, H.sum
+	var rs, cnt float64
+	var n1, rowN int
 	n := len(s)
-	cols, hot, sqQ, clsQ, sum, colCnt, colD = cols[:n], hot[:n], sqQ[:n], clsQ[:n], sum[:n], colCnt[:n], colD[:n]
+	cols, hot, sqQ, clsQ, sum = cols[:n], hot[:n], sqQ[:n], clsQ[:n], sum[:n]
 	for c := range n {
 		if clsQ[c] == ca {
 			continue // a positive pair: finish writes its coefficient
@@ -566,28 +576,37 @@ func allEuclidean(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []t
 		}
 		dn := math.Sqrt(d2)
 		x := dn - margin
+		mx := margin - dn
+		// Anchor a's side.
 		var na float64
-		if x < firstA { // every positive of a is active (the common case)
-			na = PA
-			rowCnt++
-			rowD += dn
-		} else if x < lastA {
+		if x < p1 {
+			b := b2i(p0 <= x)
+			fb := float64(b)
+			na = PA - fb
+			rs += preP - fb*pre1 + na*mx
+			n1 += b
+			rowN++
+		} else {
 			m, alo := rareAll(&A.pad, A.p, x)
 			na = float64(m)
-			rs += A.pre[A.p] - A.pre[alo] + na*(margin-dn)
+			rs += A.pre[A.p] - A.pre[alo] + na*mx
 			diffA[alo]++
 		}
+		// Column c's anchor's side.
 		J := &hot[c]
-		if x < J.first { // every positive of column c's anchor is active
-			na += J.pf
-			colCnt[c]++
-			colD[c] += dn
-		} else if x < J.last {
+		if x < J.second {
+			b := b2i(J.first <= x)
+			fb := float64(b)
+			m := J.pf - fb
+			na += m
+			sum[c] += J.sum - fb*J.pre1 + m*mx
+			diff[J.doff+b]++
+		} else {
 			C := &cols[c]
 			m, alo := rareAll(&C.pad, C.p, x)
 			fm := float64(m)
 			na += fm
-			sum[c] += C.pre[C.p] - C.pre[alo] + fm*(margin-dn)
+			sum[c] += C.pre[C.p] - C.pre[alo] + fm*mx
 			diff[C.doff+alo]++
 		}
 		cnt += na
@@ -598,9 +617,12 @@ func allEuclidean(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []t
 		s[c] = float32(v)
 	}
 	if len(diffA) > 0 {
-		diffA[0] += int32(rowCnt)
+		diffA[0] += int32(rowN - n1)
 	}
-	return rs + rowCnt*(H.sum+PA*margin) - PA*rowD, cnt
+	if len(diffA) > 1 {
+		diffA[1] += int32(n1)
+	}
+	return rs, cnt
 }
 
 // countFrom4 returns #{pad[i] ≤ x} when the first four entries are ≤ x.
@@ -612,6 +634,112 @@ func countFrom4(pad *[16]float64, x float64) int {
 		alo++
 	}
 	return alo
+}
+
+// semiEuclidean is allEuclidean for semihard mining: negative c forms an
+// active triplet with an anchor's sorted positives from alo = #{D_ap ≤
+// d − margin} to mhi = #{D_ap < d}, the latter read from the anchor's
+// bucket table (tabA for the row anchor; row q0+c of tab for column c's)
+// and corrected by comparisons, which rarely run.
+func semiEuclidean(A *tripletAnchor, H *tripletHot, tabA []uint8, cols []tripletAnchor, hot []tripletHot, tab []uint8, q0 int,
+	sqa float64, ca int, sqQ []float64, clsQ []int, s []float32, sum []float64, margin float64, diffA, diff []int32) (float64, float64) {
+	firstA, lastA, secondA, scaleA, P := H.first, H.last, H.second, A.scale, A.p
+	pa, pre := &A.pad, &A.pre
+	ta := (*[semiBuckets]uint8)(tabA)
+	var rs, cnt float64
+	var n0, n1 int32
+	n := len(s)
+	cols, hot, sqQ, clsQ, sum = cols[:n], hot[:n], sqQ[:n], clsQ[:n], sum[:n]
+	for c := range n {
+		if clsQ[c] == ca {
+			continue // a positive pair: finish writes its coefficient
+		}
+		d2 := sqa + sqQ[c] - 2*float64(s[c])
+		if d2 < 0 {
+			d2 = 0
+		}
+		dn := math.Sqrt(d2)
+		x := dn - margin
+		mx := margin - dn
+		var na float64
+		// Anchor a's side.
+		if x < lastA && dn > firstA {
+			alo := b2i(firstA <= x)
+			if secondA <= x {
+				_, alo = rareAll(pa, P, x)
+			}
+			mhi := P
+			if dn == lastA {
+				mhi = rankDown(pa, P, dn)
+			} else if dn < lastA {
+				// The bucket index is below semiBuckets in exact arithmetic;
+				// if rounding says otherwise, uint8 wraps it and the
+				// correction still finds the exact rank.
+				mhi = int(ta[uint8(int((dn-firstA)*scaleA))])
+				if mhi < 16 && pa[mhi] < dn {
+					mhi = rankUp(pa, mhi, dn)
+				} else if mhi > 0 && pa[mhi-1] >= dn {
+					mhi = rankDown(pa, mhi, dn)
+				}
+			}
+			if m := mhi - alo; m > 0 {
+				fm := float64(m)
+				na = fm
+				rs += pre[mhi&31] - pre[alo&31] + fm*mx
+				switch alo {
+				case 0:
+					n0++
+				case 1:
+					n1++
+				default:
+					diffA[alo]++
+				}
+				diffA[mhi]--
+			}
+		}
+		// Column c's anchor's side.
+		if J := &hot[c]; x < J.last && dn > J.first {
+			C := &cols[c]
+			pj := &C.pad
+			alo := b2i(J.first <= x)
+			if J.second <= x {
+				_, alo = rareAll(pj, C.p, x)
+			}
+			mhi := C.p
+			if dn == J.last {
+				mhi = rankDown(pj, C.p, dn)
+			} else if dn < J.last {
+				o := (q0 + c) * semiBuckets
+				tj := (*[semiBuckets]uint8)(tab[o : o+semiBuckets])
+				mhi = int(tj[uint8(int((dn-J.first)*C.scale))])
+				if mhi < 16 && pj[mhi] < dn {
+					mhi = rankUp(pj, mhi, dn)
+				} else if mhi > 0 && pj[mhi-1] >= dn {
+					mhi = rankDown(pj, mhi, dn)
+				}
+			}
+			if m := mhi - alo; m > 0 {
+				fm := float64(m)
+				na += fm
+				sum[c] += C.pre[mhi&31] - C.pre[alo&31] + fm*mx
+				diff[J.doff+alo]++
+				diff[J.doff+mhi]--
+			}
+		}
+		cnt += na
+		var v float64
+		if dn > 0 {
+			v = na / dn
+		}
+		s[c] = float32(v)
+	}
+	if len(diffA) > 0 {
+		diffA[0] += n0
+	}
+	if len(diffA) > 1 {
+		diffA[1] += n1
+	}
+	return rs, cnt
 }
 
 // rareAll returns, for D_ap,min ≤ x < D_ap,max, alo = #{D_ap ≤ x} and the
