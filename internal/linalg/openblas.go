@@ -157,7 +157,7 @@ func sgemm1(tA, tB blas.Transpose, m, n, k int, alpha float32, a unsafe.Pointer,
 
 // symmPanel is the number of rows of the result per task in symmUpper
 // (a constant, so results do not depend on GOMAXPROCS).
-const symmPanel = 256
+const symmPanel = 128
 
 // symmUpper computes dst = a·b (a symmetric, upper triangle stored) in
 // panels of symmPanel rows, in parallel on up to GOMAXPROCS goroutines.
