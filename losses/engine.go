@@ -364,9 +364,17 @@ func newBackend32(u blas32.General, blockRows int, grad bool) *backend32 {
 // Their contents are never read before being written.
 var blockPool sync.Pool
 
-func getBlock(n int) []float32 {
-	if p, ok := blockPool.Get().(*[]float32); ok && cap(*p) >= n {
-		return (*p)[:n]
+// matPool recycles the tile engine's N×D float32 matrices the same way
+// (kept apart from blockPool, whose N×N buffers they would displace).
+var matPool sync.Pool
+
+func getBlock(n int) []float32 { return getFrom(&blockPool, n) }
+
+// getFrom returns a []float32 of length n from pool p, or a new one.
+// Its contents are arbitrary.
+func getFrom(p *sync.Pool, n int) []float32 {
+	if b, ok := p.Get().(*[]float32); ok && cap(*b) >= n {
+		return (*b)[:n]
 	}
 	return make([]float32, n)
 }

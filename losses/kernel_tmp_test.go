@@ -11,7 +11,11 @@ import (
 )
 
 func BenchmarkTmpTripletPass(b *testing.B) {
-	old := runtime.GOMAXPROCS(1)
+	procs := 1
+	if v := os.Getenv("TMPPROCS"); v != "" {
+		procs, _ = strconv.Atoi(v)
+	}
+	old := runtime.GOMAXPROCS(procs)
 	defer runtime.GOMAXPROCS(old)
 	N := 4096
 	if os.Getenv("TMPN") != "" {

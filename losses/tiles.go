@@ -1,6 +1,7 @@
 package losses
 
 import (
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -252,7 +253,8 @@ func (e *tileEngine) run(k tileKernel, emit func(i int, g []float64)) float64 {
 	}
 	// Only the upper triangle of W holds coefficients: W is symmetric.
 	wm := blas32.General{Rows: n, Cols: n, Stride: n, Data: e.w[:n*n]}
-	g := linalg.NewMatrix(n, dim)
+	g := blas32.General{Rows: n, Cols: dim, Stride: dim, Data: getFrom(&matPool, n*dim)}
+	defer putMat(g.Data)
 	linalg.SymmUpper(g, wm, e.u)
 	parallelRange(n, func(i0, i1 int) {
 		gr := make([]float64, dim)
@@ -275,6 +277,56 @@ func (e *tileEngine) run(k tileKernel, emit func(i int, g []float64)) float64 {
 	return value
 }
 
+// workingRows returns the working rows in class order: row i is row
+// perm[i] of x, L2-normalized when normalize is set (then norms holds the
+// raw rows' norms), with the same arithmetic as prep32, so the same bits;
+// and their squared norms. The matrix comes from the block pool: return
+// it with putMat.
+func workingRows(x blas32.General, perm []int, normalize bool) (u blas32.General, norms, sq []float64) {
+	n, d := x.Rows, x.Cols
+	u = blas32.General{Rows: n, Cols: d, Stride: d, Data: getFrom(&matPool, n*d)}
+	sq = make([]float64, n)
+	if normalize {
+		norms = make([]float64, n)
+	}
+	parallelRange(n, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			xr, ur := linalg.Row(x, perm[i]), u.Data[i*d:(i+1)*d]
+			if normalize {
+				var ss float64
+				for _, v := range xr {
+					ss += float64(v) * float64(v)
+				}
+				nv := math.Sqrt(ss)
+				norms[i] = nv
+				if nv == 0 {
+					clear(ur)
+				} else {
+					inv := 1 / nv
+					for k, v := range xr {
+						ur[k] = float32(float64(v) * inv)
+					}
+				}
+			} else {
+				copy(ur, xr)
+			}
+			var ss float64
+			for _, v := range ur {
+				ss += float64(v) * float64(v)
+			}
+			sq[i] = ss
+		}
+	})
+	return u, norms, sq
+}
+
+// putMat returns an N×D matrix's storage to matPool.
+func putMat(d []float32) {
+	if d != nil {
+		matPool.Put(&d)
+	}
+}
+
 // evalTiles32 evaluates a tile kernel on a labelled float32 batch (labels
 // in the caller's order; tileFits(x.Rows) must hold) and writes ∂L/∂X to
 // grad when grad.Data != nil. mk builds the kernel from the context.
@@ -287,11 +339,8 @@ func evalTiles32(x blas32.General, labels []int, normalize bool, mk func(*pairCt
 		return 0
 	}
 	ctx := newPairCtx(x.Rows, labels, 0, normalize)
-	xp := linalg.NewMatrix(x.Rows, x.Cols)
-	for i, p := range ctx.perm {
-		copy(linalg.Row(xp, i), linalg.Row(x, p))
-	}
-	u, norms, sq := prep32(xp, normalize)
+	u, norms, sq := workingRows(x, ctx.perm, normalize)
+	defer putMat(u.Data)
 	ctx.sq = sq
 	ctx.f32 = true
 	e := newTileEngine(ctx, u)
