@@ -31,6 +31,9 @@ type Circle struct {
 	M, Gamma float64
 	// Normalize L2-normalizes the rows first (cosine similarities).
 	Normalize bool
+
+	// cache keeps the tile engine's N×N buffer between evaluations.
+	cache tileCache
 }
 
 // NewCircle returns a circle loss with s's settings, defaults filled in.
@@ -58,7 +61,7 @@ func (c *Circle) Params() map[string]any {
 func (c *Circle) Eval(b Batch, grad blas32.General) float64 {
 	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
 	if tileFits(b.X.Rows) {
-		return evalTiles32(b.X, l, c.Normalize, c.tiles, grad)
+		return evalTiles32Cached(b.X, l, c.Normalize, c.tiles, grad, &c.cache)
 	}
 	return evalPairwise32(b.X, l, 0, c.Normalize, c.kernel, grad)
 }

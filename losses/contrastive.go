@@ -30,6 +30,9 @@ type Contrastive struct {
 	Margin, PosMargin float64
 	// Normalize L2-normalizes the rows before measuring distances.
 	Normalize bool
+
+	// cache keeps the tile engine's N×N buffer between evaluations.
+	cache tileCache
 }
 
 // NewContrastive returns a contrastive loss with s's settings, defaults filled in.
@@ -53,7 +56,7 @@ func (c *Contrastive) Params() map[string]any {
 func (c *Contrastive) Eval(b Batch, grad blas32.General) float64 {
 	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
 	if tileFits(b.X.Rows) {
-		return evalTiles32(b.X, l, c.Normalize, c.tiles, grad)
+		return evalTiles32Cached(b.X, l, c.Normalize, c.tiles, grad, &c.cache)
 	}
 	return evalPairwise32(b.X, l, 0, c.Normalize, c.kernel, grad)
 }

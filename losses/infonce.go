@@ -45,6 +45,9 @@ type InfoNCE struct {
 	Symmetric bool
 	// Normalize L2-normalizes the rows first (cosine similarities).
 	Normalize bool
+
+	// cache keeps the tile engine's N×N buffer between evaluations.
+	cache tileCache
 }
 
 // NewInfoNCE returns an InfoNCE loss with s's settings, defaults filled in.
@@ -78,7 +81,7 @@ func (l *InfoNCE) Eval(b Batch, grad blas32.General) float64 {
 	}
 	lab := batchLabels(b.X.Rows, b.Labels, 0)
 	if tileFits(b.X.Rows) {
-		return evalTiles32(b.X, lab, l.Normalize, l.tiles, grad)
+		return evalTiles32Cached(b.X, lab, l.Normalize, l.tiles, grad, &l.cache)
 	}
 	return evalPairwise32(b.X, lab, 0, l.Normalize, l.kernel, grad)
 }

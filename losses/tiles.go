@@ -61,8 +61,9 @@ type tileEngine struct {
 	ctx    *pairCtx
 	u      blas32.General // working rows, class-sorted
 	n, dim int
-	r, t   int       // tile edge and number of tiles
-	w      []float32 // N×N: similarity tiles, then coefficients
+	r, t   int        // tile edge and number of tiles
+	w      []float32  // N×N: similarity tiles, then coefficients
+	cache  *tileCache // where w goes back (nil: the block pool)
 	// workers is the number of goroutines a sweep runs on (tileTask.worker
 	// is below it), fixed when the engine is made.
 	workers int
@@ -113,20 +114,52 @@ type sparseKernel interface {
 }
 
 func newTileEngine(ctx *pairCtx, u blas32.General) *tileEngine {
+	return newTileEngineCached(ctx, u, nil)
+}
+
+// newTileEngineCached is newTileEngine taking W from cache (nil: the
+// block pool).
+func newTileEngineCached(ctx *pairCtx, u blas32.General, cache *tileCache) *tileEngine {
 	n := u.Rows
 	r := tileEdgeFor(n)
 	t := (n + r - 1) / r
-	return &tileEngine{ctx: ctx, u: u, n: n, dim: u.Cols, r: r, t: t, w: getBlock(n * n),
+	return &tileEngine{ctx: ctx, u: u, n: n, dim: u.Cols, r: r, t: t, w: cache.get(n * n), cache: cache,
 		workers: max(1, min(runtime.GOMAXPROCS(0), t*(t+1)/2))}
 }
 
-// release returns W to the block pool.
+// release returns W to its cache or the block pool.
 func (e *tileEngine) release() {
 	if e.w != nil {
-		d := e.w
-		blockPool.Put(&d)
+		e.cache.put(e.w)
 		e.w = nil
 	}
+}
+
+// tileCache keeps a loss's last N×N coefficient buffer for its next
+// evaluation. The block pool alone was not enough: a garbage collection
+// empties it, and allocating 64 MiB afresh at n=4096 cost a third of an
+// evaluation in page faults. It is safe for concurrent use (an
+// evaluation that finds the cache empty allocates its own buffer); the
+// zero value is ready, and a nil *tileCache means the block pool.
+type tileCache struct {
+	w atomic.Pointer[[]float32]
+}
+
+func (c *tileCache) get(n int) []float32 {
+	if c != nil {
+		if p := c.w.Swap(nil); p != nil && cap(*p) >= n {
+			return (*p)[:n]
+		}
+	}
+	return getBlock(n)
+}
+
+func (c *tileCache) put(w []float32) {
+	if c != nil {
+		c.w.Store(&w)
+		return
+	}
+	blockPool.Put(&w)
 }
 
 // needH reports whether kernels must report Σ_j H_aj (distances on
@@ -331,6 +364,11 @@ func putMat(d []float32) {
 // in the caller's order; tileFits(x.Rows) must hold) and writes ∂L/∂X to
 // grad when grad.Data != nil. mk builds the kernel from the context.
 func evalTiles32(x blas32.General, labels []int, normalize bool, mk func(*pairCtx) tileKernel, grad blas32.General) float64 {
+	return evalTiles32Cached(x, labels, normalize, mk, grad, nil)
+}
+
+// evalTiles32Cached is evalTiles32 keeping the N×N buffer in cache.
+func evalTiles32Cached(x blas32.General, labels []int, normalize bool, mk func(*pairCtx) tileKernel, grad blas32.General, cache *tileCache) float64 {
 	wantGrad := grad.Data != nil
 	if wantGrad && (grad.Rows != x.Rows || grad.Cols != x.Cols) {
 		panic("losses: gradient shape does not match X")
@@ -343,7 +381,7 @@ func evalTiles32(x blas32.General, labels []int, normalize bool, mk func(*pairCt
 	defer putMat(u.Data)
 	ctx.sq = sq
 	ctx.f32 = true
-	e := newTileEngine(ctx, u)
+	e := newTileEngineCached(ctx, u, cache)
 	defer e.release()
 	var emit func(i int, g []float64)
 	if wantGrad {

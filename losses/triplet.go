@@ -122,6 +122,9 @@ type Triplet struct {
 	Reduction Reduction
 	// Normalize L2-normalizes the rows first.
 	Normalize bool
+
+	// cache keeps the tile engine's N×N buffer between evaluations.
+	cache tileCache
 }
 
 // NewTriplet returns a triplet loss with s's settings, defaults filled in.
@@ -153,7 +156,7 @@ func (t *Triplet) Params() map[string]any {
 func (t *Triplet) Eval(b Batch, grad blas32.General) float64 {
 	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
 	if tileFits(b.X.Rows) && t.tileable(l) {
-		return evalTiles32(b.X, l, t.Normalize, t.tiles, grad)
+		return evalTiles32Cached(b.X, l, t.Normalize, t.tiles, grad, &t.cache)
 	}
 	return evalPairwise32(b.X, l, 0, t.Normalize, t.kernel, grad)
 }
