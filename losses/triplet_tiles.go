@@ -587,9 +587,15 @@ func allEuclidean(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []t
 			n1 += b
 			rowN++
 		} else {
-			m, alo := rareAll(&A.pad, A.p, x)
-			na = float64(m)
-			rs += A.pre[A.p] - A.pre[alo] + na*mx
+			// Rare: count on from the third positive. (No call here: a
+			// call anywhere in the loop makes Go keep the loop's values in
+			// stack slots and reload them all on the common path.)
+			alo := 2
+			for alo < 16 && A.pad[alo] <= x {
+				alo++
+			}
+			na = float64(A.p - alo)
+			rs += A.pre[A.p&31] - A.pre[alo&31] + na*mx
 			diffA[alo]++
 		}
 		// Column c's anchor's side.
@@ -603,10 +609,13 @@ func allEuclidean(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []t
 			diff[J.doff+b]++
 		} else {
 			C := &cols[c]
-			m, alo := rareAll(&C.pad, C.p, x)
-			fm := float64(m)
+			alo := 2
+			for alo < 16 && C.pad[alo] <= x {
+				alo++
+			}
+			fm := float64(C.p - alo)
 			na += fm
-			sum[c] += C.pre[C.p] - C.pre[alo] + fm*mx
+			sum[c] += C.pre[C.p&31] - C.pre[alo&31] + fm*mx
 			diff[C.doff+alo]++
 		}
 		cnt += na
