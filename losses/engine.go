@@ -143,6 +143,8 @@ type scratch struct {
 	neg     []int
 	cnt     []float64
 	rank    rankTable
+	sub     *subBuf    // triplet tile sub-blocks (see triplet_sub.go)
+	sides   []sideSums // triplet tile: per-anchor running sums
 }
 
 func grow(s []float64, n int) []float64 {

@@ -123,3 +123,45 @@ func checkTilesDeterministic(t *testing.T, specs []string) {
 		}
 	}
 }
+
+// TestTilesMatchRowsTies runs the triplet specs on rows drawn from a
+// small grid ({0, 1}⁶, some repeated), where many distances are exactly
+// equal: negatives tie with positives and with each other, which
+// exercises every rank comparison at equality (including the semihard
+// tables' bucket edges). One triplet counted differently would move a
+// gradient row by about 1% of the largest entry; the tolerance, 0.1%,
+// leaves room for the float32 rounding of sums that cancel on such
+// symmetric data.
+func TestTilesMatchRowsTies(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, n := range []int{40, 300} {
+		d := 6
+		x := linalg.NewMatrix(n, d)
+		for i := range x.Data {
+			x.Data[i] = float32(rng.IntN(2))
+		}
+		labels := make([]int, n)
+		for i := range labels {
+			labels[i] = rng.IntN(max(2, n/6))
+		}
+		for _, spec := range []string{"triplet", "triplet:mining=semihard", "triplet:mining=hard", "triplet:mining=semihard,margin=0.5",
+			"triplet:distance=cosine,mining=semihard", "triplet:normalize=false", "triplet:normalize=false,mining=semihard", "contrastive"} {
+			l := mustParse(t, spec)
+			rows, tiles := tileForms[l.Name()](l)
+			g1, g2 := linalg.NewMatrix(n, d), linalg.NewMatrix(n, d)
+			v1, v2 := rows(x, labels, g1), tiles(x, labels, g2)
+			if math.Abs(v1-v2) > 1e-6*(1+math.Abs(v1)) {
+				t.Fatalf("%s n=%d: value rows %.9g tiles %.9g", spec, n, v1, v2)
+			}
+			var gmax float64
+			for _, v := range g1.Data {
+				gmax = max(gmax, math.Abs(float64(v)))
+			}
+			for i := range g1.Data {
+				if diff := math.Abs(float64(g1.Data[i] - g2.Data[i])); !(diff <= 1e-3*(gmax+1e-12)) {
+					t.Fatalf("%s n=%d: grad[%d] rows %g tiles %g", spec, n, i, g1.Data[i], g2.Data[i])
+				}
+			}
+		}
+	}
+}

@@ -192,15 +192,24 @@ func (k *tripletTiles) sortPositives(e *tileEngine) {
 			}
 			an.scale = 0
 			if span := an.last - an.first; semi && an.p > 0 && span > 0 && an.p <= 16 {
-				an.scale = semiBuckets / span
+				// tab[b] = #{positives whose bucket is below b}, plus
+				// semiFlag when some positive's bucket is b; the bucket
+				// of v is ⌊(v − first)·scale⌋, monotone in v, so
+				// #{D_ap < dn} = tab[b(dn)] plus those of its own
+				// bucket below dn (see semiBucket).
+				an.scale = (semiBuckets - 1) / span
 				tab := k.tab[a*semiBuckets : (a+1)*semiBuckets]
-				c := 0
-				for b := range tab {
-					edge := an.first + float64(b)/an.scale
-					for c < an.p && dp[c] < edge {
-						c++
+				clear(tab)
+				for _, v := range dp {
+					tab[semiBucket(v, an.first, an.scale)]++
+				}
+				var run uint8
+				for b, c := range tab {
+					tab[b] = run
+					if c > 0 {
+						tab[b] |= semiFlag
 					}
-					tab[b] = uint8(c)
+					run += c
 				}
 			}
 		}
@@ -342,6 +351,10 @@ func (k *tripletTiles) tile(e *tileEngine, _ int, t *tileTask) {
 // counter and sums in stack slots, every iteration waiting on a store and
 // a reload.
 func (k *tripletTiles) tileFast(e *tileEngine, t *tileTask) {
+	if k.t.Distance == Euclidean && k.hs == nil {
+		k.tileSub(e, t) // the default: see triplet_sub.go
+		return
+	}
 	n, w, sq, cls := e.n, e.w, e.ctx.sq, e.ctx.hi
 	dk, margin, semi := k.t.Distance, k.t.Margin, k.t.Mining == MineSemihard
 	diff := k.diff[t.worker]
@@ -366,20 +379,6 @@ func (k *tripletTiles) tileFast(e *tileEngine, t *tileTask) {
 		row := w[a*n+t.q0 : a*n+t.q1]
 		A := &k.anchors[a]
 		diffA := diff[A.doff : A.doff+A.p+1]
-		if semi && dk == Euclidean && hC == nil {
-			rs, rc := semiEuclidean(A, &k.hot[a], k.tab[a*semiBuckets:(a+1)*semiBuckets], cols[c0:], hot[c0:], k.tab, t.q0+c0,
-				sq[a], cls[a], sqQ[c0:], clsQ[c0:], row[c0:], sumC[c0:nc], margin, diffA, diff)
-			sumR[r] += rs
-			cnt += rc
-			continue
-		}
-		if !semi && dk == Euclidean && hC == nil {
-			// The default: one fused loop.
-			rs, rc := allEuclidean(A, &k.hot[a], cols[c0:], hot[c0:], sq[a], cls[a], sqQ[c0:], clsQ[c0:], row[c0:], sumC[c0:nc], margin, diffA, diff)
-			sumR[r] += rs
-			cnt += rc
-			continue
-		}
 		d, nb := dbuf[c0:], nbuf[c0:]
 		tileDists(dk, sq[a], cls[a], sqQ[c0:], clsQ[c0:], row[c0:], d)
 		var rs float64
@@ -492,13 +491,19 @@ type tripletHot struct {
 	pf          float64 // number of positives, as a float
 }
 
-// semiBuckets is the number of equal-width buckets over [first, last]
-// of an anchor's table for semihard mining (tripletTiles.tab): with 16
-// positives at most, a query lands in a bucket holding a positive's
-// distance (and needs a comparison to correct the table's count) about
-// one time in sixteen.
-// from which the semihard rank #{D_ap < dn} starts.
+// semiBuckets is the number of entries of an anchor's semihard table
+// (tripletTiles.tab): buckets of equal width over [D_ap,min, D_ap,max].
+// With at most 16 positives, a query lands in a bucket holding one (and
+// needs comparisons) about one time in sixteen.
 const semiBuckets = 256
+
+// semiFlag marks a table entry whose bucket holds a positive.
+const semiFlag = 0x80
+
+// semiBucket returns the bucket of distance v in [first, last] for
+// scale = (semiBuckets−1)/(last−first): monotone in v, so a positive in a
+// lower bucket than a query is closer and one in a higher bucket farther.
+func semiBucket(v, first, scale float64) uint8 { return uint8(int((v - first) * scale)) }
 
 // allSides evaluates mining "all" from both ends for the negative
 // distances d of one tile row: anchor A (hot H) at the row, anchor
@@ -548,208 +553,8 @@ func allSides(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []tripl
 	return rs + rowCnt*(H.sum+PA*margin) - PA*rowD
 }
 
-// allEuclidean is tileDists, allSides and tileCoef in one loop for the
-// default case (mining all, Euclidean distance, normalized rows): it
-// reads the similarities s of one tile row, skips the positive pairs
-// (class ca), evaluates every negative from both ends and overwrites
-// s[c] with its coefficient. It returns the row anchor's loss sum and
-// the number of active terms of the row.
-func allEuclidean(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []tripletHot, sqa float64, ca int, sqQ []float64, clsQ []int, s []float32, sum []float64, margin float64, diffA, diff []int32) (float64, float64) {
-	// alo = #{D_ap ≤ x} is b2i(D_ap,1 ≤ x) + b2i(D_ap,2 ≤ x) unless the
-	// second smallest D_ap is ≤ x too (rare: then it is counted out of
-	// line). The rest is arithmetic without branches: with positives
-	// padded by +Inf, alo ≤ P and the number of active positives P − alo
-	// is 0 when x ≥ D_ap,max; for alo ≤ 1 the prefix sum pre[alo] is
-	// alo·D_ap,1.
-	p0, p1, pre1, PA, preP := H.first, H.second, H.pre1, H.pf, H.sum
-	var rs, cnt float64
-	var n1, rowN int
-	n := len(s)
-	cols, hot, sqQ, clsQ, sum = cols[:n], hot[:n], sqQ[:n], clsQ[:n], sum[:n]
-	for c := range n {
-		if clsQ[c] == ca {
-			continue // a positive pair: finish writes its coefficient
-		}
-		d2 := sqa + sqQ[c] - 2*float64(s[c])
-		if d2 < 0 {
-			d2 = 0
-		}
-		dn := math.Sqrt(d2)
-		x := dn - margin
-		mx := margin - dn
-		// Anchor a's side.
-		var na float64
-		if x < p1 {
-			b := b2i(p0 <= x)
-			fb := float64(b)
-			na = PA - fb
-			rs += preP - fb*pre1 + na*mx
-			n1 += b
-			rowN++
-		} else {
-			// Rare: count on from the third positive. (No call here: a
-			// call anywhere in the loop makes Go keep the loop's values in
-			// stack slots and reload them all on the common path.)
-			alo := 2
-			for alo < 16 && A.pad[alo] <= x {
-				alo++
-			}
-			na = float64(A.p - alo)
-			rs += A.pre[A.p&31] - A.pre[alo&31] + na*mx
-			diffA[alo]++
-		}
-		// Column c's anchor's side.
-		J := &hot[c]
-		if x < J.second {
-			b := b2i(J.first <= x)
-			fb := float64(b)
-			m := J.pf - fb
-			na += m
-			sum[c] += J.sum - fb*J.pre1 + m*mx
-			diff[J.doff+b]++
-		} else {
-			C := &cols[c]
-			alo := 2
-			for alo < 16 && C.pad[alo] <= x {
-				alo++
-			}
-			fm := float64(C.p - alo)
-			na += fm
-			sum[c] += C.pre[C.p&31] - C.pre[alo&31] + fm*mx
-			diff[C.doff+alo]++
-		}
-		cnt += na
-		var v float64
-		if dn > 0 {
-			v = na / dn
-		}
-		s[c] = float32(v)
-	}
-	if len(diffA) > 0 {
-		diffA[0] += int32(rowN - n1)
-	}
-	if len(diffA) > 1 {
-		diffA[1] += int32(n1)
-	}
-	return rs, cnt
-}
 
-// countFrom4 returns #{pad[i] ≤ x} when the first four entries are ≤ x.
-//
-//go:noinline
-func countFrom4(pad *[16]float64, x float64) int {
-	alo := 4
-	for alo < 16 && pad[alo] <= x {
-		alo++
-	}
-	return alo
-}
 
-// semiEuclidean is allEuclidean for semihard mining: negative c forms an
-// active triplet with an anchor's sorted positives from alo = #{D_ap ≤
-// d − margin} to mhi = #{D_ap < d}, the latter read from the anchor's
-// bucket table (tabA for the row anchor; row q0+c of tab for column c's)
-// and corrected by comparisons, which rarely run.
-func semiEuclidean(A *tripletAnchor, H *tripletHot, tabA []uint8, cols []tripletAnchor, hot []tripletHot, tab []uint8, q0 int,
-	sqa float64, ca int, sqQ []float64, clsQ []int, s []float32, sum []float64, margin float64, diffA, diff []int32) (float64, float64) {
-	firstA, lastA, secondA, scaleA, P := H.first, H.last, H.second, A.scale, A.p
-	pa, pre := &A.pad, &A.pre
-	ta := (*[semiBuckets]uint8)(tabA)
-	var rs, cnt float64
-	var n0, n1 int32
-	n := len(s)
-	cols, hot, sqQ, clsQ, sum = cols[:n], hot[:n], sqQ[:n], clsQ[:n], sum[:n]
-	for c := range n {
-		if clsQ[c] == ca {
-			continue // a positive pair: finish writes its coefficient
-		}
-		d2 := sqa + sqQ[c] - 2*float64(s[c])
-		if d2 < 0 {
-			d2 = 0
-		}
-		dn := math.Sqrt(d2)
-		x := dn - margin
-		mx := margin - dn
-		var na float64
-		// Anchor a's side.
-		if x < lastA && dn > firstA {
-			alo := b2i(firstA <= x)
-			if secondA <= x {
-				_, alo = rareAll(pa, P, x)
-			}
-			mhi := P
-			if dn == lastA {
-				mhi = rankDown(pa, P, dn)
-			} else if dn < lastA {
-				// The bucket index is below semiBuckets in exact arithmetic;
-				// if rounding says otherwise, uint8 wraps it and the
-				// correction still finds the exact rank.
-				mhi = int(ta[uint8(int((dn-firstA)*scaleA))])
-				if mhi < 16 && pa[mhi] < dn {
-					mhi = rankUp(pa, mhi, dn)
-				} else if mhi > 0 && pa[mhi-1] >= dn {
-					mhi = rankDown(pa, mhi, dn)
-				}
-			}
-			if m := mhi - alo; m > 0 {
-				fm := float64(m)
-				na = fm
-				rs += pre[mhi&31] - pre[alo&31] + fm*mx
-				switch alo {
-				case 0:
-					n0++
-				case 1:
-					n1++
-				default:
-					diffA[alo]++
-				}
-				diffA[mhi]--
-			}
-		}
-		// Column c's anchor's side.
-		if J := &hot[c]; x < J.last && dn > J.first {
-			C := &cols[c]
-			pj := &C.pad
-			alo := b2i(J.first <= x)
-			if J.second <= x {
-				_, alo = rareAll(pj, C.p, x)
-			}
-			mhi := C.p
-			if dn == J.last {
-				mhi = rankDown(pj, C.p, dn)
-			} else if dn < J.last {
-				o := (q0 + c) * semiBuckets
-				tj := (*[semiBuckets]uint8)(tab[o : o+semiBuckets])
-				mhi = int(tj[uint8(int((dn-J.first)*C.scale))])
-				if mhi < 16 && pj[mhi] < dn {
-					mhi = rankUp(pj, mhi, dn)
-				} else if mhi > 0 && pj[mhi-1] >= dn {
-					mhi = rankDown(pj, mhi, dn)
-				}
-			}
-			if m := mhi - alo; m > 0 {
-				fm := float64(m)
-				na += fm
-				sum[c] += C.pre[mhi&31] - C.pre[alo&31] + fm*mx
-				diff[J.doff+alo]++
-				diff[J.doff+mhi]--
-			}
-		}
-		cnt += na
-		var v float64
-		if dn > 0 {
-			v = na / dn
-		}
-		s[c] = float32(v)
-	}
-	if len(diffA) > 0 {
-		diffA[0] += n0
-	}
-	if len(diffA) > 1 {
-		diffA[1] += n1
-	}
-	return rs, cnt
-}
 
 // rareAll returns, for D_ap,min ≤ x < D_ap,max, alo = #{D_ap ≤ x} and the
 // number of active positives P − alo.
@@ -773,7 +578,7 @@ func rareAll(pad *[16]float64, P int, x float64) (m, alo int) {
 func semiRow(A *tripletAnchor, H *tripletHot, tabA []uint8, d, nb []float64, margin float64, diff []int32) float64 {
 	first, last, scale, P := H.first, H.last, A.scale, A.p
 	pa, pre := &A.pad, &A.pre
-	tabA = tabA[:semiBuckets]
+	ta := (*[semiBuckets]uint8)(tabA)
 	var rs float64
 	var zero int32
 	nb = nb[:len(d)]
@@ -788,12 +593,17 @@ func semiRow(A *tripletAnchor, H *tripletHot, tabA []uint8, d, nb []float64, mar
 			_, alo = rareAll(pa, P, x)
 		}
 		mhi := P
-		if dn <= last { // #{D_ap < dn}
-			mhi = int(tabA[min(max(int((dn-first)*scale), 0), semiBuckets-1)])
-			if mhi < 16 && pa[mhi] < dn {
-				mhi = rankUp(pa, mhi, dn)
-			} else if mhi > 0 && pa[mhi-1] >= dn {
-				mhi = rankDown(pa, mhi, dn)
+		if dn < last { // #{D_ap < dn}: see semiBucket
+			e := ta[semiBucket(dn, first, scale)]
+			mhi = int(e &^ semiFlag)
+			if e&semiFlag != 0 {
+				for mhi < 16 && pa[mhi] < dn {
+					mhi++
+				}
+			}
+		} else {
+			for mhi > 0 && pa[mhi-1] >= dn {
+				mhi--
 			}
 		}
 		if m := mhi - alo; m > 0 {
@@ -813,24 +623,6 @@ func semiRow(A *tripletAnchor, H *tripletHot, tabA []uint8, d, nb []float64, mar
 	return rs
 }
 
-// rankUp and rankDown correct a rank read from a semihard bucket table
-// (usually not needed: see semiRow).
-//
-//go:noinline
-func rankUp(pad *[16]float64, r int, dn float64) int {
-	for r < 16 && pad[r] < dn {
-		r++
-	}
-	return r
-}
-
-//go:noinline
-func rankDown(pad *[16]float64, r int, dn float64) int {
-	for r > 0 && pad[r-1] >= dn {
-		r--
-	}
-	return r
-}
 
 // semiCols is semiRow for the column anchors (see allCols); tab holds
 // every anchor's table, column c's at row q0+c.
@@ -843,18 +635,25 @@ func semiCols(cols []tripletAnchor, hot []tripletHot, tab []uint8, q0 int, d, nb
 			continue
 		}
 		J := &cols[c]
+		pj := &J.pad
 		alo := 0
 		if x >= H.first {
-			_, alo = rareAll(&J.pad, J.p, x)
+			_, alo = rareAll(pj, J.p, x)
 		}
 		mhi := J.p
-		if dn <= H.last { // #{D_ap < dn}
-			pj := &J.pad
-			mhi = int(tab[(q0+c)*semiBuckets+min(max(int((dn-H.first)*J.scale), 0), semiBuckets-1)])
-			if mhi < 16 && pj[mhi] < dn {
-				mhi = rankUp(pj, mhi, dn)
-			} else if mhi > 0 && pj[mhi-1] >= dn {
-				mhi = rankDown(pj, mhi, dn)
+		if dn < H.last { // #{D_ap < dn}: see semiBucket
+			o := (q0 + c) * semiBuckets
+			ta := (*[semiBuckets]uint8)(tab[o : o+semiBuckets])
+			e := ta[semiBucket(dn, H.first, J.scale)]
+			mhi = int(e &^ semiFlag)
+			if e&semiFlag != 0 {
+				for mhi < 16 && pj[mhi] < dn {
+					mhi++
+				}
+			}
+		} else {
+			for mhi > 0 && pj[mhi-1] >= dn {
+				mhi--
 			}
 		}
 		if m := mhi - alo; m > 0 {

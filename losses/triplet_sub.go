@@ -1,0 +1,267 @@
+package losses
+
+import "math"
+
+// This file holds the triplet tile kernel for the default case: Euclidean
+// distances on normalized rows, mining all or semihard, reduction
+// avg_nonzero, at most 16 positives per anchor (tripletTiles.fast).
+//
+// A tile is done in sub-blocks of subEdge×subEdge pairs. The distances of
+// a sub-block are computed once into a buffer that stays in the L2 cache;
+// then each row anchor is evaluated along its row of the buffer and each
+// column anchor down its column, in loops whose anchor is fixed (its
+// sorted positives stay in registers), and finally the coefficients are
+// written. Evaluating both ends of a pair in one loop loaded a different
+// column anchor every iteration and kept Go's register allocator busy
+// spilling: it was about 1.6 times slower.
+
+// subEdge is the edge of the sub-blocks.
+const subEdge = 128
+
+// subBuf is a worker's buffers for one sub-block: distances (+Inf for
+// pairs that are not negatives of the sub-block) and active counts.
+type subBuf struct {
+	d  [subEdge * subEdge]float64
+	na [subEdge * subEdge]float64
+}
+
+// sideSums is one anchor's running sums over a tile: its loss sum and its
+// active negatives with alo = 0 and alo = 1 (larger alo go straight to
+// the difference counters).
+type sideSums struct {
+	sum    float64
+	n0, n1 int32
+}
+
+// tileSub is tileFast for Euclidean distances on normalized rows.
+func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
+	n, w, sq, cls := e.n, e.w, e.ctx.sq, e.ctx.hi
+	margin, semi := k.t.Margin, k.t.Mining == MineSemihard
+	diff := k.diff[t.worker]
+	nr, nc := t.p1-t.p0, t.q1-t.q0
+	if t.sc.sub == nil {
+		t.sc.sub = new(subBuf)
+	}
+	if cap(t.sc.sides) < nr+nc {
+		t.sc.sides = make([]sideSums, nr+nc)
+	}
+	sides := t.sc.sides[:nr+nc]
+	clear(sides)
+	rowSides, colSides := sides[:nr], sides[nr:]
+	buf := t.sc.sub
+	inf := math.Inf(1)
+	var cnt float64
+	for rb := 0; rb < nr; rb += subEdge {
+		re := min(nr, rb+subEdge)
+		cs := 0
+		if t.diag {
+			cs = rb // sub-blocks left of the diagonal are below it
+		}
+		for cb := cs; cb < nc; cb += subEdge {
+			ce := min(nc, cb+subEdge)
+			bw := ce - cb
+			onDiag := t.diag && cb == rb
+			sqQ, clsQ := sq[t.q0+cb:t.q0+ce], cls[t.q0+cb:t.q0+ce]
+			clear(buf.na[:(re-rb)*subEdge])
+			// Rows: distances, then the row anchor's side.
+			for i := rb; i < re; i++ {
+				a := t.p0 + i
+				row := w[a*n+t.q0+cb : a*n+t.q0+ce]
+				d := buf.d[(i-rb)*subEdge : (i-rb)*subEdge+bw]
+				subDists(sq[a], cls[a], sqQ, clsQ, row, d)
+				if onDiag {
+					for j := range min(bw, i-rb+1) {
+						d[j] = inf // on or below the diagonal
+					}
+				}
+				na := buf.na[(i-rb)*subEdge : (i-rb)*subEdge+bw]
+				if semi {
+					rowSides[i].semi(&k.anchors[a], &k.hot[a], k.tab[a*semiBuckets:(a+1)*semiBuckets], d, na, margin, diff, 1)
+				} else {
+					rowSides[i].all(&k.anchors[a], &k.hot[a], d, na, margin, diff, 1)
+				}
+			}
+			// Columns: the column anchor's side, down the column.
+			m := re - rb
+			for j := range bw {
+				c := t.q0 + cb + j
+				d := buf.d[j : j+(m-1)*subEdge+1]
+				na := buf.na[j : j+(m-1)*subEdge+1]
+				if semi {
+					colSides[cb+j].semi(&k.anchors[c], &k.hot[c], k.tab[c*semiBuckets:(c+1)*semiBuckets], d, na, margin, diff, subEdge)
+				} else {
+					colSides[cb+j].all(&k.anchors[c], &k.hot[c], d, na, margin, diff, subEdge)
+				}
+			}
+			// Coefficients −∂(sum)/∂d ÷ d for the sub-block's pairs.
+			for i := rb; i < re; i++ {
+				a := t.p0 + i
+				row := w[a*n+t.q0+cb : a*n+t.q0+ce]
+				d := buf.d[(i-rb)*subEdge : (i-rb)*subEdge+bw]
+				na := buf.na[(i-rb)*subEdge : (i-rb)*subEdge+bw]
+				cnt += subCoef(d, na, row)
+			}
+		}
+	}
+	sumR, sumC := e.slot(k.sum, t.ti, t.tj), e.slot(k.sum, t.tj, t.ti)
+	for i := range rowSides {
+		s := &rowSides[i]
+		sumR[i] += s.sum
+		s.flush(&k.anchors[t.p0+i], diff)
+	}
+	for c := range colSides {
+		s := &colSides[c]
+		sumC[c] += s.sum
+		s.flush(&k.anchors[t.q0+c], diff)
+	}
+	k.cnt[t.worker] += int64(cnt)
+}
+
+// subDists sets d[j] to the Euclidean distance between the anchor
+// (squared norm sqa, class ca) and column j from its similarity s[j], or
+// +Inf when column j is of the anchor's class.
+func subDists(sqa float64, ca int, sqQ []float64, clsQ []int, s []float32, d []float64) {
+	d, sqQ, clsQ = d[:len(s)], sqQ[:len(s)], clsQ[:len(s)]
+	for j, v := range s {
+		d2 := sqa + sqQ[j] - 2*float64(v)
+		if d2 < 0 {
+			d2 = 0
+		}
+		d[j] = math.Sqrt(d2)
+	}
+	inf := math.Inf(1)
+	for j, y := range clsQ {
+		if y == ca {
+			d[j] = inf
+		}
+	}
+}
+
+// subCoef overwrites s[j] with na[j]/d[j] (0 at d = 0) for every finite
+// d[j] and returns the sum of those na[j].
+func subCoef(d, na []float64, s []float32) float64 {
+	na, s = na[:len(d)], s[:len(d)]
+	var cnt float64
+	for j, dn := range d {
+		if dn <= math.MaxFloat64 {
+			v := 0.0
+			if dn > 0 {
+				v = na[j] / dn
+			}
+			cnt += na[j]
+			s[j] = float32(v)
+		}
+	}
+	return cnt
+}
+
+// flush adds the alo = 0 and alo = 1 counts to the anchor's difference
+// counters.
+func (s *sideSums) flush(A *tripletAnchor, diff []int32) {
+	if s.n0 != 0 {
+		diff[A.doff] += s.n0
+	}
+	if s.n1 != 0 {
+		diff[A.doff+1] += s.n1
+	}
+}
+
+// all evaluates the negatives at distances d[0], d[step], d[2·step], …
+// against anchor A (hot part H) for mining all: negative i forms an active
+// triplet with the sorted positives from alo = #{D_ap ≤ d − margin} on.
+// It adds their number to na[i] and their loss terms to s. +Inf
+// distances count nothing.
+//
+// For alo ≤ 1, alo = b is one comparison and the loss terms are
+// Σ_{p ≥ b} (D_ap − d + margin) = preP + P·margin − P·d − b·(pre1 + margin)
+// + b·d: only Σd, Σb and Σb·d are gathered per element. alo ≥ 2 (d −
+// margin at or past the second smallest D_ap) is counted by a short loop.
+func (s *sideSums) all(A *tripletAnchor, H *tripletHot, d, na []float64, margin float64, diff []int32, step int) {
+	first, second, last, pf := H.first, H.second, H.last, H.pf
+	var nCommon, n1 int32
+	var sumD, sumBD, rare float64
+	na = na[:len(d)]
+	for i := 0; i < len(d); i += step {
+		dn := d[i]
+		x := dn - margin
+		if x < second {
+			b := b2i(first <= x)
+			fb := float64(b)
+			na[i] += pf - fb
+			sumD += dn
+			sumBD += fb * dn
+			n1 += int32(b)
+			nCommon++
+		} else if x < last {
+			alo := 2
+			for alo < 16 && A.pad[alo] <= x {
+				alo++
+			}
+			m := float64(A.p - alo)
+			na[i] += m
+			rare += A.pre[A.p&31] - A.pre[alo&31] + m*(margin-dn)
+			diff[A.doff+alo]++
+		}
+	}
+	fn, f1 := float64(nCommon), float64(n1)
+	s.sum += rare + fn*(H.sum+pf*margin) - pf*sumD - f1*(H.pre1+margin) + sumBD
+	s.n0 += nCommon - n1
+	s.n1 += n1
+}
+
+// semi is all for semihard mining: the active positives end at
+// mhi = #{D_ap < d}, read from the anchor's bucket table tab and
+// corrected by comparisons (which rarely run). It adds to na like all.
+func (s *sideSums) semi(A *tripletAnchor, H *tripletHot, tab []uint8, d, na []float64, margin float64, diff []int32, step int) {
+	first, second, last, scale, P := H.first, H.second, H.last, A.scale, A.p
+	pad, pre := &A.pad, &A.pre
+	ta := (*[semiBuckets]uint8)(tab)
+	sum := s.sum
+	var n0, n1 int32
+	na = na[:len(d)]
+	for i := 0; i < len(d); i += step {
+		dn := d[i]
+		x := dn - margin
+		var fm float64
+		if x < last && dn > first {
+			alo := b2i(first <= x)
+			if second <= x {
+				alo = 2
+				for alo < 16 && pad[alo] <= x {
+					alo++
+				}
+			}
+			mhi := P
+			if dn < last { // #{D_ap < dn}: see semiBucket
+				e := ta[semiBucket(dn, first, scale)]
+				mhi = int(e &^ semiFlag)
+				if e&semiFlag != 0 {
+					for mhi < 16 && pad[mhi] < dn {
+						mhi++
+					}
+				}
+			} else {
+				for mhi > 0 && pad[mhi-1] >= dn {
+					mhi--
+				}
+			}
+			if m := mhi - alo; m > 0 {
+				fm = float64(m)
+				sum += pre[mhi&31] - pre[alo&31] + fm*(margin-dn)
+				switch alo {
+				case 0:
+					n0++
+				case 1:
+					n1++
+				default:
+					diff[A.doff+alo]++
+				}
+				diff[A.doff+mhi]--
+			}
+		}
+		na[i] += fm
+	}
+	s.sum = sum
+	s.n0 += n0
+	s.n1 += n1
+}
