@@ -553,9 +553,6 @@ func allSides(A *tripletAnchor, H *tripletHot, cols []tripletAnchor, hot []tripl
 	return rs + rowCnt*(H.sum+PA*margin) - PA*rowD
 }
 
-
-
-
 // rareAll returns, for D_ap,min ≤ x < D_ap,max, alo = #{D_ap ≤ x} and the
 // number of active positives P − alo.
 //
@@ -622,7 +619,6 @@ func semiRow(A *tripletAnchor, H *tripletHot, tabA []uint8, d, nb []float64, mar
 	}
 	return rs
 }
-
 
 // semiCols is semiRow for the column anchors (see allCols); tab holds
 // every anchor's table, column c's at row q0+c.
