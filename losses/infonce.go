@@ -33,11 +33,13 @@ type InfoNCESettings struct {
 // target query i) is added and the two means are averaged, as
 // sentence-transformers' MultipleNegativesSymmetricRankingLoss with scale 1/τ.
 //
-// Everything uses log-sum-exp. The labelled form processes the N×N Gram
-// matrix in row blocks; the pair form computes only the Q×(N−Q)
-// query×candidate similarities (plus the Q×Q positive×query ones with
-// Symmetric), also in row blocks, so memory stays O(blockRows·N) even at
-// N = 65,536.
+// Everything uses log-sum-exp. The labelled form runs in the tile engine
+// (tiles.go: the upper half of the Gram matrix, one exponential per pair)
+// when its N×N float32 coefficient matrix fits in 256 MiB, and on row
+// blocks of the Gram matrix otherwise, so memory stays O(blockRows·N) even
+// at N = 65,536; the pair form computes only the Q×(N−Q) query×candidate
+// similarities (plus the Q×Q positive×query ones with Symmetric), also in
+// row blocks.
 type InfoNCE struct {
 	// Temperature is τ > 0.
 	Temperature float64

@@ -15,11 +15,14 @@
 // implemented by every loss here) runs the same code on float64 inputs with
 // float64 GEMMs, reproducing float64 references to ~1e-15.
 //
-// Memory and speed: the pairwise losses work on row blocks of the
-// similarity matrix (at most 256 MiB of block buffers), never on anything
-// of size N³ or per triplet; anchors are processed in parallel and every
-// reduction runs in a fixed order, so results are bit-identical whatever
-// the number of threads.
+// Memory and speed: the pairwise losses never build anything of size N³
+// or per triplet. A labelled float32 batch whose N×N float32 matrix fits
+// in 256 MiB runs in the tile engine (tiles.go: the upper half of the
+// similarity matrix in 256×256 tiles, each pair evaluated once from both
+// ends, one symmetric backward product); other batches run on row blocks
+// of the similarity matrix (engine.go, at most 256 MiB of block buffers).
+// Work is parallel but every reduction runs in a fixed order, so results
+// are bit-identical whatever the number of threads.
 package losses
 
 import (
