@@ -68,20 +68,8 @@ func (q circleRows) rowSum(s []float32, colM, colZ []float64, mr float64) float6
 			an = 0
 		}
 		l := g * an * (x - m)
-		x1, x2 := l-mr, l-colM[c]
-		if !(x1 >= -700) {
-			x1 = -700
-		}
-		if !(x2 >= -700) {
-			x2 = -700
-		}
-		y1, y2 := x1*(expLog2e*256)+expShifter, x2*(expLog2e*256)+expShifter
-		k1, k2 := int64(math.Float64bits(y1))-expShifterBits, int64(math.Float64bits(y2))-expShifterBits
-		kf1, kf2 := y1-expShifter, y2-expShifter
-		r1, r2 := x1-kf1*(math.Ln2/256), x2-kf2*(math.Ln2/256)
-		p1, p2 := 1+r1*(1+r1*(0.5+r1*(1.0/6))), 1+r2*(1+r2*(0.5+r2*(1.0/6)))
-		rz += p1 * math.Float64frombits(math.Float64bits(expTable256[k1&255])+uint64(k1>>8)<<52)
-		colZ[c] += p2 * math.Float64frombits(math.Float64bits(expTable256[k2&255])+uint64(k2>>8)<<52)
+		rz += exp256(l - mr)
+		colZ[c] += exp256(l - colM[c])
 	}
 	return rz
 }
@@ -97,13 +85,7 @@ func (q circleRows) rowSumConst(s []float32, colZ []float64, shift float64) floa
 			an = 0
 		}
 		dl := g * an
-		x := dl*(xs-m) - shift // ≥ −constRange − rounding > −700
-		y := x*(expLog2e*256) + expShifter
-		k := int64(math.Float64bits(y)) - expShifterBits
-		kf := y - expShifter
-		r := x - kf*(math.Ln2/256)
-		p := 1 + r*(1+r*(0.5+r*(1.0/6)))
-		E := p * math.Float64frombits(math.Float64bits(expTable256[k&255])+uint64(k>>8)<<52)
+		E := exp256(dl*(xs-m) - shift) // ≥ −constRange − rounding > −700
 		rz += E
 		colZ[c] += E
 		s[c] = float32(dl * E)
@@ -122,16 +104,7 @@ func (q circleRows) rowSumFast(s []float32, hmC, hC, colZ []float64, hmr, hr flo
 			an = 0
 		}
 		dl := g * an
-		x := dl*(xs-m) - hmr - hmC[c]
-		if !(x >= -700) {
-			x = -700
-		}
-		y := x*(expLog2e*256) + expShifter
-		k := int64(math.Float64bits(y)) - expShifterBits
-		kf := y - expShifter
-		r := x - kf*(math.Ln2/256)
-		p := 1 + r*(1+r*(0.5+r*(1.0/6)))
-		E := p * math.Float64frombits(math.Float64bits(expTable256[k&255])+uint64(k>>8)<<52)
+		E := exp256(dl*(xs-m) - hmr - hmC[c])
 		rz += E * hC[c]
 		colZ[c] += E * hr
 		s[c] = float32(dl * E)
@@ -150,20 +123,8 @@ func (q circleRows) rowCoef(s []float32, lseC, cC []float64, lseA, cA float64) {
 		}
 		dl := g * an
 		l := dl * (xs - m)
-		x1, x2 := l-lseA, l-lseC[c]
-		if !(x1 >= -700) {
-			x1 = -700
-		}
-		if !(x2 >= -700) {
-			x2 = -700
-		}
-		y1, y2 := x1*(expLog2e*256)+expShifter, x2*(expLog2e*256)+expShifter
-		k1, k2 := int64(math.Float64bits(y1))-expShifterBits, int64(math.Float64bits(y2))-expShifterBits
-		kf1, kf2 := y1-expShifter, y2-expShifter
-		r1, r2 := x1-kf1*(math.Ln2/256), x2-kf2*(math.Ln2/256)
-		p1, p2 := 1+r1*(1+r1*(0.5+r1*(1.0/6))), 1+r2*(1+r2*(0.5+r2*(1.0/6)))
-		e1 := p1 * math.Float64frombits(math.Float64bits(expTable256[k1&255])+uint64(k1>>8)<<52)
-		e2 := p2 * math.Float64frombits(math.Float64bits(expTable256[k2&255])+uint64(k2>>8)<<52)
+		e1 := exp256(l - lseA)
+		e2 := exp256(l - lseC[c])
 		s[c] = float32(dl * (cA*e1 + cC[c]*e2))
 	}
 }

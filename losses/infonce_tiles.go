@@ -481,20 +481,8 @@ func (q infoNCERows) rowSum(s []float32, colM, colZ []float64, mr float64) float
 	var rz float64
 	for c, v := range s {
 		l := float64(v) * inv
-		x1, x2 := l-mr, l-colM[c]
-		if !(x1 >= -700) {
-			x1 = -700
-		}
-		if !(x2 >= -700) {
-			x2 = -700
-		}
-		y1, y2 := x1*(expLog2e*256)+expShifter, x2*(expLog2e*256)+expShifter
-		k1, k2 := int64(math.Float64bits(y1))-expShifterBits, int64(math.Float64bits(y2))-expShifterBits
-		kf1, kf2 := y1-expShifter, y2-expShifter
-		r1, r2 := x1-kf1*(math.Ln2/256), x2-kf2*(math.Ln2/256)
-		p1, p2 := 1+r1*(1+r1*(0.5+r1*(1.0/6))), 1+r2*(1+r2*(0.5+r2*(1.0/6)))
-		rz += p1 * math.Float64frombits(math.Float64bits(expTable256[k1&255])+uint64(k1>>8)<<52)
-		colZ[c] += p2 * math.Float64frombits(math.Float64bits(expTable256[k2&255])+uint64(k2>>8)<<52)
+		rz += exp256(l - mr)
+		colZ[c] += exp256(l - colM[c])
 	}
 	return rz
 }
@@ -504,13 +492,7 @@ func (q infoNCERows) rowSumConst(s []float32, colZ []float64, shift float64) flo
 	inv := q.inv
 	var rz float64
 	for c, v := range s {
-		x := float64(v)*inv - shift // ≥ −2·inv − rounding > −700
-		y := x*(expLog2e*256) + expShifter
-		k := int64(math.Float64bits(y)) - expShifterBits
-		kf := y - expShifter
-		r := x - kf*(math.Ln2/256)
-		p := 1 + r*(1+r*(0.5+r*(1.0/6)))
-		E := p * math.Float64frombits(math.Float64bits(expTable256[k&255])+uint64(k>>8)<<52)
+		E := exp256(float64(v)*inv - shift) // ≥ −2·inv − rounding > −700
 		rz += E
 		colZ[c] += E
 		s[c] = float32(E)
@@ -523,16 +505,7 @@ func (q infoNCERows) rowSumFast(s []float32, hmC, hC, colZ []float64, hmr, hr fl
 	inv := q.inv
 	var rz float64
 	for c, v := range s {
-		x := float64(v)*inv - hmr - hmC[c]
-		if !(x >= -700) {
-			x = -700
-		}
-		y := x*(expLog2e*256) + expShifter
-		k := int64(math.Float64bits(y)) - expShifterBits
-		kf := y - expShifter
-		r := x - kf*(math.Ln2/256)
-		p := 1 + r*(1+r*(0.5+r*(1.0/6)))
-		E := p * math.Float64frombits(math.Float64bits(expTable256[k&255])+uint64(k>>8)<<52)
+		E := exp256(float64(v)*inv - hmr - hmC[c])
 		rz += E * hC[c]
 		colZ[c] += E * hr
 		s[c] = float32(E)
@@ -545,20 +518,8 @@ func (q infoNCERows) rowCoef(s []float32, lseC, cC []float64, lseA, cA float64) 
 	inv := q.inv
 	for c, v := range s {
 		l := float64(v) * inv
-		x1, x2 := l-lseA, l-lseC[c]
-		if !(x1 >= -700) {
-			x1 = -700
-		}
-		if !(x2 >= -700) {
-			x2 = -700
-		}
-		y1, y2 := x1*(expLog2e*256)+expShifter, x2*(expLog2e*256)+expShifter
-		k1, k2 := int64(math.Float64bits(y1))-expShifterBits, int64(math.Float64bits(y2))-expShifterBits
-		kf1, kf2 := y1-expShifter, y2-expShifter
-		r1, r2 := x1-kf1*(math.Ln2/256), x2-kf2*(math.Ln2/256)
-		p1, p2 := 1+r1*(1+r1*(0.5+r1*(1.0/6))), 1+r2*(1+r2*(0.5+r2*(1.0/6)))
-		e1 := p1 * math.Float64frombits(math.Float64bits(expTable256[k1&255])+uint64(k1>>8)<<52)
-		e2 := p2 * math.Float64frombits(math.Float64bits(expTable256[k2&255])+uint64(k2>>8)<<52)
+		e1 := exp256(l - lseA)
+		e2 := exp256(l - lseC[c])
 		s[c] = float32(cA*e1 + cC[c]*e2)
 	}
 }

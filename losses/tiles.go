@@ -412,3 +412,18 @@ func evalTiles32Cached(x blas32.General, labels []int, normalize bool, mk func(*
 	}
 	return e.run(mk(ctx), emit)
 }
+
+// exp256 returns e^max(x, −700) with expSumF32's method (relative error
+// below 1e-12; e^−700 stands for anything smaller, results being rounded
+// to float32 anyway). It is small enough to be inlined into the tile
+// kernels' loops, where a call would make Go spill the loop's registers.
+func exp256(x float64) float64 {
+	if !(x >= -700) {
+		x = -700
+	}
+	y := x*(expLog2e*256) + expShifter
+	r := x - (y-expShifter)*(math.Ln2/256)
+	k := math.Float64bits(y) - expShifterBits // round(x·256/ln2), two's complement
+	// Only bits 0–19 of k matter below, so unsigned shifts do.
+	return (1 + r*(1+r*(0.5+r*(1.0/6)))) * math.Float64frombits(math.Float64bits(expTable256[k&255])+(k>>8)<<52)
+}
