@@ -35,7 +35,7 @@ type sideSums struct {
 
 // tileSub is tileFast for Euclidean distances on normalized rows.
 func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
-	n, w, sq, cls := e.n, e.w, e.ctx.sq, e.ctx.hi
+	n, w, sq := e.n, e.w, e.ctx.sq
 	margin, semi := k.t.Margin, k.t.Mining == MineSemihard
 	diff := k.diff[t.worker]
 	nr, nc := t.p1-t.p0, t.q1-t.q0
@@ -61,14 +61,20 @@ func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
 			ce := min(nc, cb+subEdge)
 			bw := ce - cb
 			onDiag := t.diag && cb == rb
-			sqQ, clsQ := sq[t.q0+cb:t.q0+ce], cls[t.q0+cb:t.q0+ce]
+			sqQ := sq[t.q0+cb : t.q0+ce]
 			clear(buf.na[:(re-rb)*subEdge])
 			// Rows: distances, then the row anchor's side.
 			for i := rb; i < re; i++ {
 				a := t.p0 + i
 				row := w[a*n+t.q0+cb : a*n+t.q0+ce]
 				d := buf.d[(i-rb)*subEdge : (i-rb)*subEdge+bw]
-				subDists(sq[a], cls[a], sqQ, clsQ, row, d)
+				subDists(sq[a], sqQ, row, d)
+				// The anchor's class is the row range [lo, hi) (rows are
+				// sorted by class): those columns are positives.
+				lo, hi := e.ctx.lo[a]-(t.q0+cb), e.ctx.hi[a]-(t.q0+cb)
+				for j := max(lo, 0); j < min(hi, bw); j++ {
+					d[j] = inf
+				}
 				if onDiag {
 					for j := range min(bw, i-rb+1) {
 						d[j] = inf // on or below the diagonal
@@ -118,10 +124,9 @@ func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
 }
 
 // subDists sets d[j] to the Euclidean distance between the anchor
-// (squared norm sqa, class ca) and column j from its similarity s[j], or
-// +Inf when column j is of the anchor's class.
-func subDists(sqa float64, ca int, sqQ []float64, clsQ []int, s []float32, d []float64) {
-	d, sqQ, clsQ = d[:len(s)], sqQ[:len(s)], clsQ[:len(s)]
+// (squared norm sqa) and column j from its similarity s[j].
+func subDists(sqa float64, sqQ []float64, s []float32, d []float64) {
+	d, sqQ = d[:len(s)], sqQ[:len(s)]
 	for j, v := range s {
 		d2 := sqa + sqQ[j] - 2*float64(v)
 		if d2 < 0 {
@@ -129,28 +134,22 @@ func subDists(sqa float64, ca int, sqQ []float64, clsQ []int, s []float32, d []f
 		}
 		d[j] = math.Sqrt(d2)
 	}
-	inf := math.Inf(1)
-	for j, y := range clsQ {
-		if y == ca {
-			d[j] = inf
-		}
-	}
 }
 
-// subCoef overwrites s[j] with na[j]/d[j] (0 at d = 0) for every finite
-// d[j] and returns the sum of those na[j].
+// subCoef overwrites s[j] with na[j]/d[j] (0 at d = 0, and at the +Inf
+// that mark pairs which are not negatives: positive pairs get their
+// coefficients in finish, entries below the diagonal are never read) and
+// returns the sum of the na[j].
 func subCoef(d, na []float64, s []float32) float64 {
 	na, s = na[:len(d)], s[:len(d)]
 	var cnt float64
 	for j, dn := range d {
-		if dn <= math.MaxFloat64 {
-			v := 0.0
-			if dn > 0 {
-				v = na[j] / dn
-			}
-			cnt += na[j]
-			s[j] = float32(v)
+		v := 0.0
+		if dn > 0 {
+			v = na[j] / dn
 		}
+		cnt += na[j]
+		s[j] = float32(v)
 	}
 	return cnt
 }
