@@ -85,7 +85,7 @@ func (q circleRows) rowSumConst(s []float32, colZ []float64, shift float64) floa
 			an = 0
 		}
 		dl := g * an
-		E := exp256(dl*(xs-m) - shift) // ≥ −constRange − rounding > −700
+		E := exp256In(dl*(xs-m) - shift) // ≥ −constRange − rounding > −700
 		rz += E
 		colZ[c] += E
 		s[c] = float32(dl * E)

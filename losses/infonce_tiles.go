@@ -492,7 +492,7 @@ func (q infoNCERows) rowSumConst(s []float32, colZ []float64, shift float64) flo
 	inv := q.inv
 	var rz float64
 	for c, v := range s {
-		E := exp256(float64(v)*inv - shift) // ≥ −2·inv − rounding > −700
+		E := exp256In(float64(v)*inv - shift) // ≥ −2·inv − rounding > −700
 		rz += E
 		colZ[c] += E
 		s[c] = float32(E)

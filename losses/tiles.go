@@ -421,6 +421,11 @@ func exp256(x float64) float64 {
 	if !(x >= -700) {
 		x = -700
 	}
+	return exp256In(x)
+}
+
+// exp256In is exp256 for x already known to be in [−700, 700].
+func exp256In(x float64) float64 {
 	y := x*(expLog2e*256) + expShifter
 	r := x - (y-expShifter)*(math.Ln2/256)
 	k := math.Float64bits(y) - expShifterBits // round(x·256/ln2), two's complement
