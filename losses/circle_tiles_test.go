@@ -2,20 +2,7 @@ package losses
 
 import (
 	"testing"
-
-	"gonum.org/v1/gonum/blas/blas32"
 )
-
-func init() {
-	tileForms["circle"] = func(l Loss) (rows, tiles evalFn) {
-		c := l.(*Circle)
-		return func(x blas32.General, y []int, g blas32.General) float64 {
-				return evalPairwise32(x, y, 0, c.Normalize, c.kernel, g)
-			}, func(x blas32.General, y []int, g blas32.General) float64 {
-				return evalTiles32(x, y, c.Normalize, c.tiles, g)
-			}
-	}
-}
 
 // circleTileSpecs are the circle specs the tile form is cross-checked on.
 var circleTileSpecs = []string{

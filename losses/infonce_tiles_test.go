@@ -11,17 +11,6 @@ import (
 	"github.com/embfit/embfit/internal/linalg"
 )
 
-func init() {
-	tileForms["infonce"] = func(l Loss) (rows, tiles evalFn) {
-		c := l.(*InfoNCE)
-		return func(x blas32.General, y []int, g blas32.General) float64 {
-				return evalPairwise32(x, y, 0, c.Normalize, c.kernel, g)
-			}, func(x blas32.General, y []int, g blas32.General) float64 {
-				return evalTiles32(x, y, c.Normalize, c.tiles, g)
-			}
-	}
-}
-
 // infoNCETileSpecs are the InfoNCE specs the tile form is cross-checked on.
 var infoNCETileSpecs = []string{
 	"infonce", "infonce:temperature=0.01", "infonce:temperature=0.001", "infonce:temperature=2",
@@ -53,7 +42,7 @@ func checkTilesEdgeLabels(t *testing.T, specs []string) {
 	}
 	for _, spec := range specs {
 		l := mustParse(t, spec)
-		rows, tiles := tileForms[l.Name()](l)
+		rows, tiles := tileForm(l)
 		for name, f := range patterns {
 			labels := make([]int, n)
 			for i := range labels {
@@ -157,7 +146,7 @@ func TestNegLSEPaths(t *testing.T) {
 		x, labels := tileBatch(n)
 		for _, spec := range specs {
 			l := mustParse(t, spec)
-			rows, _ := tileForms[l.Name()](l)
+			rows, _ := tileForm(l)
 			for _, p := range paths {
 				tiles, _ := tilesWith(l, p.set)
 				matchForms(t, fmt.Sprintf("%s n=%d %s", spec, n, p.name), rows, tiles, x, labels)

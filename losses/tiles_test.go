@@ -15,28 +15,30 @@ import (
 // evalFn evaluates a labelled float32 batch, writing the gradient.
 type evalFn func(x blas32.General, labels []int, grad blas32.General) float64
 
-// tileForms maps a loss name to a function giving the row-block engine's
-// and the tile engine's evaluation of a loss of that name. Test files of
-// each loss register theirs in an init function.
-var tileForms = map[string]func(l Loss) (rows, tiles evalFn){}
+// tileForm returns the row-block engine's and the tile engine's
+// evaluation of the labelled float32 loss l.
+func tileForm(l Loss) (rows, tiles evalFn) {
+	switch l := l.(type) {
+	case *Contrastive:
+		return engines(l.Normalize, l.kernel, l.tiles)
+	case *Triplet:
+		return engines(l.Normalize, l.kernel, l.tiles)
+	case *InfoNCE:
+		return engines(l.Normalize, l.kernel, l.tiles)
+	case *Circle:
+		return engines(l.Normalize, l.kernel, l.tiles)
+	}
+	panic(fmt.Sprintf("losses: %s has no tile form", l.Name()))
+}
 
-func init() {
-	tileForms["contrastive"] = func(l Loss) (rows, tiles evalFn) {
-		c := l.(*Contrastive)
-		return func(x blas32.General, y []int, g blas32.General) float64 {
-				return evalPairwise32(x, y, 0, c.Normalize, c.kernel, g)
-			}, func(x blas32.General, y []int, g blas32.General) float64 {
-				return evalTiles32(x, y, c.Normalize, c.tiles, g)
-			}
-	}
-	tileForms["triplet"] = func(l Loss) (rows, tiles evalFn) {
-		t := l.(*Triplet)
-		return func(x blas32.General, y []int, g blas32.General) float64 {
-				return evalPairwise32(x, y, 0, t.Normalize, t.kernel, g)
-			}, func(x blas32.General, y []int, g blas32.General) float64 {
-				return evalTiles32(x, y, t.Normalize, t.tiles, g)
-			}
-	}
+// engines returns the two engines' evaluations of a loss with row
+// kernel row and tile kernel tile.
+func engines(normalize bool, row func(*pairCtx) rowKernel, tile func(*pairCtx) tileKernel) (rows, tiles evalFn) {
+	return func(x blas32.General, y []int, g blas32.General) float64 {
+			return evalPairwise32(x, y, 0, normalize, row, g)
+		}, func(x blas32.General, y []int, g blas32.General) float64 {
+			return evalTiles32(x, y, normalize, tile, g)
+		}
 }
 
 // tileSpecs are the specs the tile engine is cross-checked on here.
@@ -75,11 +77,7 @@ func checkTilesMatchRows(t *testing.T, specs []string) {
 		}
 		for _, spec := range specs {
 			l := mustParse(t, spec)
-			form := tileForms[l.Name()]
-			if form == nil {
-				t.Fatalf("%s: no tile form registered", spec)
-			}
-			rows, tiles := form(l)
+			rows, tiles := tileForm(l)
 			g1, g2 := linalg.NewMatrix(n, d), linalg.NewMatrix(n, d)
 			v1, v2 := rows(x, labels, g1), tiles(x, labels, g2)
 			name := fmt.Sprintf("%s n=%d", spec, n)
@@ -147,7 +145,7 @@ func TestTilesMatchRowsTies(t *testing.T) {
 		for _, spec := range []string{"triplet", "triplet:mining=semihard", "triplet:mining=hard", "triplet:mining=semihard,margin=0.5",
 			"triplet:distance=cosine,mining=semihard", "triplet:normalize=false", "triplet:normalize=false,mining=semihard", "contrastive"} {
 			l := mustParse(t, spec)
-			rows, tiles := tileForms[l.Name()](l)
+			rows, tiles := tileForm(l)
 			g1, g2 := linalg.NewMatrix(n, d), linalg.NewMatrix(n, d)
 			v1, v2 := rows(x, labels, g1), tiles(x, labels, g2)
 			if math.Abs(v1-v2) > 1e-6*(1+math.Abs(v1)) {

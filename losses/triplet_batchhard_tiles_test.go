@@ -305,7 +305,7 @@ func TestBatchHardTilesDuplicateNegatives(t *testing.T) {
 		}
 		t.Logf("%s: %d of %d ties broken by BLAS rounding", spec, broken, len(cases))
 		// The same result as the row-block engine.
-		rows, tiles := tileForms["triplet"](tr)
+		rows, tiles := tileForm(tr)
 		g1, g2 := linalg.NewMatrix(n, d), linalg.NewMatrix(n, d)
 		v1, v2 := rows(x, labels, g1), tiles(x, labels, g2)
 		if math.Abs(v1-v2) > 1e-6*(1+math.Abs(v1)) {
