@@ -98,7 +98,6 @@ const minPanelFlops = 1 << 21
 // columns of C when C is wide and short), on up to GOMAXPROCS goroutines,
 // each panel one single-threaded cblas_sgemm call.
 func sgemmPanels(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	workers := runtime.GOMAXPROCS(0)
 	byRows := m >= n
 	extent := n
 	if byRows {
@@ -113,9 +112,33 @@ func sgemmPanels(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32,
 		return
 	}
 	pa, pb, pc := unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0]), unsafe.Pointer(&c[0])
+	forPanels(panels, func(p int) {
+		i0 := p * panelRows
+		w := min(extent, i0+panelRows) - i0
+		if byRows {
+			// Rows i0.. of op(A): row i0 of A, or column i0 of Aᵀ.
+			offA := i0 * lda
+			if tA != blas.NoTrans {
+				offA = i0
+			}
+			sgemm1(tA, tB, w, n, k, alpha, unsafe.Add(pa, 4*offA), lda, pb, ldb, beta, unsafe.Add(pc, 4*i0*ldc), ldc)
+		} else {
+			// Columns i0.. of op(B): column i0 of B, or row i0 of Bᵀ.
+			offB := i0
+			if tB != blas.NoTrans {
+				offB = i0 * ldb
+			}
+			sgemm1(tA, tB, m, w, k, alpha, pa, lda, unsafe.Add(pb, 4*offB), ldb, beta, unsafe.Add(pc, 4*i0), ldc)
+		}
+	})
+}
+
+// forPanels runs f(0), …, f(panels−1) on up to GOMAXPROCS goroutines,
+// each panel once, and returns when all are done.
+func forPanels(panels int, f func(p int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range max(1, min(workers, panels)) {
+	for range max(1, min(runtime.GOMAXPROCS(0), panels)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -124,23 +147,7 @@ func sgemmPanels(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32,
 				if p >= panels {
 					return
 				}
-				i0 := p * panelRows
-				w := min(extent, i0+panelRows) - i0
-				if byRows {
-					// Rows i0.. of op(A): row i0 of A, or column i0 of Aᵀ.
-					offA := i0 * lda
-					if tA != blas.NoTrans {
-						offA = i0
-					}
-					sgemm1(tA, tB, w, n, k, alpha, unsafe.Add(pa, 4*offA), lda, pb, ldb, beta, unsafe.Add(pc, 4*i0*ldc), ldc)
-				} else {
-					// Columns i0.. of op(B): column i0 of B, or row i0 of Bᵀ.
-					offB := i0
-					if tB != blas.NoTrans {
-						offB = i0 * ldb
-					}
-					sgemm1(tA, tB, m, w, k, alpha, pa, lda, unsafe.Add(pb, 4*offB), ldb, beta, unsafe.Add(pc, 4*i0), ldc)
-				}
+				f(p)
 			}
 		}()
 	}
@@ -177,34 +184,21 @@ func symmUpper(dst, a, b blas32.General) {
 	panels := (n + symmPanel - 1) / symmPanel
 	pa, pb, pc := unsafe.Pointer(&a.Data[0]), unsafe.Pointer(&b.Data[0]), unsafe.Pointer(&dst.Data[0])
 	lda, ldb, ldc := a.Stride, b.Stride, dst.Stride
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range max(1, min(runtime.GOMAXPROCS(0), panels)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				p := int(next.Add(1) - 1)
-				if p >= panels {
-					return
-				}
-				p0 := p * symmPanel
-				p1 := min(n, p0+symmPanel)
-				m := p1 - p0
-				cP := unsafe.Add(pc, 4*p0*ldc)
-				C.cblas_ssymm(C.CblasRowMajor, C.CblasLeft, C.CblasUpper, C.blasint(m), C.blasint(k), 1,
-					(*C.float)(unsafe.Add(pa, 4*(p0*lda+p0))), C.blasint(lda), (*C.float)(unsafe.Add(pb, 4*p0*ldb)), C.blasint(ldb),
-					0, (*C.float)(cP), C.blasint(ldc))
-				if p1 < n {
-					sgemm1(blas.NoTrans, blas.NoTrans, m, k, n-p1, 1, unsafe.Add(pa, 4*(p0*lda+p1)), lda,
-						unsafe.Add(pb, 4*p1*ldb), ldb, 1, cP, ldc)
-				}
-				if p0 > 0 {
-					sgemm1(blas.Trans, blas.NoTrans, m, k, p0, 1, unsafe.Add(pa, 4*p0), lda,
-						pb, ldb, 1, cP, ldc)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	forPanels(panels, func(p int) {
+		p0 := p * symmPanel
+		p1 := min(n, p0+symmPanel)
+		m := p1 - p0
+		cP := unsafe.Add(pc, 4*p0*ldc)
+		C.cblas_ssymm(C.CblasRowMajor, C.CblasLeft, C.CblasUpper, C.blasint(m), C.blasint(k), 1,
+			(*C.float)(unsafe.Add(pa, 4*(p0*lda+p0))), C.blasint(lda), (*C.float)(unsafe.Add(pb, 4*p0*ldb)), C.blasint(ldb),
+			0, (*C.float)(cP), C.blasint(ldc))
+		if p1 < n {
+			sgemm1(blas.NoTrans, blas.NoTrans, m, k, n-p1, 1, unsafe.Add(pa, 4*(p0*lda+p1)), lda,
+				unsafe.Add(pb, 4*p1*ldb), ldb, 1, cP, ldc)
+		}
+		if p0 > 0 {
+			sgemm1(blas.Trans, blas.NoTrans, m, k, p0, 1, unsafe.Add(pa, 4*p0), lda,
+				pb, ldb, 1, cP, ldc)
+		}
+	})
 }
