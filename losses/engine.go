@@ -145,6 +145,7 @@ type scratch struct {
 	rank    rankTable
 	sub     *subBuf    // triplet tile sub-blocks (see triplet_sub.go)
 	sides   []sideSums // triplet tile: per-anchor running sums
+	rare    []int32    // triplet tile: negatives off lanes4's common path
 }
 
 func grow(s []float64, n int) []float64 {

@@ -41,6 +41,7 @@ func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
 	nr, nc := t.p1-t.p0, t.q1-t.q0
 	if t.sc.sub == nil {
 		t.sc.sub = new(subBuf)
+		t.sc.rare = make([]int32, 4*subEdge)
 	}
 	if cap(t.sc.sides) < nr+nc {
 		t.sc.sides = make([]sideSums, nr+nc)
@@ -84,12 +85,20 @@ func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
 				if semi {
 					rowSides[i].semi(&k.anchors[a], &k.hot[a], k.tab[a*semiBuckets:(a+1)*semiBuckets], d, na, margin, diff, 1)
 				} else {
-					rowSides[i].all(&k.anchors[a], &k.hot[a], d, na, margin, diff, 1)
+					rowSides[i].allRow(&k.anchors[a], &k.hot[a], d, na, margin, diff, t.sc.rare)
 				}
 			}
-			// Columns: the column anchor's side, down the column.
+			// Columns: the column anchor's side, down the column; for
+			// mining all, four columns at a time (see lanes4).
 			m := re - rb
-			for j := range bw {
+			j0 := 0
+			if !semi {
+				for ; j0+4 <= bw; j0 += 4 {
+					c := t.q0 + cb + j0
+					allCols4(k.anchors[c:c+4], k.hot[c:c+4], colSides[cb+j0:cb+j0+4], buf.d[j0:], buf.na[j0:], m, margin, diff, t.sc.rare)
+				}
+			}
+			for j := j0; j < bw; j++ {
 				c := t.q0 + cb + j
 				d := buf.d[j : j+(m-1)*subEdge+1]
 				na := buf.na[j : j+(m-1)*subEdge+1]
@@ -192,18 +201,96 @@ func (s *sideSums) all(A *tripletAnchor, H *tripletHot, d, na []float64, margin 
 			n1 += int32(b)
 			nCommon++
 		} else if x < last {
-			alo := 2
-			for alo < 16 && A.pad[alo] <= x {
-				alo++
-			}
-			m := float64(A.p - alo)
-			na[i] += m
-			rare += A.pre[A.p&31] - A.pre[alo&31] + m*(margin-dn)
-			diff[A.doff+alo]++
+			rare += A.rare(dn, margin, &na[i], diff)
 		}
 	}
+	s.add(H, margin, rare, sumD, sumBD, nCommon, n1)
+}
+
+// allRow is all along one row (step 1), its first multiple of four
+// entries through lanes4 (four interleaved streams against the same
+// anchor, whose sums are then added in a fixed order). rare is scratch
+// of at least len(d) entries.
+func (s *sideSums) allRow(A *tripletAnchor, H *tripletHot, d, na []float64, margin float64, diff, rare []int32) {
+	n4 := len(d) &^ 3
+	c := laneConsts{margin: margin}
+	for k := range 4 {
+		c.first[k], c.second[k], c.last[k], c.pf[k] = H.first, H.second, H.last, H.pf
+	}
+	var out laneOut
+	nr := lanes4(d[:n4], na[:n4], n4/4, 4, &c, rare, &out)
+	sumD := (out.sumD[0] + out.sumD[1]) + (out.sumD[2] + out.sumD[3])
+	sumBD := (out.sumBD[0] + out.sumBD[1]) + (out.sumBD[2] + out.sumBD[3])
+	nCommon := int32(out.n[0] + out.n[1] + out.n[2] + out.n[3])
+	n1 := int32(out.n1[0] + out.n1[1] + out.n1[2] + out.n1[3])
+	var rareSum float64
+	for _, r := range rare[:nr] {
+		rareSum += A.rare(d[r], margin, &na[r], diff)
+	}
+	pf, first, second, last := H.pf, H.first, H.second, H.last
+	for i := n4; i < len(d); i++ {
+		dn := d[i]
+		x := dn - margin
+		if x < second {
+			var fb float64
+			if first <= x {
+				fb = 1
+				n1++
+				sumBD += dn
+			}
+			na[i] += pf - fb
+			sumD += dn
+			nCommon++
+		} else if x < last {
+			rareSum += A.rare(dn, margin, &na[i], diff)
+		}
+	}
+	s.add(H, margin, rareSum, sumD, sumBD, nCommon, n1)
+}
+
+// allCols4 is all down four adjacent columns at once through lanes4:
+// column k's anchor is anchors[k] (hot[k]), its sums go to sides[k], and
+// it reads d[i·subEdge+k] and adds to na[i·subEdge+k] for i in [0, m).
+// The results are those of all, bit for bit.
+func allCols4(anchors []tripletAnchor, hot []tripletHot, sides []sideSums, d, na []float64, m int, margin float64, diff, rare []int32) {
+	c := laneConsts{margin: margin}
+	for k := range 4 {
+		h := &hot[k]
+		c.first[k], c.second[k], c.last[k], c.pf[k] = h.first, h.second, h.last, h.pf
+	}
+	var out laneOut
+	nr := lanes4(d, na, m, subEdge, &c, rare, &out)
+	var rareSum [4]float64
+	for _, r := range rare[:nr] {
+		i, k := int(r)/4, int(r)%4
+		o := i*subEdge + k
+		rareSum[k] += anchors[k].rare(d[o], margin, &na[o], diff)
+	}
+	for k := range 4 {
+		sides[k].add(&hot[k], margin, rareSum[k], out.sumD[k], out.sumBD[k], int32(out.n[k]), int32(out.n1[k]))
+	}
+}
+
+// rare handles a negative at distance dn whose dn − margin is at or past
+// the anchor's second smallest D_ap (and below its largest): it adds the
+// number of active positives to *na, counts them in diff and returns
+// their loss terms.
+func (A *tripletAnchor) rare(dn, margin float64, na *float64, diff []int32) float64 {
+	x := dn - margin
+	alo := 2
+	for alo < 16 && A.pad[alo] <= x {
+		alo++
+	}
+	m := float64(A.p - alo)
+	*na += m
+	diff[A.doff+alo]++
+	return A.pre[A.p&31] - A.pre[alo&31] + m*(margin-dn)
+}
+
+// add folds one pass's gathered sums into s (see all for the formula).
+func (s *sideSums) add(H *tripletHot, margin, rare, sumD, sumBD float64, nCommon, n1 int32) {
 	fn, f1 := float64(nCommon), float64(n1)
-	s.sum += rare + fn*(H.sum+pf*margin) - pf*sumD - f1*(H.pre1+margin) + sumBD
+	s.sum += rare + fn*(H.sum+H.pf*margin) - H.pf*sumD - f1*(H.pre1+margin) + sumBD
 	s.n0 += nCommon - n1
 	s.n1 += n1
 }

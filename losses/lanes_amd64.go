@@ -1,0 +1,15 @@
+//go:build amd64 && !purego
+
+package losses
+
+import "golang.org/x/sys/cpu"
+
+// haveLanesAsm reports whether lanes4 runs in assembly (the CPU has
+// AVX2); it is read-only after initialization.
+var haveLanesAsm = cpu.X86.HasAVX2
+
+// lanes4Asm is lanes4Go in AVX2 assembly (lanes_amd64.s): one lane per
+// 64-bit element of a YMM register. The caller checks the bounds.
+//
+//go:noescape
+func lanes4Asm(d, na *float64, m, stride int, c *laneConsts, rare *int32, out *laneOut) int

@@ -1,0 +1,87 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func lanes4Asm(d, na *float64, m, stride int, c *laneConsts, rare *int32, out *laneOut) int
+//
+// Lane k of step i reads d[i·stride+k]. With x = d − margin:
+//   common = x < second, b = common && first ≤ x,
+//   na += common ? pf − b : +0, sumD += common ? d : +0, sumBD += b ? d : +0,
+//   n += common, n1 += b, and (¬common && x < last) appends 4i+k to rare.
+// Adding +0 changes nothing (all these sums are ≥ +0), so every lane gives
+// the bits of lanes4Go.
+TEXT ·lanes4Asm(SB), NOSPLIT, $0-64
+	MOVQ d+0(FP), SI
+	MOVQ na+8(FP), DI
+	MOVQ m+16(FP), CX
+	MOVQ stride+24(FP), DX
+	SHLQ $3, DX
+	MOVQ c+32(FP), R8
+	VMOVUPD 0(R8), Y0         // first
+	VMOVUPD 32(R8), Y1        // second
+	VMOVUPD 64(R8), Y2        // last
+	VMOVUPD 96(R8), Y4        // pf
+	VBROADCASTSD 128(R8), Y3  // margin
+	MOVQ rare+40(FP), R9
+	MOVQ out+48(FP), R11
+	MOVQ $0x3FF0000000000000, AX
+	MOVQ AX, X15
+	VBROADCASTSD X15, Y15     // 1.0
+	VXORPD Y5, Y5, Y5         // sumD
+	VXORPD Y6, Y6, Y6         // sumBD
+	VPXOR Y7, Y7, Y7          // n
+	VPXOR Y8, Y8, Y8          // n1
+	XORQ BX, BX               // step i
+	XORQ R12, R12             // rare count
+
+loop:
+	CMPQ BX, CX
+	JGE done
+	VMOVUPD (SI), Y9          // d
+	VSUBPD Y3, Y9, Y10        // x = d − margin
+	VCMPPD $1, Y1, Y10, Y11   // common = x < second
+	VCMPPD $2, Y10, Y0, Y12   // first ≤ x
+	VANDPD Y11, Y12, Y12      // b
+	VANDPD Y15, Y12, Y13      // b as 1.0 / +0
+	VSUBPD Y13, Y4, Y14       // pf − b
+	VANDPD Y11, Y14, Y14      // … or +0 off the common path
+	VADDPD (DI), Y14, Y14
+	VMOVUPD Y14, (DI)
+	VANDPD Y11, Y9, Y13
+	VADDPD Y13, Y5, Y5        // sumD
+	VANDPD Y12, Y9, Y13
+	VADDPD Y13, Y6, Y6        // sumBD
+	VPSUBQ Y11, Y7, Y7        // n (a true mask is −1)
+	VPSUBQ Y12, Y8, Y8        // n1
+	VCMPPD $1, Y2, Y10, Y13   // x < last
+	VANDNPD Y13, Y11, Y13     // ¬common && x < last
+	VMOVMSKPD Y13, AX
+	TESTL AX, AX
+	JNZ rare
+
+next:
+	ADDQ DX, SI
+	ADDQ DX, DI
+	INCQ BX
+	JMP loop
+
+rare:
+	BSFL AX, R13
+	MOVQ BX, R14
+	SHLQ $2, R14
+	ADDQ R13, R14
+	MOVL R14, (R9)(R12*4)
+	INCQ R12
+	BTRL R13, AX
+	TESTL AX, AX
+	JNZ rare
+	JMP next
+
+done:
+	VMOVUPD Y5, 0(R11)
+	VMOVUPD Y6, 32(R11)
+	VMOVDQU Y7, 64(R11)
+	VMOVDQU Y8, 96(R11)
+	VZEROUPPER
+	MOVQ R12, ret+56(FP)
+	RET
