@@ -13,3 +13,12 @@ var haveLanesAsm = cpu.X86.HasAVX2
 //
 //go:noescape
 func lanes4Asm(d, na *float64, m, stride int, c *laneConsts, rare *int32, out *laneOut) int
+
+// subDistsAsm and subCoefAsm are the vector loops of subDists and
+// subCoef (lanes_amd64.s), for a multiple of 4 elements.
+//
+//go:noescape
+func subDistsAsm(s *float32, sqQ, d *float64, n int, sqa float64)
+
+//go:noescape
+func subCoefAsm(d, na *float64, s *float32, n int, cnt *[4]float64)

@@ -85,3 +85,67 @@ done:
 	VZEROUPPER
 	MOVQ R12, ret+56(FP)
 	RET
+
+// func subDistsAsm(s *float32, sqQ, d *float64, n int, sqa float64)
+//
+// d[j] = √(sqa + sqQ[j] − 2·s[j]), with a negative radicand replaced by +0
+// (not −0 or NaN, as in subDists), for j in [0, n), n a multiple of 4.
+TEXT ·subDistsAsm(SB), NOSPLIT, $0-40
+	MOVQ s+0(FP), SI
+	MOVQ sqQ+8(FP), R8
+	MOVQ d+16(FP), DI
+	MOVQ n+24(FP), CX
+	VBROADCASTSD sqa+32(FP), Y0
+	VXORPD Y1, Y1, Y1
+	XORQ BX, BX
+
+dloop:
+	CMPQ BX, CX
+	JGE ddone
+	VCVTPS2PD (SI)(BX*4), Y2
+	VADDPD Y2, Y2, Y2         // 2s, exactly
+	VADDPD (R8)(BX*8), Y0, Y3 // sqa + sqQ
+	VSUBPD Y2, Y3, Y3
+	VCMPPD $1, Y1, Y3, Y4     // radicand < 0
+	VANDNPD Y3, Y4, Y3        // … then +0
+	VSQRTPD Y3, Y3
+	VMOVUPD Y3, (DI)(BX*8)
+	ADDQ $4, BX
+	JMP dloop
+
+ddone:
+	VZEROUPPER
+	RET
+
+// func subCoefAsm(d, na *float64, s *float32, n int, cnt *[4]float64)
+//
+// s[j] = float32(d[j] > 0 ? na[j]/d[j] : +0) for j in [0, n), n a multiple
+// of 4; cnt[k] gets the sum of na[j] over j ≡ k (mod 4).
+TEXT ·subCoefAsm(SB), NOSPLIT, $0-40
+	MOVQ d+0(FP), SI
+	MOVQ na+8(FP), R8
+	MOVQ s+16(FP), DI
+	MOVQ n+24(FP), CX
+	MOVQ cnt+32(FP), R9
+	VXORPD Y1, Y1, Y1
+	VXORPD Y5, Y5, Y5
+	XORQ BX, BX
+
+cloop:
+	CMPQ BX, CX
+	JGE cdone
+	VMOVUPD (SI)(BX*8), Y2    // d
+	VMOVUPD (R8)(BX*8), Y3    // na
+	VADDPD Y3, Y5, Y5
+	VDIVPD Y2, Y3, Y4         // na / d
+	VCMPPD $1, Y2, Y1, Y6     // 0 < d
+	VANDPD Y6, Y4, Y4
+	VCVTPD2PSY Y4, X4
+	VMOVUPS X4, (DI)(BX*4)
+	ADDQ $4, BX
+	JMP cloop
+
+cdone:
+	VMOVUPD Y5, (R9)
+	VZEROUPPER
+	RET

@@ -38,3 +38,43 @@ func TestLanesAsmSameLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestSubDistsCoefAsm checks the vector loops of subDists and subCoef
+// against their Go loops bit for bit, with negative radicands, zero and
+// +Inf distances.
+func TestSubDistsCoefAsm(t *testing.T) {
+	if !haveLanesAsm {
+		t.Skip("no AVX2")
+	}
+	defer func(v bool) { haveLanesAsm = v }(haveLanesAsm)
+	const n = 37
+	s := make([]float32, n)
+	sqQ := make([]float64, n)
+	for j := range n {
+		s[j] = float32(j%7) * 0.25
+		sqQ[j] = float64(j%5) * 0.3
+	}
+	var d [2][n]float64
+	var w [2][n]float32
+	var cnt [2]float64
+	for i, asm := range []bool{true, false} {
+		haveLanesAsm = asm
+		subDists(0.5, sqQ, s, d[i][:])
+		na := make([]float64, n)
+		for j := range na {
+			na[j] = float64(j % 4)
+		}
+		dd := d[i]
+		dd[3], dd[8], dd[9] = 0, math.Inf(1), 0
+		copy(w[i][:], s)
+		cnt[i] = subCoef(dd[:], na, w[i][:])
+	}
+	for j := range n {
+		if math.Float64bits(d[0][j]) != math.Float64bits(d[1][j]) || math.Float32bits(w[0][j]) != math.Float32bits(w[1][j]) {
+			t.Fatalf("[%d]: d %v vs %v, coef %v vs %v", j, d[0][j], d[1][j], w[0][j], w[1][j])
+		}
+	}
+	if cnt[0] != cnt[1] {
+		t.Fatalf("count %v vs %v", cnt[0], cnt[1])
+	}
+}

@@ -7,3 +7,11 @@ const haveLanesAsm = false
 func lanes4Asm(d, na *float64, m, stride int, c *laneConsts, rare *int32, out *laneOut) int {
 	panic("losses: no assembly lanes4")
 }
+
+func subDistsAsm(s *float32, sqQ, d *float64, n int, sqa float64) {
+	panic("losses: no assembly subDists")
+}
+
+func subCoefAsm(d, na *float64, s *float32, n int, cnt *[4]float64) {
+	panic("losses: no assembly subCoef")
+}

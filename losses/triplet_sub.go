@@ -136,8 +136,13 @@ func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
 // (squared norm sqa) and column j from its similarity s[j].
 func subDists(sqa float64, sqQ []float64, s []float32, d []float64) {
 	d, sqQ = d[:len(s)], sqQ[:len(s)]
-	for j, v := range s {
-		d2 := sqa + sqQ[j] - 2*float64(v)
+	j := 0
+	if n4 := len(s) &^ 3; haveLanesAsm && n4 > 0 {
+		subDistsAsm(&s[0], &sqQ[0], &d[0], n4, sqa)
+		j = n4
+	}
+	for ; j < len(s); j++ {
+		d2 := sqa + sqQ[j] - 2*float64(s[j])
 		if d2 < 0 {
 			d2 = 0
 		}
@@ -151,10 +156,16 @@ func subDists(sqa float64, sqQ []float64, s []float32, d []float64) {
 // returns the sum of the na[j].
 func subCoef(d, na []float64, s []float32) float64 {
 	na, s = na[:len(d)], s[:len(d)]
-	var cnt float64
-	for j, dn := range d {
+	var cnt float64 // a sum of small integers: exact in any order
+	j := 0
+	if n4 := len(d) &^ 3; haveLanesAsm && n4 > 0 {
+		var c [4]float64
+		subCoefAsm(&d[0], &na[0], &s[0], n4, &c)
+		cnt, j = (c[0]+c[1])+(c[2]+c[3]), n4
+	}
+	for ; j < len(d); j++ {
 		v := 0.0
-		if dn > 0 {
+		if dn := d[j]; dn > 0 {
 			v = na[j] / dn
 		}
 		cnt += na[j]
