@@ -72,3 +72,53 @@ func lanes4(d, na []float64, m, stride int, c *laneConsts, rare []int32, out *la
 	}
 	return lanes4Go(d, na, m, stride, c, rare, out)
 }
+
+// laneSemi are the anchors of four lanes for semihard mining: each
+// lane's sorted D_ap padded with +Inf (pad[i][k] is lane k's i-th), its
+// smallest and largest D_ap, and the margin.
+type laneSemi struct {
+	pad         [16][4]float64
+	first, last [4]float64
+	margin      float64
+}
+
+// semiCodes sets code[4i+k], for the negative at d[i·stride+k] against
+// lane k's anchor, to alo | mhi<<8 with alo = #{D_ap ≤ d − margin} and
+// mhi = #{D_ap < d} when it forms a semihard triplet (first < d,
+// d − margin < last and mhi > alo), and to −1 otherwise.
+func semiCodes(d []float64, m, stride int, c *laneSemi, code []int64) {
+	if m == 0 {
+		return
+	}
+	_ = d[(m-1)*stride+3]
+	_ = code[4*m-1]
+	if haveLanesAsm {
+		semiCodesAsm(&d[0], m, stride, c, &code[0])
+		return
+	}
+	semiCodesGo(d, m, stride, c, code)
+}
+
+// semiCodesGo is semiCodes in Go (semiCodesAsm gives the same codes).
+func semiCodesGo(d []float64, m, stride int, c *laneSemi, code []int64) {
+	for i := range m {
+		for k := range 4 {
+			dn := d[i*stride+k]
+			x := dn - c.margin
+			var alo, mhi int64
+			for p := range 16 {
+				if c.pad[p][k] <= x {
+					alo++
+				}
+				if c.pad[p][k] < dn {
+					mhi++
+				}
+			}
+			v := int64(-1)
+			if x < c.last[k] && c.first[k] < dn && mhi > alo {
+				v = alo | mhi<<8
+			}
+			code[4*i+k] = v
+		}
+	}
+}

@@ -149,3 +149,127 @@ cdone:
 	VMOVUPD Y5, (R9)
 	VZEROUPPER
 	RET
+
+// func semiCodesAsm(d *float64, m, stride int, c *laneSemi, code *int64)
+//
+// For lane k of step i (d[i·stride+k]): alo and mhi count the padded
+// positives with pad ≤ x and pad < d (x = d − margin); the code is
+// alo | mhi<<8 when x < last, first < d and mhi > alo, else −1.
+TEXT ·semiCodesAsm(SB), NOSPLIT, $0-40
+	MOVQ d+0(FP), SI
+	MOVQ m+8(FP), CX
+	MOVQ stride+16(FP), DX
+	SHLQ $3, DX
+	MOVQ c+24(FP), R8
+	MOVQ code+32(FP), DI
+	VMOVUPD 512(R8), Y0       // first
+	VMOVUPD 544(R8), Y1       // last
+	VBROADCASTSD 576(R8), Y2  // margin
+	VPCMPEQQ Y15, Y15, Y15    // all ones
+	XORQ BX, BX
+
+sloop:
+	CMPQ BX, CX
+	JGE sdone
+	VMOVUPD (SI), Y9          // d
+	VSUBPD Y2, Y9, Y10        // x
+	VPXOR Y11, Y11, Y11       // alo
+	VPXOR Y12, Y12, Y12       // mhi
+	VMOVUPD 0(R8), Y3
+	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
+	VPSUBQ Y4, Y11, Y11
+	VCMPPD $1, Y9, Y3, Y5     // pad < d
+	VPSUBQ Y5, Y12, Y12
+	VMOVUPD 32(R8), Y3
+	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
+	VPSUBQ Y4, Y11, Y11
+	VCMPPD $1, Y9, Y3, Y5     // pad < d
+	VPSUBQ Y5, Y12, Y12
+	VMOVUPD 64(R8), Y3
+	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
+	VPSUBQ Y4, Y11, Y11
+	VCMPPD $1, Y9, Y3, Y5     // pad < d
+	VPSUBQ Y5, Y12, Y12
+	VMOVUPD 96(R8), Y3
+	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
+	VPSUBQ Y4, Y11, Y11
+	VCMPPD $1, Y9, Y3, Y5     // pad < d
+	VPSUBQ Y5, Y12, Y12
+	VMOVUPD 128(R8), Y3
+	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
+	VPSUBQ Y4, Y11, Y11
+	VCMPPD $1, Y9, Y3, Y5     // pad < d
+	VPSUBQ Y5, Y12, Y12
+	VMOVUPD 160(R8), Y3
+	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
+	VPSUBQ Y4, Y11, Y11
+	VCMPPD $1, Y9, Y3, Y5     // pad < d
+	VPSUBQ Y5, Y12, Y12
+	VMOVUPD 192(R8), Y3
+	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
+	VPSUBQ Y4, Y11, Y11
+	VCMPPD $1, Y9, Y3, Y5     // pad < d
+	VPSUBQ Y5, Y12, Y12
+	VMOVUPD 224(R8), Y3
+	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
+	VPSUBQ Y4, Y11, Y11
+	VCMPPD $1, Y9, Y3, Y5     // pad < d
+	VPSUBQ Y5, Y12, Y12
+	VMOVUPD 256(R8), Y3
+	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
+	VPSUBQ Y4, Y11, Y11
+	VCMPPD $1, Y9, Y3, Y5     // pad < d
+	VPSUBQ Y5, Y12, Y12
+	VMOVUPD 288(R8), Y3
+	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
+	VPSUBQ Y4, Y11, Y11
+	VCMPPD $1, Y9, Y3, Y5     // pad < d
+	VPSUBQ Y5, Y12, Y12
+	VMOVUPD 320(R8), Y3
+	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
+	VPSUBQ Y4, Y11, Y11
+	VCMPPD $1, Y9, Y3, Y5     // pad < d
+	VPSUBQ Y5, Y12, Y12
+	VMOVUPD 352(R8), Y3
+	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
+	VPSUBQ Y4, Y11, Y11
+	VCMPPD $1, Y9, Y3, Y5     // pad < d
+	VPSUBQ Y5, Y12, Y12
+	VMOVUPD 384(R8), Y3
+	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
+	VPSUBQ Y4, Y11, Y11
+	VCMPPD $1, Y9, Y3, Y5     // pad < d
+	VPSUBQ Y5, Y12, Y12
+	VMOVUPD 416(R8), Y3
+	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
+	VPSUBQ Y4, Y11, Y11
+	VCMPPD $1, Y9, Y3, Y5     // pad < d
+	VPSUBQ Y5, Y12, Y12
+	VMOVUPD 448(R8), Y3
+	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
+	VPSUBQ Y4, Y11, Y11
+	VCMPPD $1, Y9, Y3, Y5     // pad < d
+	VPSUBQ Y5, Y12, Y12
+	VMOVUPD 480(R8), Y3
+	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
+	VPSUBQ Y4, Y11, Y11
+	VCMPPD $1, Y9, Y3, Y5     // pad < d
+	VPSUBQ Y5, Y12, Y12
+	VCMPPD $1, Y1, Y10, Y4    // x < last
+	VCMPPD $1, Y9, Y0, Y5     // first < d
+	VANDPD Y5, Y4, Y4
+	VPCMPGTQ Y11, Y12, Y5     // mhi > alo
+	VPAND Y5, Y4, Y4          // active
+	VPSLLQ $8, Y12, Y6
+	VPOR Y11, Y6, Y6          // alo | mhi<<8
+	VPXOR Y15, Y4, Y4         // inactive
+	VPOR Y4, Y6, Y6           // … then −1
+	VMOVDQU Y6, (DI)
+	ADDQ DX, SI
+	ADDQ $32, DI
+	INCQ BX
+	JMP sloop
+
+sdone:
+	VZEROUPPER
+	RET

@@ -4,6 +4,8 @@ package losses
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/embfit/embfit/internal/linalg"
@@ -18,7 +20,7 @@ func TestLanesAsmSameLoss(t *testing.T) {
 	}
 	defer func(v bool) { haveLanesAsm = v }(haveLanesAsm)
 	x, labels := benchBatch(700, 16)
-	for _, spec := range []string{"triplet", "triplet:margin=0.05", "triplet:margin=1"} {
+	for _, spec := range []string{"triplet", "triplet:margin=0.05", "triplet:margin=1", "triplet:mining=semihard", "triplet:mining=semihard,margin=0.5"} {
 		l := mustParse(t, spec)
 		var vals [2]float64
 		grads := [2][]float32{}
@@ -76,5 +78,55 @@ func TestSubDistsCoefAsm(t *testing.T) {
 	}
 	if cnt[0] != cnt[1] {
 		t.Fatalf("count %v vs %v", cnt[0], cnt[1])
+	}
+}
+
+// TestSemiCodesAsm checks semiCodesAsm against semiCodesGo on tied, +Inf
+// and random distances, with lanes of 0 to 16 positives.
+func TestSemiCodesAsm(t *testing.T) {
+	if !haveLanesAsm {
+		t.Skip("no AVX2")
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	vals := []float64{0, 0.5, 0.75, 0.9, 1, 1.1, 1.2, 1.3, 1.5, 2, math.Inf(1)}
+	for it := range 300 {
+		m, stride := 1+rng.IntN(30), 4+3*(it%2)
+		d := make([]float64, (m-1)*stride+4)
+		for i := range d {
+			if it%2 == 0 {
+				d[i] = vals[rng.IntN(len(vals))]
+			} else {
+				d[i] = rng.Float64() * 2
+			}
+		}
+		var c laneSemi
+		c.margin = []float64{0, 0.2, 0.5}[it%3]
+		for k := range 4 {
+			p := rng.IntN(17)
+			pos := make([]float64, p)
+			for i := range pos {
+				pos[i] = vals[rng.IntN(len(vals)-1)]
+				if it%2 == 1 {
+					pos[i] = rng.Float64() * 2
+				}
+			}
+			slices.Sort(pos)
+			for i := range 16 {
+				c.pad[i][k] = math.Inf(1)
+				if i < p {
+					c.pad[i][k] = pos[i]
+				}
+			}
+			c.first[k], c.last[k] = math.Inf(1), math.Inf(-1)
+			if p > 0 {
+				c.first[k], c.last[k] = pos[0], pos[p-1]
+			}
+		}
+		a, g := make([]int64, 4*m), make([]int64, 4*m)
+		semiCodesAsm(&d[0], m, stride, &c, &a[0])
+		semiCodesGo(d, m, stride, &c, g)
+		if !slices.Equal(a, g) {
+			t.Fatalf("it %d: asm %v\nGo %v", it, a, g)
+		}
 	}
 }

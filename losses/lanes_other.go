@@ -15,3 +15,7 @@ func subDistsAsm(s *float32, sqQ, d *float64, n int, sqa float64) {
 func subCoefAsm(d, na *float64, s *float32, n int, cnt *[4]float64) {
 	panic("losses: no assembly subCoef")
 }
+
+func semiCodesAsm(d *float64, m, stride int, c *laneSemi, code *int64) {
+	panic("losses: no assembly semiCodes")
+}

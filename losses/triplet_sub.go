@@ -42,6 +42,7 @@ func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
 	if t.sc.sub == nil {
 		t.sc.sub = new(subBuf)
 		t.sc.rare = make([]int32, 4*subEdge)
+		t.sc.codes = make([]int64, 4*subEdge)
 	}
 	if cap(t.sc.sides) < nr+nc {
 		t.sc.sides = make([]sideSums, nr+nc)
@@ -83,7 +84,7 @@ func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
 				}
 				na := buf.na[(i-rb)*subEdge : (i-rb)*subEdge+bw]
 				if semi {
-					rowSides[i].semi(&k.anchors[a], &k.hot[a], k.tab[a*semiBuckets:(a+1)*semiBuckets], d, na, margin, diff, 1)
+					rowSides[i].semiRow(&k.anchors[a], d, na, margin, diff, t.sc.codes)
 				} else {
 					rowSides[i].allRow(&k.anchors[a], &k.hot[a], d, na, margin, diff, t.sc.rare)
 				}
@@ -92,9 +93,11 @@ func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
 			// mining all, four columns at a time (see lanes4).
 			m := re - rb
 			j0 := 0
-			if !semi {
-				for ; j0+4 <= bw; j0 += 4 {
-					c := t.q0 + cb + j0
+			for ; j0+4 <= bw; j0 += 4 {
+				c := t.q0 + cb + j0
+				if semi {
+					semiCols4(k.anchors[c:c+4], colSides[cb+j0:cb+j0+4], buf.d[j0:], buf.na[j0:], m, margin, diff, t.sc.codes)
+				} else {
 					allCols4(k.anchors[c:c+4], k.hot[c:c+4], colSides[cb+j0:cb+j0+4], buf.d[j0:], buf.na[j0:], m, margin, diff, t.sc.rare)
 				}
 			}
@@ -303,6 +306,102 @@ func (s *sideSums) add(H *tripletHot, margin, rare, sumD, sumBD float64, nCommon
 	fn, f1 := float64(nCommon), float64(n1)
 	s.sum += rare + fn*(H.sum+H.pf*margin) - H.pf*sumD - f1*(H.pre1+margin) + sumBD
 	s.n0 += nCommon - n1
+	s.n1 += n1
+}
+
+// semiRow is semi along one row (step 1): the ranks of its first
+// multiple of four entries come from semiCodes (four interleaved streams
+// against the same anchor), the rest from semiCode; the sums are then
+// taken in element order, as semi takes them. codes is scratch of at
+// least len(d) entries.
+func (s *sideSums) semiRow(A *tripletAnchor, d, na []float64, margin float64, diff []int32, codes []int64) {
+	n4 := len(d) &^ 3
+	var c laneSemi
+	c.margin = margin
+	for k := range 4 {
+		for p := range 16 {
+			c.pad[p][k] = A.pad[p]
+		}
+		c.first[k], c.last[k] = A.first, A.last
+	}
+	semiCodes(d[:n4], n4/4, 4, &c, codes)
+	for i := n4; i < len(d); i++ {
+		codes[i] = semiCode(&A.pad, A.first, A.last, margin, d[i])
+	}
+	s.semiApply(A, d, na, margin, diff, codes[:len(d)], 1, 0)
+}
+
+// semiCols4 is semi down four adjacent columns at once (column k's anchor
+// is anchors[k], its sums go to sides[k]; it reads d[i·subEdge+k] and adds
+// to na[i·subEdge+k] for i in [0, m)). The results are those of semi, bit
+// for bit.
+func semiCols4(anchors []tripletAnchor, sides []sideSums, d, na []float64, m int, margin float64, diff []int32, codes []int64) {
+	var c laneSemi
+	c.margin = margin
+	for k := range 4 {
+		A := &anchors[k]
+		for p := range 16 {
+			c.pad[p][k] = A.pad[p]
+		}
+		c.first[k], c.last[k] = A.first, A.last
+	}
+	semiCodes(d, m, subEdge, &c, codes)
+	for k := range 4 {
+		sides[k].semiApply(&anchors[k], d[k:], na[k:], margin, diff, codes[k:4*m], subEdge, 4)
+	}
+}
+
+// semiCode is one entry of semiCodes, for the anchor with padded sorted
+// positives pad.
+func semiCode(pad *[16]float64, first, last, margin, dn float64) int64 {
+	x := dn - margin
+	var alo, mhi int64
+	for _, v := range pad {
+		if v <= x {
+			alo++
+		}
+		if v < dn {
+			mhi++
+		}
+	}
+	if x < last && first < dn && mhi > alo {
+		return alo | mhi<<8
+	}
+	return -1
+}
+
+// semiApply adds the semihard terms of negatives d[i·step] whose codes
+// are codes[i·cstep] (cstep 0 meaning 1; see semiCodes) to s, na and diff,
+// in order.
+func (s *sideSums) semiApply(A *tripletAnchor, d, na []float64, margin float64, diff []int32, codes []int64, step, cstep int) {
+	if cstep == 0 {
+		cstep = 1
+	}
+	pre := &A.pre
+	sum := s.sum
+	var n0, n1 int32
+	for i, o := 0, 0; o < len(codes); i, o = i+step, o+cstep {
+		code := codes[o]
+		if code < 0 {
+			continue
+		}
+		alo, mhi := int(code&0xff), int(code>>8)
+		dn := d[i]
+		fm := float64(mhi - alo)
+		na[i] += fm
+		sum += pre[mhi&31] - pre[alo&31] + fm*(margin-dn)
+		switch alo {
+		case 0:
+			n0++
+		case 1:
+			n1++
+		default:
+			diff[A.doff+alo]++
+		}
+		diff[A.doff+mhi]--
+	}
+	s.sum = sum
+	s.n0 += n0
 	s.n1 += n1
 }
 
