@@ -85,7 +85,7 @@ type laneSemi struct {
 // semiCodes sets code[4i+k], for the negative at d[i·stride+k] against
 // lane k's anchor, to alo | mhi<<8 with alo = #{D_ap ≤ d − margin} and
 // mhi = #{D_ap < d} when it forms a semihard triplet (first < d,
-// d − margin < last and mhi > alo), and to −1 otherwise.
+// d − margin < last and mhi > alo), and to 0 otherwise.
 func semiCodes(d []float64, m, stride int, c *laneSemi, code []int64) {
 	if m == 0 {
 		return
@@ -114,7 +114,7 @@ func semiCodesGo(d []float64, m, stride int, c *laneSemi, code []int64) {
 					mhi++
 				}
 			}
-			v := int64(-1)
+			var v int64
 			if x < c.last[k] && c.first[k] < dn && mhi > alo {
 				v = alo | mhi<<8
 			}

@@ -154,7 +154,7 @@ cdone:
 //
 // For lane k of step i (d[i·stride+k]): alo and mhi count the padded
 // positives with pad ≤ x and pad < d (x = d − margin); the code is
-// alo | mhi<<8 when x < last, first < d and mhi > alo, else −1.
+// alo | mhi<<8 when x < last, first < d and mhi > alo, else 0.
 TEXT ·semiCodesAsm(SB), NOSPLIT, $0-40
 	MOVQ d+0(FP), SI
 	MOVQ m+8(FP), CX
@@ -165,7 +165,6 @@ TEXT ·semiCodesAsm(SB), NOSPLIT, $0-40
 	VMOVUPD 512(R8), Y0       // first
 	VMOVUPD 544(R8), Y1       // last
 	VBROADCASTSD 576(R8), Y2  // margin
-	VPCMPEQQ Y15, Y15, Y15    // all ones
 	XORQ BX, BX
 
 sloop:
@@ -262,8 +261,7 @@ sloop:
 	VPAND Y5, Y4, Y4          // active
 	VPSLLQ $8, Y12, Y6
 	VPOR Y11, Y6, Y6          // alo | mhi<<8
-	VPXOR Y15, Y4, Y4         // inactive
-	VPOR Y4, Y6, Y6           // … then −1
+	VPAND Y4, Y6, Y6          // … or 0
 	VMOVDQU Y6, (DI)
 	ADDQ DX, SI
 	ADDQ $32, DI

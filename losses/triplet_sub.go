@@ -367,7 +367,7 @@ func semiCode(pad *[16]float64, first, last, margin, dn float64) int64 {
 	if x < last && first < dn && mhi > alo {
 		return alo | mhi<<8
 	}
-	return -1
+	return 0
 }
 
 // semiApply adds the semihard terms of negatives d[i·step] whose codes
@@ -382,20 +382,17 @@ func (s *sideSums) semiApply(A *tripletAnchor, d, na []float64, margin float64, 
 	var n0, n1 int32
 	for i, o := 0, 0; o < len(codes); i, o = i+step, o+cstep {
 		code := codes[o]
-		if code < 0 {
-			continue
+		if code == 0 {
+			continue // no semihard triplet (or not a negative: d = +Inf)
 		}
 		alo, mhi := int(code&0xff), int(code>>8)
 		dn := d[i]
 		fm := float64(mhi - alo)
 		na[i] += fm
 		sum += pre[mhi&31] - pre[alo&31] + fm*(margin-dn)
-		switch alo {
-		case 0:
-			n0++
-		case 1:
-			n1++
-		default:
+		n0 += int32(b2i(alo == 0))
+		n1 += int32(b2i(alo == 1))
+		if alo > 1 {
 			diff[A.doff+alo]++
 		}
 		diff[A.doff+mhi]--
