@@ -1,11 +1,12 @@
 package losses
 
-// This file holds the four-lane form of the triplet kernel's common case
-// (mining all, see sideSums.all): lanes4 evaluates four independent
-// streams of negatives, each against its own anchor, and is written once
-// in Go (lanes4Go) and, on amd64 with AVX2, once in assembly
-// (lanes_amd64.s). The two give bit-identical results: each lane adds its
-// own terms in its own order, as the Go loop does.
+// This file holds the four-lane loops of the triplet kernel: lanes4, the
+// common case of mining all (see sideSums.all), and semiCodes, the ranks
+// of semihard mining (see sideSums.semiApply). Each evaluates four
+// independent streams of negatives, each against its own anchor, and is
+// written once in Go (lanes4Go, semiCodesGo) and, on amd64 with AVX2,
+// once in assembly (lanes_amd64.s). The two give bit-identical results:
+// each lane adds its own terms in its own order, as the Go loop does.
 
 // laneConsts are the anchors of the four lanes: their smallest, second
 // smallest and largest D_ap, their number of positives (as floats), and
