@@ -106,7 +106,12 @@ func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
 				d := buf.d[j : j+(m-1)*subEdge+1]
 				na := buf.na[j : j+(m-1)*subEdge+1]
 				if semi {
-					colSides[cb+j].semi(&k.anchors[c], &k.hot[c], k.tab[c*semiBuckets:(c+1)*semiBuckets], d, na, margin, diff, subEdge)
+					A := &k.anchors[c]
+					codes := t.sc.codes[:m]
+					for i := range codes {
+						codes[i] = semiCode(&A.pad, A.first, A.last, margin, d[i*subEdge])
+					}
+					colSides[cb+j].semiApply(A, d, na, margin, diff, codes, subEdge, 1)
 				} else {
 					colSides[cb+j].all(&k.anchors[c], &k.hot[c], d, na, margin, diff, subEdge)
 				}
@@ -396,63 +401,6 @@ func (s *sideSums) semiApply(A *tripletAnchor, d, na []float64, margin float64, 
 			diff[A.doff+alo]++
 		}
 		diff[A.doff+mhi]--
-	}
-	s.sum = sum
-	s.n0 += n0
-	s.n1 += n1
-}
-
-// semi is all for semihard mining: the active positives end at
-// mhi = #{D_ap < d}, read from the anchor's bucket table tab and
-// corrected by comparisons (which rarely run). It adds to na like all.
-func (s *sideSums) semi(A *tripletAnchor, H *tripletHot, tab []uint8, d, na []float64, margin float64, diff []int32, step int) {
-	first, second, last, scale, P := H.first, H.second, H.last, A.scale, A.p
-	pad, pre := &A.pad, &A.pre
-	ta := (*[semiBuckets]uint8)(tab)
-	sum := s.sum
-	var n0, n1 int32
-	na = na[:len(d)]
-	for i := 0; i < len(d); i += step {
-		dn := d[i]
-		x := dn - margin
-		var fm float64
-		if x < last && dn > first {
-			alo := b2i(first <= x)
-			if second <= x {
-				alo = 2
-				for alo < 16 && pad[alo] <= x {
-					alo++
-				}
-			}
-			mhi := P
-			if dn < last { // #{D_ap < dn}: see semiBucket
-				e := ta[semiBucket(dn, first, scale)]
-				mhi = int(e &^ semiFlag)
-				if e&semiFlag != 0 {
-					for mhi < 16 && pad[mhi] < dn {
-						mhi++
-					}
-				}
-			} else {
-				for mhi > 0 && pad[mhi-1] >= dn {
-					mhi--
-				}
-			}
-			if m := mhi - alo; m > 0 {
-				fm = float64(m)
-				sum += pre[mhi&31] - pre[alo&31] + fm*(margin-dn)
-				switch alo {
-				case 0:
-					n0++
-				case 1:
-					n1++
-				default:
-					diff[A.doff+alo]++
-				}
-				diff[A.doff+mhi]--
-			}
-		}
-		na[i] += fm
 	}
 	s.sum = sum
 	s.n0 += n0

@@ -26,9 +26,6 @@ type tripletAnchor struct {
 	// first and last are the smallest and largest D_ap (last = −Inf
 	// without positives, so that no negative is ever active).
 	first, last float64
-	// scale is the number of semihard buckets per unit of distance (0:
-	// no table; see semiBuckets).
-	scale float64
 }
 
 // tripletTiles is the hinge triplet loss (mining all, easy, semihard or
@@ -45,7 +42,6 @@ type tripletTiles struct {
 	t       *Triplet
 	anchors []tripletAnchor
 	hot     []tripletHot
-	tab     []uint8   // semihard: per anchor semiBuckets counts (see rankLT)
 	dp, pre []float64 // per anchor: sorted D_ap (p), prefix sums (p+1)
 	idx     []int32   // per anchor: row of each sorted positive (p)
 	diff    [][]int32 // per worker: per anchor p+1 counters
@@ -92,9 +88,6 @@ func (k *tripletTiles) prepare(e *tileEngine) {
 		k.hs = e.newPart()
 	}
 	k.fast = small && k.t.Reduction == AvgNonzero && (k.t.Mining == MineAll || k.t.Mining == MineSemihard)
-	if k.fast && k.t.Mining == MineSemihard {
-		k.tab = make([]uint8, n*semiBuckets)
-	}
 	k.classBlocks(e)
 	k.sortPositives(e)
 }
@@ -131,7 +124,6 @@ func (k *tripletTiles) between(*tileEngine, int) {}
 // sortPositives builds the anchors' sorted positives from the class blocks.
 func (k *tripletTiles) sortPositives(e *tileEngine) {
 	dk, sq := k.t.Distance, e.ctx.sq
-	semi := k.tab != nil
 	parallelRange(e.n, func(a0, a1 int) {
 		type posDist struct {
 			d float64
@@ -183,34 +175,12 @@ func (k *tripletTiles) sortPositives(e *tileEngine) {
 			}
 			h := &k.hot[a]
 			h.first, h.last, h.sum, h.pf = an.first, an.last, pre[an.p], float64(an.p)
-			h.second, h.pre1, h.doff = math.Inf(1), 0, an.doff
+			h.second, h.pre1 = math.Inf(1), 0
 			if an.p > 0 {
 				h.pre1 = dp[0]
 			}
 			if an.p > 1 {
 				h.second = dp[1]
-			}
-			an.scale = 0
-			if span := an.last - an.first; semi && an.p > 0 && span > 0 && an.p <= 16 {
-				// tab[b] = #{positives whose bucket is below b}, plus
-				// semiFlag when some positive's bucket is b; the bucket
-				// of v is ⌊(v − first)·scale⌋, monotone in v, so
-				// #{D_ap < dn} = tab[b(dn)] plus those of its own
-				// bucket below dn (see semiBucket).
-				an.scale = (semiBuckets - 1) / span
-				tab := k.tab[a*semiBuckets : (a+1)*semiBuckets]
-				clear(tab)
-				for _, v := range dp {
-					tab[semiBucket(v, an.first, an.scale)]++
-				}
-				var run uint8
-				for b, c := range tab {
-					tab[b] = run
-					if c > 0 {
-						tab[b] |= semiFlag
-					}
-					run += c
-				}
 			}
 		}
 	})
@@ -383,8 +353,8 @@ func (k *tripletTiles) tileFast(e *tileEngine, t *tileTask) {
 		tileDists(dk, sq[a], cls[a], sqQ[c0:], clsQ[c0:], row[c0:], d)
 		var rs float64
 		if semi {
-			rs = semiRow(A, &k.hot[a], k.tab[a*semiBuckets:(a+1)*semiBuckets], d, nb, margin, diffA)
-			semiCols(cols[c0:], hot[c0:], k.tab, t.q0+c0, d, nb, sumC[c0:nc], margin, diff)
+			rs = semiRow(A, d, nb, margin, diffA)
+			semiCols(cols[c0:], d, nb, sumC[c0:nc], margin, diff)
 		} else {
 			rs = allSides(A, &k.hot[a], cols[c0:], hot[c0:], d, nb, sumC[c0:nc], margin, diffA, diff)
 		}
@@ -486,24 +456,9 @@ type tripletHot struct {
 	first, last float64 // smallest and largest D_ap (+Inf and −Inf without positives)
 	second      float64 // second smallest D_ap (+Inf with fewer than 2 positives)
 	pre1        float64 // smallest D_ap (0 without positives: the prefix sum pre[1])
-	doff        int     // offset of the anchor's diff counters (as in tripletAnchor)
 	sum         float64 // Σ D_ap
 	pf          float64 // number of positives, as a float
 }
-
-// semiBuckets is the number of entries of an anchor's semihard table
-// (tripletTiles.tab): buckets of equal width over [D_ap,min, D_ap,max].
-// With at most 16 positives, a query lands in a bucket holding one (and
-// needs comparisons) about one time in sixteen.
-const semiBuckets = 256
-
-// semiFlag marks a table entry whose bucket holds a positive.
-const semiFlag = 0x80
-
-// semiBucket returns the bucket of distance v in [first, last] for
-// scale = (semiBuckets−1)/(last−first): monotone in v, so a positive in a
-// lower bucket than a query is closer and one in a higher bucket farther.
-func semiBucket(v, first, scale float64) uint8 { return uint8(int((v - first) * scale)) }
 
 // allSides evaluates mining "all" from both ends for the negative
 // distances d of one tile row: anchor A (hot H) at the row, anchor
@@ -567,52 +522,29 @@ func rareAll(pad *[16]float64, P int, x float64) (m, alo int) {
 
 // semiRow is allSides's row part for semihard mining: negative c forms
 // an active triplet with the sorted positives from alo = #{D_ap ≤ d[c] −
-// margin} to mhi = #{D_ap < d[c]} (from the anchor's bucket table tabA,
-// corrected by comparisons: one each way, usually not taken, so the
-// answer is exact whatever the rounding of the bucket computation). It
-// sets nb[c], counts in diff and returns
-// the loss sum.
-func semiRow(A *tripletAnchor, H *tripletHot, tabA []uint8, d, nb []float64, margin float64, diff []int32) float64 {
-	first, last, scale, P := H.first, H.last, A.scale, A.p
-	pa, pre := &A.pad, &A.pre
-	ta := (*[semiBuckets]uint8)(tabA)
+// margin} to mhi = #{D_ap < d[c]} (see semiCode). It sets nb[c], counts
+// in diff and returns the loss sum.
+func semiRow(A *tripletAnchor, d, nb []float64, margin float64, diff []int32) float64 {
+	pre := &A.pre
 	var rs float64
 	var zero int32
 	nb = nb[:len(d)]
 	for c, dn := range d {
-		x := dn - margin
 		nb[c] = 0
-		if !(x < last) || !(dn > first) {
+		code := semiCode(&A.pad, A.first, A.last, margin, dn)
+		if code == 0 {
 			continue
 		}
-		alo := 0
-		if x >= first {
-			_, alo = rareAll(pa, P, x)
-		}
-		mhi := P
-		if dn < last { // #{D_ap < dn}: see semiBucket
-			e := ta[semiBucket(dn, first, scale)]
-			mhi = int(e &^ semiFlag)
-			if e&semiFlag != 0 {
-				for mhi < 16 && pa[mhi] < dn {
-					mhi++
-				}
-			}
+		alo, mhi := int(code&0xff), int(code>>8)
+		m := mhi - alo
+		nb[c] = float64(m)
+		rs += pre[mhi&31] - pre[alo&31] + float64(m)*(margin-dn)
+		if alo == 0 {
+			zero++ // kept in a register: diff[0]++ would chain through memory
 		} else {
-			for mhi > 0 && pa[mhi-1] >= dn {
-				mhi--
-			}
+			diff[alo]++
 		}
-		if m := mhi - alo; m > 0 {
-			nb[c] = float64(m)
-			rs += pre[mhi] - pre[alo] + float64(m)*(margin-dn)
-			if alo == 0 {
-				zero++ // kept in a register: diff[0]++ would chain through memory
-			} else {
-				diff[alo]++
-			}
-			diff[mhi]--
-		}
+		diff[mhi]--
 	}
 	if len(diff) > 0 {
 		diff[0] += zero
@@ -620,44 +552,21 @@ func semiRow(A *tripletAnchor, H *tripletHot, tabA []uint8, d, nb []float64, mar
 	return rs
 }
 
-// semiCols is semiRow for the column anchors (see allCols); tab holds
-// every anchor's table, column c's at row q0+c.
-func semiCols(cols []tripletAnchor, hot []tripletHot, tab []uint8, q0 int, d, nb, sum []float64, margin float64, diff []int32) {
-	cols, hot, nb, sum = cols[:len(d)], hot[:len(d)], nb[:len(d)], sum[:len(d)]
+// semiCols is semiRow for the column anchors (see allCols).
+func semiCols(cols []tripletAnchor, d, nb, sum []float64, margin float64, diff []int32) {
+	cols, nb, sum = cols[:len(d)], nb[:len(d)], sum[:len(d)]
 	for c, dn := range d {
-		H := &hot[c]
-		x := dn - margin
-		if !(x < H.last) || !(dn > H.first) {
+		J := &cols[c]
+		code := semiCode(&J.pad, J.first, J.last, margin, dn)
+		if code == 0 {
 			continue
 		}
-		J := &cols[c]
-		pj := &J.pad
-		alo := 0
-		if x >= H.first {
-			_, alo = rareAll(pj, J.p, x)
-		}
-		mhi := J.p
-		if dn < H.last { // #{D_ap < dn}: see semiBucket
-			o := (q0 + c) * semiBuckets
-			ta := (*[semiBuckets]uint8)(tab[o : o+semiBuckets])
-			e := ta[semiBucket(dn, H.first, J.scale)]
-			mhi = int(e &^ semiFlag)
-			if e&semiFlag != 0 {
-				for mhi < 16 && pj[mhi] < dn {
-					mhi++
-				}
-			}
-		} else {
-			for mhi > 0 && pj[mhi-1] >= dn {
-				mhi--
-			}
-		}
-		if m := mhi - alo; m > 0 {
-			nb[c] += float64(m)
-			sum[c] += J.pre[mhi] - J.pre[alo] + float64(m)*(margin-dn)
-			diff[J.doff+alo]++
-			diff[J.doff+mhi]--
-		}
+		alo, mhi := int(code&0xff), int(code>>8)
+		m := float64(mhi - alo)
+		nb[c] += m
+		sum[c] += J.pre[mhi&31] - J.pre[alo&31] + m*(margin-dn)
+		diff[J.doff+alo]++
+		diff[J.doff+mhi]--
 	}
 }
 
