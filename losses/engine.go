@@ -152,7 +152,6 @@ type scratch struct {
 	sub     *subBuf    // triplet tile sub-blocks (see triplet_sub.go)
 	sides   []sideSums // triplet tile: per-anchor running sums
 	rare    []int32    // triplet tile: negatives off lanes4's common path
-	codes   []int64    // triplet tile: semihard ranks (see semiCodes)
 }
 
 func grow(s []float64, n int) []float64 {

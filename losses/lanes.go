@@ -1,10 +1,10 @@
 package losses
 
 // This file holds the four-lane loops of the triplet kernel: lanes4, the
-// common case of mining all (see sideSums.all), and semiCodes, the ranks
-// of semihard mining (see sideSums.semiApply). Each evaluates four
+// common case of mining all (see sideSums.all), and semi4, semihard
+// mining (see sideSums.semiRow). Each evaluates four
 // independent streams of negatives, each against its own anchor, and is
-// written once in Go (lanes4Go, semiCodesGo) and, on amd64 with AVX2,
+// written once in Go (lanes4Go, semi4Go) and, on amd64 with AVX2,
 // once in assembly (lanes_amd64.s). The two give bit-identical results:
 // each lane adds its own terms in its own order, as the Go loop does.
 
@@ -75,51 +75,65 @@ func lanes4(d, na []float64, m, stride int, c *laneConsts, rare []int32, out *la
 }
 
 // laneSemi are the anchors of four lanes for semihard mining: each
-// lane's sorted D_ap padded with +Inf (pad[i][k] is lane k's i-th), its
-// smallest and largest D_ap, and the margin.
+// lane's sorted D_ap padded with +Inf (pad[p][k] is lane k's p-th), and
+// the margin.
 type laneSemi struct {
-	pad         [16][4]float64
-	first, last [4]float64
-	margin      float64
+	pad    [16][4]float64
+	margin float64
 }
 
-// semiCodes sets code[4i+k], for the negative at d[i·stride+k] against
-// lane k's anchor, to alo | mhi<<8 with alo = #{D_ap ≤ d − margin} and
-// mhi = #{D_ap < d} when it forms a semihard triplet (first < d,
-// d − margin < last and mhi > alo), and to 0 otherwise.
-func semiCodes(d []float64, m, stride int, c *laneSemi, code []int64) {
-	if m == 0 {
-		return
-	}
-	_ = d[(m-1)*stride+3]
-	_ = code[4*m-1]
-	if haveLanesAsm {
-		semiCodesAsm(&d[0], m, stride, c, &code[0])
-		return
-	}
-	semiCodesGo(d, m, stride, c, code)
+// semiOut are semi4's per-lane results. cnt[g][k][w] is the number of
+// lane k's negatives that form a semihard triplet with the lane's sorted
+// positive 4g+w (at most m ≤ 65,535 per call), and fd[k] is Σ fm·d over
+// lane k's negatives in order, fm being a negative's number of semihard
+// triplets (negatives with fm = 0 add nothing).
+type semiOut struct {
+	cnt [4][4][4]uint16
+	fd  [4]float64
 }
 
-// semiCodesGo is semiCodes in Go (semiCodesAsm gives the same codes).
-func semiCodesGo(d []float64, m, stride int, c *laneSemi, code []int64) {
+// semi4Go is semi4 in Go. Lane k reads d[i·stride+k] for i in [0, m); the
+// negative at distance d forms a semihard triplet with positive p exactly
+// when pad[p] < d and not pad[p] ≤ d − margin (so never with the +Inf
+// padding, and never when d is +Inf or NaN). Only positives below
+// 4·groups are looked at. It adds fm to na[i·stride+k].
+func semi4Go(d, na []float64, m, stride, groups int, c *laneSemi, out *semiOut) {
 	for i := range m {
+		o := i * stride
+		dv, nv := d[o:o+4:o+4], na[o:o+4:o+4]
 		for k := range 4 {
-			dn := d[i*stride+k]
+			dn := dv[k]
 			x := dn - c.margin
-			var alo, mhi int64
-			for p := range 16 {
-				if c.pad[p][k] <= x {
-					alo++
-				}
-				if c.pad[p][k] < dn {
-					mhi++
+			fm := 0
+			for p := range 4 * groups {
+				if v := c.pad[p][k]; v < dn && !(v <= x) {
+					out.cnt[p/4][k][p%4]++
+					fm++
 				}
 			}
-			var v int64
-			if x < c.last[k] && c.first[k] < dn && mhi > alo {
-				v = alo | mhi<<8
+			f := float64(fm)
+			nv[k] += f
+			if fm != 0 {
+				out.fd[k] += float64(f * dn) // the conversion forbids a fused multiply-add
 			}
-			code[4*i+k] = v
 		}
 	}
+}
+
+// semi4 is semi4Go, in assembly where the CPU allows (see lanes_amd64.go).
+// groups is at most 4 and m at most 65,535.
+func semi4(d, na []float64, m, stride, groups int, c *laneSemi, out *semiOut) {
+	if m == 0 || groups == 0 {
+		return
+	}
+	if groups > 4 || m > 65535 {
+		panic("losses: semi4 out of range")
+	}
+	_ = d[(m-1)*stride+3]
+	_ = na[(m-1)*stride+3]
+	if haveLanesAsm {
+		semi4Asm(&d[0], &na[0], m, stride, groups, c, out)
+		return
+	}
+	semi4Go(d, na, m, stride, groups, c, out)
 }

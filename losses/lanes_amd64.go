@@ -23,7 +23,7 @@ func subDistsAsm(s *float32, sqQ, d *float64, n int, sqa float64)
 //go:noescape
 func subCoefAsm(d, na *float64, s *float32, n int, cnt *[4]float64)
 
-// semiCodesAsm is semiCodesGo in AVX2 assembly.
+// semi4Asm is semi4Go in AVX2 assembly.
 //
 //go:noescape
-func semiCodesAsm(d *float64, m, stride int, c *laneSemi, code *int64)
+func semi4Asm(d, na *float64, m, stride, groups int, c *laneSemi, out *semiOut)

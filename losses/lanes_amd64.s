@@ -150,124 +150,125 @@ cdone:
 	VZEROUPPER
 	RET
 
-// func semiCodesAsm(d *float64, m, stride int, c *laneSemi, code *int64)
+// func semi4Asm(d, na *float64, m, stride, groups int, c *laneSemi, out *semiOut)
 //
-// For lane k of step i (d[i·stride+k]): alo and mhi count the padded
-// positives with pad ≤ x and pad < d (x = d − margin); the code is
-// alo | mhi<<8 when x < last, first < d and mhi > alo, else 0.
-TEXT ·semiCodesAsm(SB), NOSPLIT, $0-40
+// For lane k of step i (d[i·stride+k], x = d − margin), positive p is
+// active when act_p = (d > pad_p) ∧ ¬(x ≥ pad_p), both comparisons false
+// on NaN, as in semi4Go. The four act masks of a
+// group of positives are blended into one vector of 16-bit words (word w
+// of lane k is positive 4g+w) and subtracted from the group's counters;
+// their sum, turned positive, gives each lane's fm by VPSADBW. Then
+// na += fm and fd += fm·d, where fm·d is masked to +0 when it is NaN
+// (fm = 0 at d = +Inf), which adds nothing, as semi4Go skips it.
+//
+// Registers: Y0 margin, Y1 zero, Y2 2⁵², Y3 Σ of the group words,
+// Y9 d, Y10 x, Y11–Y14 the group counters, Y15 fd; Y4–Y7 scratch.
+
+// SEMIACT sets dst to act for the positive at off(R8) (Y5 is scratch).
+#define SEMIACT(off, dst) \
+	VCMPPD $0x0E, off(R8), Y9, dst; \
+	VCMPPD $0x0D, off(R8), Y10, Y5; \
+	VANDNPD dst, Y5, dst
+
+// SEMIGROUP counts the group of positives at offsets o0…o3 into acc.
+#define SEMIGROUP(o0, o1, o2, o3, acc) \
+	SEMIACT(o0, Y7); \
+	SEMIACT(o1, Y6); \
+	VPBLENDW $0x22, Y6, Y7, Y7; \
+	SEMIACT(o2, Y6); \
+	VPBLENDW $0x44, Y6, Y7, Y7; \
+	SEMIACT(o3, Y6); \
+	VPBLENDW $0x88, Y6, Y7, Y7; \
+	VPSUBW Y7, acc, acc; \
+	VPADDW Y7, Y3, Y3
+
+// SEMISTEP loads step i's distances and clears Y3.
+#define SEMISTEP \
+	VMOVUPD (SI), Y9; \
+	VSUBPD Y0, Y9, Y10; \
+	VPXOR Y3, Y3, Y3
+
+// SEMIEND turns Y3 into fm, adds it to na and fm·d to fd, and advances.
+#define SEMIEND \
+	VPSUBW Y3, Y1, Y4; \
+	VPSADBW Y1, Y4, Y4; \
+	VPOR Y2, Y4, Y4; \
+	VSUBPD Y2, Y4, Y4; \
+	VADDPD (DI), Y4, Y6; \
+	VMOVUPD Y6, (DI); \
+	VMULPD Y9, Y4, Y6; \
+	VCMPPD $7, Y6, Y6, Y5; \
+	VANDPD Y5, Y6, Y6; \
+	VADDPD Y6, Y15, Y15; \
+	ADDQ DX, SI; \
+	ADDQ DX, DI; \
+	DECQ CX
+
+TEXT ·semi4Asm(SB), NOSPLIT, $0-56
 	MOVQ d+0(FP), SI
-	MOVQ m+8(FP), CX
-	MOVQ stride+16(FP), DX
+	MOVQ na+8(FP), DI
+	MOVQ m+16(FP), CX
+	MOVQ stride+24(FP), DX
 	SHLQ $3, DX
-	MOVQ c+24(FP), R8
-	MOVQ code+32(FP), DI
-	VMOVUPD 512(R8), Y0       // first
-	VMOVUPD 544(R8), Y1       // last
-	VBROADCASTSD 576(R8), Y2  // margin
-	XORQ BX, BX
+	MOVQ groups+32(FP), R9
+	MOVQ c+40(FP), R8
+	MOVQ out+48(FP), R10
+	VBROADCASTSD 512(R8), Y0  // margin
+	VPXOR Y1, Y1, Y1
+	MOVQ $0x4330000000000000, AX
+	MOVQ AX, X2
+	VBROADCASTSD X2, Y2       // 2⁵²
+	VPXOR Y11, Y11, Y11
+	VPXOR Y12, Y12, Y12
+	VPXOR Y13, Y13, Y13
+	VPXOR Y14, Y14, Y14
+	VXORPD Y15, Y15, Y15
+	TESTQ CX, CX
+	JEQ semidone
+	CMPQ R9, $2
+	JLT semi1
+	JEQ semi2
+	CMPQ R9, $3
+	JEQ semi3
 
-sloop:
-	CMPQ BX, CX
-	JGE sdone
-	VMOVUPD (SI), Y9          // d
-	VSUBPD Y2, Y9, Y10        // x
-	VPXOR Y11, Y11, Y11       // alo
-	VPXOR Y12, Y12, Y12       // mhi
-	VMOVUPD 0(R8), Y3
-	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
-	VPSUBQ Y4, Y11, Y11
-	VCMPPD $1, Y9, Y3, Y5     // pad < d
-	VPSUBQ Y5, Y12, Y12
-	VMOVUPD 32(R8), Y3
-	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
-	VPSUBQ Y4, Y11, Y11
-	VCMPPD $1, Y9, Y3, Y5     // pad < d
-	VPSUBQ Y5, Y12, Y12
-	VMOVUPD 64(R8), Y3
-	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
-	VPSUBQ Y4, Y11, Y11
-	VCMPPD $1, Y9, Y3, Y5     // pad < d
-	VPSUBQ Y5, Y12, Y12
-	VMOVUPD 96(R8), Y3
-	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
-	VPSUBQ Y4, Y11, Y11
-	VCMPPD $1, Y9, Y3, Y5     // pad < d
-	VPSUBQ Y5, Y12, Y12
-	VMOVUPD 128(R8), Y3
-	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
-	VPSUBQ Y4, Y11, Y11
-	VCMPPD $1, Y9, Y3, Y5     // pad < d
-	VPSUBQ Y5, Y12, Y12
-	VMOVUPD 160(R8), Y3
-	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
-	VPSUBQ Y4, Y11, Y11
-	VCMPPD $1, Y9, Y3, Y5     // pad < d
-	VPSUBQ Y5, Y12, Y12
-	VMOVUPD 192(R8), Y3
-	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
-	VPSUBQ Y4, Y11, Y11
-	VCMPPD $1, Y9, Y3, Y5     // pad < d
-	VPSUBQ Y5, Y12, Y12
-	VMOVUPD 224(R8), Y3
-	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
-	VPSUBQ Y4, Y11, Y11
-	VCMPPD $1, Y9, Y3, Y5     // pad < d
-	VPSUBQ Y5, Y12, Y12
-	VMOVUPD 256(R8), Y3
-	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
-	VPSUBQ Y4, Y11, Y11
-	VCMPPD $1, Y9, Y3, Y5     // pad < d
-	VPSUBQ Y5, Y12, Y12
-	VMOVUPD 288(R8), Y3
-	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
-	VPSUBQ Y4, Y11, Y11
-	VCMPPD $1, Y9, Y3, Y5     // pad < d
-	VPSUBQ Y5, Y12, Y12
-	VMOVUPD 320(R8), Y3
-	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
-	VPSUBQ Y4, Y11, Y11
-	VCMPPD $1, Y9, Y3, Y5     // pad < d
-	VPSUBQ Y5, Y12, Y12
-	VMOVUPD 352(R8), Y3
-	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
-	VPSUBQ Y4, Y11, Y11
-	VCMPPD $1, Y9, Y3, Y5     // pad < d
-	VPSUBQ Y5, Y12, Y12
-	VMOVUPD 384(R8), Y3
-	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
-	VPSUBQ Y4, Y11, Y11
-	VCMPPD $1, Y9, Y3, Y5     // pad < d
-	VPSUBQ Y5, Y12, Y12
-	VMOVUPD 416(R8), Y3
-	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
-	VPSUBQ Y4, Y11, Y11
-	VCMPPD $1, Y9, Y3, Y5     // pad < d
-	VPSUBQ Y5, Y12, Y12
-	VMOVUPD 448(R8), Y3
-	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
-	VPSUBQ Y4, Y11, Y11
-	VCMPPD $1, Y9, Y3, Y5     // pad < d
-	VPSUBQ Y5, Y12, Y12
-	VMOVUPD 480(R8), Y3
-	VCMPPD $2, Y10, Y3, Y4    // pad ≤ x
-	VPSUBQ Y4, Y11, Y11
-	VCMPPD $1, Y9, Y3, Y5     // pad < d
-	VPSUBQ Y5, Y12, Y12
-	VCMPPD $1, Y1, Y10, Y4    // x < last
-	VCMPPD $1, Y9, Y0, Y5     // first < d
-	VANDPD Y5, Y4, Y4
-	VPCMPGTQ Y11, Y12, Y5     // mhi > alo
-	VPAND Y5, Y4, Y4          // active
-	VPSLLQ $8, Y12, Y6
-	VPOR Y11, Y6, Y6          // alo | mhi<<8
-	VPAND Y4, Y6, Y6          // … or 0
-	VMOVDQU Y6, (DI)
-	ADDQ DX, SI
-	ADDQ $32, DI
-	INCQ BX
-	JMP sloop
+semi4:
+	SEMISTEP
+	SEMIGROUP(0, 32, 64, 96, Y11)
+	SEMIGROUP(128, 160, 192, 224, Y12)
+	SEMIGROUP(256, 288, 320, 352, Y13)
+	SEMIGROUP(384, 416, 448, 480, Y14)
+	SEMIEND
+	JNZ semi4
+	JMP semidone
 
-sdone:
+semi3:
+	SEMISTEP
+	SEMIGROUP(0, 32, 64, 96, Y11)
+	SEMIGROUP(128, 160, 192, 224, Y12)
+	SEMIGROUP(256, 288, 320, 352, Y13)
+	SEMIEND
+	JNZ semi3
+	JMP semidone
+
+semi2:
+	SEMISTEP
+	SEMIGROUP(0, 32, 64, 96, Y11)
+	SEMIGROUP(128, 160, 192, 224, Y12)
+	SEMIEND
+	JNZ semi2
+	JMP semidone
+
+semi1:
+	SEMISTEP
+	SEMIGROUP(0, 32, 64, 96, Y11)
+	SEMIEND
+	JNZ semi1
+
+semidone:
+	VMOVDQU Y11, 0(R10)
+	VMOVDQU Y12, 32(R10)
+	VMOVDQU Y13, 64(R10)
+	VMOVDQU Y14, 96(R10)
+	VMOVUPD Y15, 128(R10)
 	VZEROUPPER
 	RET

@@ -81,23 +81,27 @@ func TestSubDistsCoefAsm(t *testing.T) {
 	}
 }
 
-// TestSemiCodesAsm checks semiCodesAsm against semiCodesGo on tied, +Inf
-// and random distances, with lanes of 0 to 16 positives.
-func TestSemiCodesAsm(t *testing.T) {
+// TestSemi4Asm checks semi4Asm against semi4Go, bit for bit, on tied,
+// +Inf, NaN and random distances, with lanes of 0 to 16 positives, every
+// group count and both strides.
+func TestSemi4Asm(t *testing.T) {
 	if !haveLanesAsm {
 		t.Skip("no AVX2")
 	}
 	rng := rand.New(rand.NewPCG(3, 3))
-	vals := []float64{0, 0.5, 0.75, 0.9, 1, 1.1, 1.2, 1.3, 1.5, 2, math.Inf(1)}
-	for it := range 300 {
+	vals := []float64{0, 0.5, 0.75, 0.9, 1, 1.1, 1.2, 1.3, 1.5, 2, math.Inf(1), math.NaN()}
+	active := 0
+	for it := range 400 {
 		m, stride := 1+rng.IntN(30), 4+3*(it%2)
 		d := make([]float64, (m-1)*stride+4)
+		na := make([]float64, len(d))
 		for i := range d {
 			if it%2 == 0 {
 				d[i] = vals[rng.IntN(len(vals))]
 			} else {
 				d[i] = rng.Float64() * 2
 			}
+			na[i] = float64(rng.IntN(3))
 		}
 		var c laneSemi
 		c.margin = []float64{0, 0.2, 0.5}[it%3]
@@ -105,7 +109,7 @@ func TestSemiCodesAsm(t *testing.T) {
 			p := rng.IntN(17)
 			pos := make([]float64, p)
 			for i := range pos {
-				pos[i] = vals[rng.IntN(len(vals)-1)]
+				pos[i] = vals[rng.IntN(len(vals)-2)]
 				if it%2 == 1 {
 					pos[i] = rng.Float64() * 2
 				}
@@ -117,16 +121,25 @@ func TestSemiCodesAsm(t *testing.T) {
 					c.pad[i][k] = pos[i]
 				}
 			}
-			c.first[k], c.last[k] = math.Inf(1), math.Inf(-1)
-			if p > 0 {
-				c.first[k], c.last[k] = pos[0], pos[p-1]
+		}
+		groups := 1 + it%4
+		var a, g semiOut
+		naA, naG := slices.Clone(na), slices.Clone(na)
+		semi4Asm(&d[0], &naA[0], m, stride, groups, &c, &a)
+		semi4Go(d, naG, m, stride, groups, &c, &g)
+		if a != g {
+			t.Fatalf("it %d (groups %d): asm %+v\nGo %+v", it, groups, a, g)
+		}
+		for i := range naA {
+			if math.Float64bits(naA[i]) != math.Float64bits(naG[i]) {
+				t.Fatalf("it %d: na[%d] asm %v Go %v", it, i, naA[i], naG[i])
+			}
+			if naG[i] != na[i] {
+				active++
 			}
 		}
-		a, g := make([]int64, 4*m), make([]int64, 4*m)
-		semiCodesAsm(&d[0], m, stride, &c, &a[0])
-		semiCodesGo(d, m, stride, &c, g)
-		if !slices.Equal(a, g) {
-			t.Fatalf("it %d: asm %v\nGo %v", it, a, g)
-		}
+	}
+	if active == 0 {
+		t.Fatal("no negative formed a semihard triplet: the test checks nothing")
 	}
 }

@@ -16,6 +16,6 @@ func subCoefAsm(d, na *float64, s *float32, n int, cnt *[4]float64) {
 	panic("losses: no assembly subCoef")
 }
 
-func semiCodesAsm(d *float64, m, stride int, c *laneSemi, code *int64) {
-	panic("losses: no assembly semiCodes")
+func semi4Asm(d, na *float64, m, stride, groups int, c *laneSemi, out *semiOut) {
+	panic("losses: no assembly semi4")
 }

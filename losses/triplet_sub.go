@@ -25,12 +25,17 @@ type subBuf struct {
 	na [subEdge * subEdge]float64
 }
 
-// sideSums is one anchor's running sums over a tile: its loss sum and its
-// active negatives with alo = 0 and alo = 1 (larger alo go straight to
-// the difference counters).
+// sideSums is one anchor's running sums over a tile. For mining all: its
+// loss sum and its active negatives with alo = 0 and alo = 1 (larger alo
+// go straight to the difference counters). For semihard mining: how many
+// negatives each sorted positive forms a semihard triplet with, and Σ
+// fm·d over the negatives (fm being a negative's number of semihard
+// triplets); semiFlush turns them into the loss sum.
 type sideSums struct {
 	sum    float64
 	n0, n1 int32
+	cnt    [16]int32
+	fd     float64
 }
 
 // tileSub is tileFast for Euclidean distances on normalized rows.
@@ -42,7 +47,6 @@ func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
 	if t.sc.sub == nil {
 		t.sc.sub = new(subBuf)
 		t.sc.rare = make([]int32, 4*subEdge)
-		t.sc.codes = make([]int64, 4*subEdge)
 	}
 	if cap(t.sc.sides) < nr+nc {
 		t.sc.sides = make([]sideSums, nr+nc)
@@ -84,7 +88,7 @@ func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
 				}
 				na := buf.na[(i-rb)*subEdge : (i-rb)*subEdge+bw]
 				if semi {
-					rowSides[i].semiRow(&k.anchors[a], d, na, margin, diff, t.sc.codes)
+					rowSides[i].semiRow(&k.anchors[a], d, na, margin)
 				} else {
 					rowSides[i].allRow(&k.anchors[a], &k.hot[a], d, na, margin, diff, t.sc.rare)
 				}
@@ -96,7 +100,7 @@ func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
 			for ; j0+4 <= bw; j0 += 4 {
 				c := t.q0 + cb + j0
 				if semi {
-					semiCols4(k.anchors[c:c+4], colSides[cb+j0:cb+j0+4], buf.d[j0:], buf.na[j0:], m, margin, diff, t.sc.codes)
+					semiCols4(k.anchors[c:c+4], colSides[cb+j0:cb+j0+4], buf.d[j0:], buf.na[j0:], m, margin)
 				} else {
 					allCols4(k.anchors[c:c+4], k.hot[c:c+4], colSides[cb+j0:cb+j0+4], buf.d[j0:], buf.na[j0:], m, margin, diff, t.sc.rare)
 				}
@@ -106,12 +110,10 @@ func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
 				d := buf.d[j : j+(m-1)*subEdge+1]
 				na := buf.na[j : j+(m-1)*subEdge+1]
 				if semi {
-					A := &k.anchors[c]
-					codes := t.sc.codes[:m]
-					for i := range codes {
-						codes[i] = semiCode(&A.pad, A.first, A.last, margin, d[i*subEdge])
+					pad, s := &k.anchors[c].pad, &colSides[cb+j]
+					for i := range m {
+						s.semiOne(pad, margin, d[i*subEdge], &na[i*subEdge])
 					}
-					colSides[cb+j].semiApply(A, d, na, margin, diff, codes, subEdge, 1)
 				} else {
 					colSides[cb+j].all(&k.anchors[c], &k.hot[c], d, na, margin, diff, subEdge)
 				}
@@ -128,14 +130,10 @@ func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
 	}
 	sumR, sumC := e.slot(k.sum, t.ti, t.tj), e.slot(k.sum, t.tj, t.ti)
 	for i := range rowSides {
-		s := &rowSides[i]
-		sumR[i] += s.sum
-		s.flush(&k.anchors[t.p0+i], diff)
+		sumR[i] += rowSides[i].flush(&k.anchors[t.p0+i], semi, margin, diff)
 	}
 	for c := range colSides {
-		s := &colSides[c]
-		sumC[c] += s.sum
-		s.flush(&k.anchors[t.q0+c], diff)
+		sumC[c] += colSides[c].flush(&k.anchors[t.q0+c], semi, margin, diff)
 	}
 	k.cnt[t.worker] += int64(cnt)
 }
@@ -182,15 +180,32 @@ func subCoef(d, na []float64, s []float32) float64 {
 	return cnt
 }
 
-// flush adds the alo = 0 and alo = 1 counts to the anchor's difference
-// counters.
-func (s *sideSums) flush(A *tripletAnchor, diff []int32) {
-	if s.n0 != 0 {
-		diff[A.doff] += s.n0
+// flush adds the side's counts to anchor A's difference counters and
+// returns its loss sum. For mining all these are the alo = 0 and alo = 1
+// counts. For semihard mining (semi) they are the per-positive counts,
+// and the loss sum, Σ over the semihard triplets of D_ap − d + margin, is
+// Σ_p D_ap·cnt_p + margin·Σ_p cnt_p − Σ fm·d.
+func (s *sideSums) flush(A *tripletAnchor, semi bool, margin float64, diff []int32) float64 {
+	if !semi {
+		if s.n0 != 0 {
+			diff[A.doff] += s.n0
+		}
+		if s.n1 != 0 {
+			diff[A.doff+1] += s.n1
+		}
+		return s.sum
 	}
-	if s.n1 != 0 {
-		diff[A.doff+1] += s.n1
+	var sp float64
+	var tot int32
+	for p, c := range s.cnt[:min(A.p, 16)] {
+		if c != 0 {
+			sp += A.pad[p] * float64(c)
+			tot += c
+			diff[A.doff+p] += c
+			diff[A.doff+p+1] -= c
+		}
 	}
+	return sp + float64(tot)*margin - s.fd
 }
 
 // all evaluates the negatives at distances d[0], d[step], d[2·step], …
@@ -314,95 +329,76 @@ func (s *sideSums) add(H *tripletHot, margin, rare, sumD, sumBD float64, nCommon
 	s.n1 += n1
 }
 
-// semiRow is semi along one row (step 1): the ranks of its first
-// multiple of four entries come from semiCodes (four interleaved streams
-// against the same anchor), the rest from semiCode; the sums are then
-// taken in element order, as semi takes them. codes is scratch of at
-// least len(d) entries.
-func (s *sideSums) semiRow(A *tripletAnchor, d, na []float64, margin float64, diff []int32, codes []int64) {
-	n4 := len(d) &^ 3
-	var c laneSemi
-	c.margin = margin
-	for k := range 4 {
-		for p := range 16 {
-			c.pad[p][k] = A.pad[p]
+// semiRow adds the semihard terms of the negatives at distances d
+// against anchor A to s and their numbers of semihard triplets to na: the
+// first multiple of four through semi4 (four interleaved streams against
+// the same anchor, whose results are then added in a fixed order), the
+// rest through semiOne.
+func (s *sideSums) semiRow(A *tripletAnchor, d, na []float64, margin float64) {
+	g := (min(A.p, 16) + 3) / 4
+	if g == 0 {
+		return // no positives: no triplets
+	}
+	if n4 := len(d) &^ 3; n4 > 0 {
+		c := laneSemi{margin: margin}
+		for p := range 4 * g {
+			v := A.pad[p]
+			c.pad[p] = [4]float64{v, v, v, v}
 		}
-		c.first[k], c.last[k] = A.first, A.last
+		var out semiOut
+		semi4(d[:n4], na[:n4], n4/4, 4, g, &c, &out)
+		s.fd += (out.fd[0] + out.fd[1]) + (out.fd[2] + out.fd[3])
+		for p := range 4 * g {
+			cg := &out.cnt[p/4]
+			s.cnt[p] += int32(cg[0][p%4]) + int32(cg[1][p%4]) + int32(cg[2][p%4]) + int32(cg[3][p%4])
+		}
+		d, na = d[n4:], na[n4:]
 	}
-	semiCodes(d[:n4], n4/4, 4, &c, codes)
-	for i := n4; i < len(d); i++ {
-		codes[i] = semiCode(&A.pad, A.first, A.last, margin, d[i])
+	for i, dn := range d {
+		s.semiOne(&A.pad, margin, dn, &na[i])
 	}
-	s.semiApply(A, d, na, margin, diff, codes[:len(d)], 1, 0)
 }
 
-// semiCols4 is semi down four adjacent columns at once (column k's anchor
-// is anchors[k], its sums go to sides[k]; it reads d[i·subEdge+k] and adds
-// to na[i·subEdge+k] for i in [0, m)). The results are those of semi, bit
-// for bit.
-func semiCols4(anchors []tripletAnchor, sides []sideSums, d, na []float64, m int, margin float64, diff []int32, codes []int64) {
-	var c laneSemi
-	c.margin = margin
+// semiCols4 is semiRow down four adjacent columns at once: column k's
+// anchor is anchors[k], its sums go to sides[k], and it reads
+// d[i·subEdge+k] and adds to na[i·subEdge+k] for i in [0, m).
+func semiCols4(anchors []tripletAnchor, sides []sideSums, d, na []float64, m int, margin float64) {
+	c := laneSemi{margin: margin}
+	g := 0
 	for k := range 4 {
 		A := &anchors[k]
+		g = max(g, (min(A.p, 16)+3)/4)
 		for p := range 16 {
 			c.pad[p][k] = A.pad[p]
 		}
-		c.first[k], c.last[k] = A.first, A.last
 	}
-	semiCodes(d, m, subEdge, &c, codes)
+	var out semiOut
+	semi4(d, na, m, subEdge, g, &c, &out)
 	for k := range 4 {
-		sides[k].semiApply(&anchors[k], d[k:], na[k:], margin, diff, codes[k:4*m], subEdge, 4)
+		s := &sides[k]
+		s.fd += out.fd[k]
+		for p := range 4 * g {
+			s.cnt[p] += int32(out.cnt[p/4][k][p%4])
+		}
 	}
 }
 
-// semiCode is one entry of semiCodes, for the anchor with padded sorted
-// positives pad.
-func semiCode(pad *[16]float64, first, last, margin, dn float64) int64 {
+// semiOne is one lane of semi4Go for a single negative at distance dn
+// against the anchor with padded sorted positives pad: it counts the
+// semihard triplets per positive into s, adds their number to *na, and
+// that number times dn to s.fd.
+func (s *sideSums) semiOne(pad *[16]float64, margin, dn float64, na *float64) {
 	x := dn - margin
-	var alo, mhi int64
-	for _, v := range pad {
-		if v <= x {
-			alo++
-		}
-		if v < dn {
-			mhi++
+	fm := 0
+	for p, v := range pad {
+		if v < dn && !(v <= x) {
+			s.cnt[p]++
+			fm++
 		}
 	}
-	if x < last && first < dn && mhi > alo {
-		return alo | mhi<<8
+	f := float64(fm)
+	*na += f
+	if fm != 0 {
+		s.fd += float64(f * dn)
 	}
-	return 0
-}
-
-// semiApply adds the semihard terms of negatives d[i·step] whose codes
-// are codes[i·cstep] (cstep 0 meaning 1; see semiCodes) to s, na and diff,
-// in order.
-func (s *sideSums) semiApply(A *tripletAnchor, d, na []float64, margin float64, diff []int32, codes []int64, step, cstep int) {
-	if cstep == 0 {
-		cstep = 1
-	}
-	pre := &A.pre
-	sum := s.sum
-	var n0, n1 int32
-	for i, o := 0, 0; o < len(codes); i, o = i+step, o+cstep {
-		code := codes[o]
-		if code == 0 {
-			continue // no semihard triplet (or not a negative: d = +Inf)
-		}
-		alo, mhi := int(code&0xff), int(code>>8)
-		dn := d[i]
-		fm := float64(mhi - alo)
-		na[i] += fm
-		sum += pre[mhi&31] - pre[alo&31] + fm*(margin-dn)
-		n0 += int32(b2i(alo == 0))
-		n1 += int32(b2i(alo == 1))
-		if alo > 1 {
-			diff[A.doff+alo]++
-		}
-		diff[A.doff+mhi]--
-	}
-	s.sum = sum
-	s.n0 += n0
-	s.n1 += n1
 }

@@ -339,6 +339,14 @@ func (k *tripletTiles) tileFast(e *tileEngine, t *tileTask) {
 	t.sc.d = grow(t.sc.d, nc)
 	t.sc.cnt = grow(t.sc.cnt, nc)
 	dbuf, nbuf := t.sc.d[:nc], t.sc.cnt[:nc]
+	var colSides []sideSums
+	if semi {
+		if cap(t.sc.sides) < nc {
+			t.sc.sides = make([]sideSums, nc)
+		}
+		colSides = t.sc.sides[:nc]
+		clear(colSides)
+	}
 	var cnt float64
 	for r := range t.p1 - t.p0 {
 		a := t.p0 + r
@@ -353,8 +361,13 @@ func (k *tripletTiles) tileFast(e *tileEngine, t *tileTask) {
 		tileDists(dk, sq[a], cls[a], sqQ[c0:], clsQ[c0:], row[c0:], d)
 		var rs float64
 		if semi {
-			rs = semiRow(A, d, nb, margin, diffA)
-			semiCols(cols[c0:], d, nb, sumC[c0:nc], margin, diff)
+			var rowSide sideSums
+			clear(nb)
+			for c, dn := range d {
+				rowSide.semiOne(&A.pad, margin, dn, &nb[c])
+				colSides[c0+c].semiOne(&cols[c0+c].pad, margin, dn, &nb[c])
+			}
+			rs = rowSide.flush(A, true, margin, diff)
 		} else {
 			rs = allSides(A, &k.hot[a], cols[c0:], hot[c0:], d, nb, sumC[c0:nc], margin, diffA, diff)
 		}
@@ -371,6 +384,9 @@ func (k *tripletTiles) tileFast(e *tileEngine, t *tileTask) {
 		if hR != nil {
 			hR[r] += rh
 		}
+	}
+	for c := range colSides {
+		sumC[c] += colSides[c].flush(&cols[c], true, margin, diff)
 	}
 	k.cnt[t.worker] += int64(cnt)
 }
@@ -518,56 +534,6 @@ func rareAll(pad *[16]float64, P int, x float64) (m, alo int) {
 		alo++
 	}
 	return P - alo, alo
-}
-
-// semiRow is allSides's row part for semihard mining: negative c forms
-// an active triplet with the sorted positives from alo = #{D_ap ≤ d[c] −
-// margin} to mhi = #{D_ap < d[c]} (see semiCode). It sets nb[c], counts
-// in diff and returns the loss sum.
-func semiRow(A *tripletAnchor, d, nb []float64, margin float64, diff []int32) float64 {
-	pre := &A.pre
-	var rs float64
-	var zero int32
-	nb = nb[:len(d)]
-	for c, dn := range d {
-		nb[c] = 0
-		code := semiCode(&A.pad, A.first, A.last, margin, dn)
-		if code == 0 {
-			continue
-		}
-		alo, mhi := int(code&0xff), int(code>>8)
-		m := mhi - alo
-		nb[c] = float64(m)
-		rs += pre[mhi&31] - pre[alo&31] + float64(m)*(margin-dn)
-		if alo == 0 {
-			zero++ // kept in a register: diff[0]++ would chain through memory
-		} else {
-			diff[alo]++
-		}
-		diff[mhi]--
-	}
-	if len(diff) > 0 {
-		diff[0] += zero
-	}
-	return rs
-}
-
-// semiCols is semiRow for the column anchors (see allCols).
-func semiCols(cols []tripletAnchor, d, nb, sum []float64, margin float64, diff []int32) {
-	cols, nb, sum = cols[:len(d)], nb[:len(d)], sum[:len(d)]
-	for c, dn := range d {
-		J := &cols[c]
-		code := semiCode(&J.pad, J.first, J.last, margin, dn)
-		if code == 0 {
-			continue
-		}
-		alo, mhi := int(code&0xff), int(code>>8)
-		m := float64(mhi - alo)
-		nb[c] += m
-		sum[c] += J.pre[mhi&31] - J.pre[alo&31] + m*(margin-dn)
-		diff[J.doff+alo]++
-		diff[J.doff+mhi]--
-	}
 }
 
 // finish turns the difference counters into each positive pair's
