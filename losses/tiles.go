@@ -209,7 +209,12 @@ func (e *tileEngine) sweep(gemm bool, f func(t *tileTask)) {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			t := &tileTask{worker: w, sc: &scratch{}}
+			sc, _ := scratchPool.Get().(*scratch)
+			if sc == nil {
+				sc = new(scratch)
+			}
+			defer scratchPool.Put(sc)
+			t := &tileTask{worker: w, sc: sc}
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(tasks) {
@@ -220,9 +225,14 @@ func (e *tileEngine) sweep(gemm bool, f func(t *tileTask)) {
 				t.p0, t.p1 = p.i*e.r, min(n, (p.i+1)*e.r)
 				t.q0, t.q1 = p.j*e.r, min(n, (p.j+1)*e.r)
 				if gemm {
-					c := blas32.General{Rows: t.p1 - t.p0, Cols: t.q1 - t.q0, Stride: n,
-						Data: e.w[t.p0*n+t.q0 : (t.p1-1)*n+t.q1]}
-					linalg.GemmSerial(blas.NoTrans, blas.Trans, 1, linalg.Slice(e.u, t.p0, t.p1), linalg.Slice(e.u, t.q0, t.q1), 0, c)
+					if h := t.p0 + diagSplit; t.diag && t.p1 > h {
+						// Skip the block below the diagonal: rows above h
+						// to the end, rows from h from column h on.
+						e.gemmBlock(t.p0, h, t.q0, t.q1)
+						e.gemmBlock(h, t.p1, h, t.q1)
+					} else {
+						e.gemmBlock(t.p0, t.p1, t.q0, t.q1)
+					}
 				}
 				f(t)
 			}
@@ -230,6 +240,24 @@ func (e *tileEngine) sweep(gemm bool, f func(t *tileTask)) {
 	}
 	wg.Wait()
 }
+
+// diagSplit is where a diagonal tile's similarity GEMM is split in two, so
+// that the block below the diagonal (rows from diagSplit, columns before
+// it) is not computed: a quarter of the tile.
+const diagSplit = 128
+
+// gemmBlock sets W[p0:p1, q0:q1] to the similarities U[p0:p1]·U[q0:q1]ᵀ,
+// single-threaded.
+func (e *tileEngine) gemmBlock(p0, p1, q0, q1 int) {
+	n := e.n
+	c := blas32.General{Rows: p1 - p0, Cols: q1 - q0, Stride: n, Data: e.w[p0*n+q0 : (p1-1)*n+q1]}
+	linalg.GemmSerial(blas.NoTrans, blas.Trans, 1, linalg.Slice(e.u, p0, p1), linalg.Slice(e.u, q0, q1), 0, c)
+}
+
+// scratchPool recycles the sweeps' per-worker scratch (the triplet
+// kernel's sub-block buffers are 256 KiB) between evaluations. Kernels
+// write every scratch entry before reading it.
+var scratchPool sync.Pool
 
 // sim returns the similarity s_aj (a ≠ j) left in W by the first sweep's
 // GEMMs: the entry above the diagonal, W[min][max], holds it.

@@ -32,12 +32,20 @@ func tileForm(l Loss) (rows, tiles evalFn) {
 }
 
 // engines returns the two engines' evaluations of a loss with row
-// kernel row and tile kernel tile.
+// kernel row and tile kernel tile. The tile engine starts from an N×N
+// buffer full of NaNs, so that reading an entry of W the evaluation has
+// not written (below the diagonal, say) shows in the results.
 func engines(normalize bool, row func(*pairCtx) rowKernel, tile func(*pairCtx) tileKernel) (rows, tiles evalFn) {
 	return func(x blas32.General, y []int, g blas32.General) float64 {
 			return evalPairwise32(x, y, 0, normalize, row, g)
 		}, func(x blas32.General, y []int, g blas32.General) float64 {
-			return evalTiles32(x, y, normalize, tile, g)
+			w := make([]float32, x.Rows*x.Rows)
+			for i := range w {
+				w[i] = float32(math.NaN())
+			}
+			var c tileCache
+			c.put(w)
+			return evalTiles32Cached(x, y, normalize, tile, g, &c)
 		}
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"sync"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -39,19 +40,39 @@ type tripletAnchor struct {
 // negatives of each sorted positive through difference arrays. finish
 // turns the counts into the positives' coefficients.
 type tripletTiles struct {
-	t       *Triplet
+	t *Triplet
+	*tripletBufs
+	sum, hs []float64 // segments: loss, Σ H over negatives
+	fast    bool      // every anchor has ≤ 16 positives and mining/reduction allow the fast loop
+}
+
+// tripletBufs are tripletTiles's per-evaluation tables. They go back to
+// tripletBufPool after finish, so that the next evaluation reuses them
+// instead of allocating (and the runtime zeroing) about a megabyte per
+// 1024 rows.
+type tripletBufs struct {
 	anchors []tripletAnchor
 	hot     []tripletHot
 	dp, pre []float64 // per anchor: sorted D_ap (p), prefix sums (p+1)
 	idx     []int32   // per anchor: row of each sorted positive (p)
 	diff    [][]int32 // per worker: per anchor p+1 counters
 	cnt     []int64   // per worker: number of terms counted
-	sum, hs []float64 // segments: loss, Σ H over negatives
-	fast    bool      // every anchor has ≤ 16 positives and mining/reduction allow the fast loop
+	run     []int32   // finish: active negatives of each sorted positive
 	// blocks holds each class's similarity block U_c·U_cᵀ (row-major,
 	// m×m for a class of m rows), at blockOff[first row of the class].
 	blocks   []float32
 	blockOff []int
+}
+
+var tripletBufPool sync.Pool
+
+// resize returns s with length n, reusing its storage when large enough
+// (the contents are then stale: callers overwrite or clear them).
+func resize[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]T, n)
 }
 
 // sim returns the similarity of rows a and j of the same class, from the
@@ -65,8 +86,13 @@ func (k *tripletTiles) passes() int { return 1 }
 
 func (k *tripletTiles) prepare(e *tileEngine) {
 	n := e.n
-	k.anchors = make([]tripletAnchor, n)
-	k.hot = make([]tripletHot, n)
+	b, _ := tripletBufPool.Get().(*tripletBufs)
+	if b == nil {
+		b = new(tripletBufs)
+	}
+	k.tripletBufs = b
+	k.anchors = resize(k.anchors, n)
+	k.hot = resize(k.hot, n)
 	off, doff := 0, 0
 	small := true
 	for a := range n {
@@ -76,26 +102,28 @@ func (k *tripletTiles) prepare(e *tileEngine) {
 		doff += p + 1
 		small = small && p <= 16
 	}
-	k.dp, k.idx = make([]float64, off), make([]int32, off)
-	k.pre = make([]float64, off+n)
-	k.diff = make([][]int32, e.workers)
+	k.dp, k.idx = resize(k.dp, off), resize(k.idx, off)
+	k.pre = resize(k.pre, off+n)
+	k.diff = resize(k.diff, e.workers)
 	for w := range k.diff {
-		k.diff[w] = make([]int32, doff)
+		k.diff[w] = resize(k.diff[w], doff)
+		clear(k.diff[w])
 	}
-	k.cnt = make([]int64, e.workers)
+	k.cnt = resize(k.cnt, e.workers)
+	clear(k.cnt)
 	k.sum = e.newPart()
 	if e.needH() {
 		k.hs = e.newPart()
 	}
 	k.fast = small && k.t.Reduction == AvgNonzero && (k.t.Mining == MineAll || k.t.Mining == MineSemihard)
-	k.classBlocks(e)
-	k.sortPositives(e)
+	k.classes(e)
 }
 
-// classBlocks computes every class's similarity block, one GEMM per class.
-func (k *tripletTiles) classBlocks(e *tileEngine) {
+// classes computes every class's similarity block (one GEMM per class)
+// and sorts each anchor's positives from it, class by class in parallel.
+func (k *tripletTiles) classes(e *tileEngine) {
 	n := e.n
-	k.blockOff = make([]int, n)
+	k.blockOff = resize(k.blockOff, n)
 	var los []int
 	size := 0
 	for a := 0; a < n; a = e.ctx.hi[a] {
@@ -104,86 +132,87 @@ func (k *tripletTiles) classBlocks(e *tileEngine) {
 		size += m * m
 		los = append(los, a)
 	}
-	k.blocks = make([]float32, size)
+	k.blocks = resize(k.blocks, size)
 	parallelRange(len(los), func(c0, c1 int) {
+		var order []posDist
 		for _, lo := range los[c0:c1] {
 			hi := e.ctx.hi[lo]
-			m := hi - lo
-			if m < 2 {
-				continue
+			if m := hi - lo; m >= 2 {
+				ub := linalg.Slice(e.u, lo, hi)
+				dst := blas32.General{Rows: m, Cols: m, Stride: m, Data: k.blocks[k.blockOff[lo] : k.blockOff[lo]+m*m]}
+				linalg.GemmSerial(blas.NoTrans, blas.Trans, 1, ub, ub, 0, dst)
 			}
-			ub := linalg.Slice(e.u, lo, hi)
-			dst := blas32.General{Rows: m, Cols: m, Stride: m, Data: k.blocks[k.blockOff[lo] : k.blockOff[lo]+m*m]}
-			linalg.GemmSerial(blas.NoTrans, blas.Trans, 1, ub, ub, 0, dst)
+			for a := lo; a < hi; a++ {
+				order = k.sortPositives(e, a, order)
+			}
 		}
 	})
 }
 
+// posDist is a positive's distance and row.
+type posDist struct {
+	d float64
+	j int32
+}
+
 func (k *tripletTiles) between(*tileEngine, int) {}
 
-// sortPositives builds the anchors' sorted positives from the class blocks.
-func (k *tripletTiles) sortPositives(e *tileEngine) {
+// sortPositives builds anchor a's sorted positives from its class block
+// (order is scratch; it returns it for reuse).
+func (k *tripletTiles) sortPositives(e *tileEngine, a int, order []posDist) []posDist {
 	dk, sq := k.t.Distance, e.ctx.sq
-	parallelRange(e.n, func(a0, a1 int) {
-		type posDist struct {
-			d float64
-			j int32
+	an := &k.anchors[a]
+	lo, hi := e.ctx.lo[a], e.ctx.hi[a]
+	dp, idx := k.dp[an.off:an.off+an.p], k.idx[an.off:an.off+an.p]
+	order = order[:0]
+	for j := lo; j < hi; j++ {
+		if j != a {
+			order = append(order, posDist{pairDist(dk, sq[a], sq[j], k.sim(e, a, j)), int32(j)})
 		}
-		var order []posDist
-		for a := a0; a < a1; a++ {
-			an := &k.anchors[a]
-			lo, hi := e.ctx.lo[a], e.ctx.hi[a]
-			dp, idx := k.dp[an.off:an.off+an.p], k.idx[an.off:an.off+an.p]
-			order = order[:0]
-			for j := lo; j < hi; j++ {
-				if j != a {
-					order = append(order, posDist{pairDist(dk, sq[a], sq[j], k.sim(e, a, j)), int32(j)})
-				}
+	}
+	// Sort by distance, ties by row (as the row-block engine does):
+	// order is built in row order, so a stable sort by distance does it;
+	// insertion sort for the usual few positives.
+	if len(order) <= 32 {
+		for i := 1; i < len(order); i++ {
+			v := order[i]
+			j := i
+			for j > 0 && order[j-1].d > v.d {
+				order[j] = order[j-1]
+				j--
 			}
-			// Sort by distance, ties by row (as the row-block engine does):
-			// order is built in row order, so a stable sort by distance
-			// does it; insertion sort for the usual few positives.
-			if len(order) <= 32 {
-				for i := 1; i < len(order); i++ {
-					v := order[i]
-					j := i
-					for j > 0 && order[j-1].d > v.d {
-						order[j] = order[j-1]
-						j--
-					}
-					order[j] = v
-				}
-			} else {
-				slices.SortStableFunc(order, func(x, y posDist) int { return cmp.Compare(x.d, y.d) })
-			}
-			pre := k.pre[an.off+a : an.off+a+an.p+1]
-			pre[0] = 0
-			for i, o := range order {
-				dp[i], idx[i] = o.d, o.j
-				pre[i+1] = pre[i] + o.d
-			}
-			an.first, an.last = math.Inf(1), math.Inf(-1)
-			for i := range an.pad {
-				an.pad[i] = math.Inf(1)
-			}
-			if an.p > 0 {
-				an.first, an.last = dp[0], dp[an.p-1]
-			}
-			if an.p <= 16 {
-				copy(an.pad[:], dp)
-				copy(an.pre[:], pre)
-			}
-			h := &k.hot[a]
-			h.first, h.last, h.sum, h.pf = an.first, an.last, pre[an.p], float64(an.p)
-			h.second, h.pre1 = math.Inf(1), 0
-			if an.p > 0 {
-				h.pre1 = dp[0]
-			}
-			if an.p > 1 {
-				h.second = dp[1]
-			}
+			order[j] = v
 		}
-	})
+	} else {
+		slices.SortStableFunc(order, func(x, y posDist) int { return cmp.Compare(x.d, y.d) })
+	}
+	pre := k.pre[an.off+a : an.off+a+an.p+1]
+	pre[0] = 0
+	for i, o := range order {
+		dp[i], idx[i] = o.d, o.j
+		pre[i+1] = pre[i] + o.d
+	}
+	an.first, an.last = math.Inf(1), math.Inf(-1)
+	for i := range an.pad {
+		an.pad[i] = math.Inf(1)
+	}
+	if an.p > 0 {
+		an.first, an.last = dp[0], dp[an.p-1]
+	}
+	if an.p <= 16 {
+		copy(an.pad[:], dp)
+		copy(an.pre[:], pre)
+	}
+	h := &k.hot[a]
+	h.first, h.last, h.sum, h.pf = an.first, an.last, pre[an.p], float64(an.p)
+	h.second, h.pre1 = math.Inf(1), 0
+	if an.p > 0 {
+		h.pre1 = dp[0]
+	}
+	if an.p > 1 {
+		h.second = dp[1]
+	}
+	return order
 }
 
 // pairDist is the distance dk between rows with squared norms sqa, sqj
@@ -548,20 +577,10 @@ func (k *tripletTiles) finish(e *tileEngine) (sum, count float64, hrow []float64
 	for _, c := range k.cnt {
 		cnt += c
 	}
-	// run[a's offset + i]: active negatives of a's i-th sorted positive.
-	run := make([]int32, len(k.dp))
-	parallelRange(n, func(a0, a1 int) {
-		for a := a0; a < a1; a++ {
-			an := &k.anchors[a]
-			var acc int32
-			for i := range an.p {
-				for _, d := range k.diff {
-					acc += d[an.doff+i]
-				}
-				run[an.off+i] = acc
-			}
-		}
-	})
+	// run[a's offset + i]: active negatives of a's i-th sorted positive,
+	// filled class by class below.
+	k.run = resize(k.run, len(k.dp))
+	run := k.run
 	var posH []float64
 	if k.hs != nil {
 		posH = make([]float64, n)
@@ -584,6 +603,13 @@ func (k *tripletTiles) finish(e *tileEngine) (sum, count float64, hrow []float64
 			clear(coef)
 			for a := cl.lo; a < cl.hi; a++ {
 				an := &k.anchors[a]
+				var acc int32
+				for i := range an.p {
+					for _, d := range k.diff {
+						acc += d[an.doff+i]
+					}
+					run[an.off+i] = acc
+				}
 				for i := range an.p {
 					coef[(a-cl.lo)*m+int(k.idx[an.off+i])-cl.lo] = float64(run[an.off+i])
 				}
@@ -613,5 +639,7 @@ func (k *tripletTiles) finish(e *tileEngine) (sum, count float64, hrow []float64
 			hrow[a] += posH[a]
 		}
 	}
+	tripletBufPool.Put(k.tripletBufs)
+	k.tripletBufs = nil
 	return sum, float64(cnt), hrow
 }
