@@ -2,6 +2,12 @@
 
 #include "textflag.h"
 
+// Only VEX-encoded instructions touch the vector registers here (VMOVQ,
+// not MOVQ, for AX → X). A legacy SSE instruction after a 256-bit one has
+// dirtied the upper halves costs a state transition: on the AMD EPYC VM
+// this was measured on, one MOVQ AX, X2 after the first VBROADCASTSD cost
+// about 115 ns per call, more than a whole 32-step row of semi4Asm.
+
 // func lanes4Asm(d, na *float64, m, stride int, c *laneConsts, rare *int32, out *laneOut) int
 //
 // Lane k of step i reads d[i·stride+k]. With x = d − margin:
@@ -25,7 +31,7 @@ TEXT ·lanes4Asm(SB), NOSPLIT, $0-64
 	MOVQ rare+40(FP), R9
 	MOVQ out+48(FP), R11
 	MOVQ $0x3FF0000000000000, AX
-	MOVQ AX, X15
+	VMOVQ AX, X15
 	VBROADCASTSD X15, Y15     // 1.0
 	VXORPD Y5, Y5, Y5         // sumD
 	VXORPD Y6, Y6, Y6         // sumBD
@@ -216,7 +222,7 @@ TEXT ·semi4Asm(SB), NOSPLIT, $0-56
 	VBROADCASTSD 512(R8), Y0  // margin
 	VPXOR Y1, Y1, Y1
 	MOVQ $0x4330000000000000, AX
-	MOVQ AX, X2
+	VMOVQ AX, X2
 	VBROADCASTSD X2, Y2       // 2⁵²
 	VPXOR Y11, Y11, Y11
 	VPXOR Y12, Y12, Y12
