@@ -1,6 +1,7 @@
 package losses
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -126,6 +127,45 @@ func TestFirstWithSqrt(t *testing.T) {
 		got := firstWithSqrt(d, c.negs, qs)
 		if got != want || !(d[got] == roots[want] || math.IsNaN(roots[want]) && math.IsNaN(d[got])) {
 			t.Errorf("%s: firstWithSqrt = %d (d %v), want %d (root %v)", c.name, got, d[got], want, roots[want])
+		}
+	}
+}
+
+// TestRankSort checks rankSort against a stable sort on random, tied and
+// NaN distances, 0 to 16 of them.
+func TestRankSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	vals := []float64{0, 0.5, 1, 1, 1.5, 2}
+	for it := range 2000 {
+		m := it % 17
+		order := make([]posDist, m)
+		for i := range order {
+			order[i] = posDist{rng.Float64(), int32(100 + i)}
+			if it%3 == 0 {
+				order[i].d = vals[rng.IntN(len(vals))]
+			}
+		}
+		nan := it%50 == 7 && m > 1
+		if nan {
+			order[rng.IntN(m)].d = math.NaN()
+		}
+		want := slices.Clone(order)
+		slices.SortStableFunc(want, func(x, y posDist) int { return cmp.Compare(x.d, y.d) })
+		dp, idx := make([]float64, m), make([]int32, m)
+		ok := rankSort(order, dp, idx)
+		if nan {
+			if ok {
+				t.Fatalf("it %d: a NaN distance should make rankSort give up", it)
+			}
+			continue
+		}
+		if !ok {
+			t.Fatalf("it %d: rankSort gave up on %v", it, order)
+		}
+		for i, w := range want {
+			if dp[i] != w.d || idx[i] != w.j {
+				t.Fatalf("it %d: position %d is (%v, %d), want (%v, %d)", it, i, dp[i], idx[i], w.d, w.j)
+			}
 		}
 	}
 }

@@ -171,9 +171,15 @@ func (k *tripletTiles) sortPositives(e *tileEngine, a int, order []posDist) []po
 		}
 	}
 	// Sort by distance, ties by row (as the row-block engine does):
-	// order is built in row order, so a stable sort by distance does it;
-	// insertion sort for the usual few positives.
-	if len(order) <= 32 {
+	// order is built in row order, so a stable sort by distance does it.
+	// Up to 16 positives, each one's rank is counted without branches
+	// (#{earlier ≤ it} + #{later < it}); insertion sort up to 32.
+	if len(order) <= 16 && rankSort(order, dp, idx) {
+		order = order[:0] // sorted straight into dp and idx
+		for i := range an.p {
+			order = append(order, posDist{dp[i], idx[i]})
+		}
+	} else if len(order) <= 32 {
 		for i := 1; i < len(order); i++ {
 			v := order[i]
 			j := i
@@ -213,6 +219,32 @@ func (k *tripletTiles) sortPositives(e *tileEngine, a int, order []posDist) []po
 		h.second = dp[1]
 	}
 	return order
+}
+
+// rankSort writes order sorted by distance, ties in order, into dp and
+// idx, by counting each element's rank: #{j < i: d_j ≤ d_i} + #{j > i:
+// d_j < d_i}. It reports false, leaving a partial result, when the ranks
+// are not a permutation (a NaN distance compares false both ways).
+func rankSort(order []posDist, dp []float64, idx []int32) bool {
+	var ds [16]float64
+	m := len(order)
+	for i, o := range order[:m] {
+		ds[i] = o.d
+	}
+	var seen uint32
+	for i := range m {
+		di, r := ds[i], 0
+		for j := range i {
+			r += b2i(ds[j] <= di)
+		}
+		for j := i + 1; j < m; j++ {
+			r += b2i(ds[j] < di)
+		}
+		r &= 15
+		seen |= 1 << r
+		dp[r], idx[r] = di, order[i].j
+	}
+	return seen == 1<<m-1
 }
 
 // pairDist is the distance dk between rows with squared norms sqa, sqj
