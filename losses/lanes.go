@@ -137,3 +137,46 @@ func semi4(d, na []float64, m, stride, groups int, c *laneSemi, out *semiOut) {
 	}
 	semi4Go(d, na, m, stride, groups, c, out)
 }
+
+// semiRowOut are semiRow4's results: cnt[p] is the number of negatives
+// forming a semihard triplet with positive p (summed over the lanes), and
+// fd[k] is lane k's Σ fm·d (as in semiOut).
+type semiRowOut struct {
+	cnt [16]uint16
+	fd  [4]float64
+}
+
+// semiRowGo is semi4Go for one anchor (padded sorted positives pad) in
+// every lane, stride 4: the 4m negatives d[0:4m] of a row.
+func semiRowGo(d, na []float64, m, groups int, pad *[16]float64, margin float64, out *semiRowOut) {
+	c := laneSemi{margin: margin}
+	for p := range 4 * groups {
+		v := pad[p]
+		c.pad[p] = [4]float64{v, v, v, v}
+	}
+	var o semiOut
+	semi4Go(d, na, m, 4, groups, &c, &o)
+	for p := range 4 * groups {
+		cg := &o.cnt[p/4]
+		out.cnt[p] = cg[0][p%4] + cg[1][p%4] + cg[2][p%4] + cg[3][p%4]
+	}
+	out.fd = o.fd
+}
+
+// semiRow4 is semiRowGo, in assembly where the CPU allows. groups is at
+// most 4 and 4m at most 65,535.
+func semiRow4(d, na []float64, m, groups int, pad *[16]float64, margin float64, out *semiRowOut) {
+	if m == 0 || groups == 0 {
+		return
+	}
+	if groups > 4 || 4*m > 65535 {
+		panic("losses: semiRow4 out of range")
+	}
+	_ = d[4*m-1]
+	_ = na[4*m-1]
+	if haveLanesAsm {
+		semiRowAsm(&d[0], &na[0], m, groups, pad, margin, out)
+		return
+	}
+	semiRowGo(d, na, m, groups, pad, margin, out)
+}

@@ -27,3 +27,8 @@ func subCoefAsm(d, na *float64, s *float32, n int, cnt *[4]float64)
 //
 //go:noescape
 func semi4Asm(d, na *float64, m, stride, groups int, c *laneSemi, out *semiOut)
+
+// semiRowAsm is semiRowGo in AVX2 assembly.
+//
+//go:noescape
+func semiRowAsm(d, na *float64, m, groups int, pad *[16]float64, margin float64, out *semiRowOut)

@@ -176,6 +176,36 @@ cdone:
 	VCMPPD $0x0D, off(R8), Y10, Y5; \
 	VANDNPD dst, Y5, dst
 
+// SEMIACTB is SEMIACT for a positive shared by the four lanes, the
+// scalar at off(R8) (broadcast into Y8).
+#define SEMIACTB(off, dst) \
+	VBROADCASTSD off(R8), Y8; \
+	VCMPPD $1, Y9, Y8, dst; \
+	VCMPPD $2, Y10, Y8, Y5; \
+	VANDNPD dst, Y5, dst
+
+// SEMIGROUPB is SEMIGROUP for positives shared by the lanes (o0…o3 are
+// scalar offsets).
+#define SEMIGROUPB(o0, o1, o2, o3, acc) \
+	SEMIACTB(o0, Y7); \
+	SEMIACTB(o1, Y6); \
+	VPBLENDW $0x22, Y6, Y7, Y7; \
+	SEMIACTB(o2, Y6); \
+	VPBLENDW $0x44, Y6, Y7, Y7; \
+	SEMIACTB(o3, Y6); \
+	VPBLENDW $0x88, Y6, Y7, Y7; \
+	VPSUBW Y7, acc, acc; \
+	VPADDW Y7, Y3, Y3
+
+// SEMILANESUM stores the sum over the four lanes of acc's words (the
+// counts of one group of positives) as four words at off(R10).
+#define SEMILANESUM(acc, xacc, off) \
+	VEXTRACTI128 $1, acc, X4; \
+	VPADDW X4, xacc, X4; \
+	VPSHUFD $0x4E, X4, X5; \
+	VPADDW X5, X4, X4; \
+	VMOVQ X4, off(R10)
+
 // SEMIGROUP counts the group of positives at offsets o0…o3 into acc.
 #define SEMIGROUP(o0, o1, o2, o3, acc) \
 	SEMIACT(o0, Y7); \
@@ -276,5 +306,78 @@ semidone:
 	VMOVDQU Y13, 64(R10)
 	VMOVDQU Y14, 96(R10)
 	VMOVUPD Y15, 128(R10)
+	VZEROUPPER
+	RET
+
+// func semiRowAsm(d, na *float64, m, groups int, pad *[16]float64, margin float64, out *semiRowOut)
+//
+// semi4Asm with stride 4 and the same anchor (padded sorted positives pad)
+// in every lane: a row of 4m negatives against one anchor. The counts are
+// summed over the lanes (out.cnt[p]); out.fd[k] is lane k's Σ fm·d.
+TEXT ·semiRowAsm(SB), NOSPLIT, $0-56
+	MOVQ d+0(FP), SI
+	MOVQ na+8(FP), DI
+	MOVQ m+16(FP), CX
+	MOVQ groups+24(FP), R9
+	MOVQ pad+32(FP), R8
+	VBROADCASTSD margin+40(FP), Y0
+	MOVQ out+48(FP), R10
+	MOVQ $32, DX
+	VPXOR Y1, Y1, Y1
+	MOVQ $0x4330000000000000, AX
+	VMOVQ AX, X2
+	VBROADCASTSD X2, Y2       // 2⁵²
+	VPXOR Y11, Y11, Y11
+	VPXOR Y12, Y12, Y12
+	VPXOR Y13, Y13, Y13
+	VPXOR Y14, Y14, Y14
+	VXORPD Y15, Y15, Y15
+	TESTQ CX, CX
+	JEQ rowdone
+	CMPQ R9, $2
+	JLT row1
+	JEQ row2
+	CMPQ R9, $3
+	JEQ row3
+
+row4:
+	SEMISTEP
+	SEMIGROUPB(0, 8, 16, 24, Y11)
+	SEMIGROUPB(32, 40, 48, 56, Y12)
+	SEMIGROUPB(64, 72, 80, 88, Y13)
+	SEMIGROUPB(96, 104, 112, 120, Y14)
+	SEMIEND
+	JNZ row4
+	JMP rowdone
+
+row3:
+	SEMISTEP
+	SEMIGROUPB(0, 8, 16, 24, Y11)
+	SEMIGROUPB(32, 40, 48, 56, Y12)
+	SEMIGROUPB(64, 72, 80, 88, Y13)
+	SEMIEND
+	JNZ row3
+	JMP rowdone
+
+row2:
+	SEMISTEP
+	SEMIGROUPB(0, 8, 16, 24, Y11)
+	SEMIGROUPB(32, 40, 48, 56, Y12)
+	SEMIEND
+	JNZ row2
+	JMP rowdone
+
+row1:
+	SEMISTEP
+	SEMIGROUPB(0, 8, 16, 24, Y11)
+	SEMIEND
+	JNZ row1
+
+rowdone:
+	SEMILANESUM(Y11, X11, 0)
+	SEMILANESUM(Y12, X12, 8)
+	SEMILANESUM(Y13, X13, 16)
+	SEMILANESUM(Y14, X14, 24)
+	VMOVUPD Y15, 32(R10)
 	VZEROUPPER
 	RET

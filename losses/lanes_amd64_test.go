@@ -143,3 +143,64 @@ func TestSemi4Asm(t *testing.T) {
 		t.Fatal("no negative formed a semihard triplet: the test checks nothing")
 	}
 }
+
+// TestSemiRowAsm checks semiRowAsm against semiRowGo, bit for bit, on
+// tied, +Inf, NaN and random distances, 0 to 16 positives, every group
+// count.
+func TestSemiRowAsm(t *testing.T) {
+	if !haveLanesAsm {
+		t.Skip("no AVX2")
+	}
+	rng := rand.New(rand.NewPCG(4, 4))
+	vals := []float64{0, 0.5, 0.75, 0.9, 1, 1.1, 1.2, 1.3, 1.5, 2, math.Inf(1), math.NaN()}
+	active := 0
+	for it := range 400 {
+		m := 1 + rng.IntN(40)
+		d := make([]float64, 4*m)
+		na := make([]float64, len(d))
+		for i := range d {
+			if it%2 == 0 {
+				d[i] = vals[rng.IntN(len(vals))]
+			} else {
+				d[i] = rng.Float64() * 2
+			}
+			na[i] = float64(rng.IntN(3))
+		}
+		margin := []float64{0, 0.2, 0.5}[it%3]
+		p := rng.IntN(17)
+		pos := make([]float64, p)
+		for i := range pos {
+			pos[i] = vals[rng.IntN(len(vals)-2)]
+			if it%2 == 1 {
+				pos[i] = rng.Float64() * 2
+			}
+		}
+		slices.Sort(pos)
+		var pad [16]float64
+		for i := range pad {
+			pad[i] = math.Inf(1)
+			if i < p {
+				pad[i] = pos[i]
+			}
+		}
+		groups := 1 + it%4
+		var a, g semiRowOut
+		naA, naG := slices.Clone(na), slices.Clone(na)
+		semiRowAsm(&d[0], &naA[0], m, groups, &pad, margin, &a)
+		semiRowGo(d, naG, m, groups, &pad, margin, &g)
+		if a != g {
+			t.Fatalf("it %d (groups %d): asm %+v\nGo %+v", it, groups, a, g)
+		}
+		for i := range naA {
+			if math.Float64bits(naA[i]) != math.Float64bits(naG[i]) {
+				t.Fatalf("it %d: na[%d] asm %v Go %v", it, i, naA[i], naG[i])
+			}
+			if naG[i] != na[i] {
+				active++
+			}
+		}
+	}
+	if active == 0 {
+		t.Fatal("no negative formed a semihard triplet: the test checks nothing")
+	}
+}

@@ -19,3 +19,7 @@ func subCoefAsm(d, na *float64, s *float32, n int, cnt *[4]float64) {
 func semi4Asm(d, na *float64, m, stride, groups int, c *laneSemi, out *semiOut) {
 	panic("losses: no assembly semi4")
 }
+
+func semiRowAsm(d, na *float64, m, groups int, pad *[16]float64, margin float64, out *semiRowOut) {
+	panic("losses: no assembly semiRow")
+}

@@ -331,26 +331,20 @@ func (s *sideSums) add(H *tripletHot, margin, rare, sumD, sumBD float64, nCommon
 
 // semiRow adds the semihard terms of the negatives at distances d
 // against anchor A to s and their numbers of semihard triplets to na: the
-// first multiple of four through semi4 (four interleaved streams against
-// the same anchor, whose results are then added in a fixed order), the
-// rest through semiOne.
+// first multiple of four through semiRow4 (four interleaved streams
+// against the same anchor, whose results are then added in a fixed
+// order), the rest through semiOne.
 func (s *sideSums) semiRow(A *tripletAnchor, d, na []float64, margin float64) {
 	g := (min(A.p, 16) + 3) / 4
 	if g == 0 {
 		return // no positives: no triplets
 	}
 	if n4 := len(d) &^ 3; n4 > 0 {
-		c := laneSemi{margin: margin}
-		for p := range 4 * g {
-			v := A.pad[p]
-			c.pad[p] = [4]float64{v, v, v, v}
-		}
-		var out semiOut
-		semi4(d[:n4], na[:n4], n4/4, 4, g, &c, &out)
+		var out semiRowOut
+		semiRow4(d[:n4], na[:n4], n4/4, g, &A.pad, margin, &out)
 		s.fd += (out.fd[0] + out.fd[1]) + (out.fd[2] + out.fd[3])
 		for p := range 4 * g {
-			cg := &out.cnt[p/4]
-			s.cnt[p] += int32(cg[0][p%4]) + int32(cg[1][p%4]) + int32(cg[2][p%4]) + int32(cg[3][p%4])
+			s.cnt[p] += int32(out.cnt[p])
 		}
 		d, na = d[n4:], na[n4:]
 	}
