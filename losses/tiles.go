@@ -88,7 +88,8 @@ type tileKernel interface {
 	// tile handles one tile pair in sweep pass. The similarities s_aj of
 	// its pairs are in W[a][j] (a in rows, j in columns, above the
 	// diagonal for a diagonal tile); in the last sweep it must overwrite
-	// W[a][j] and W[j][a] of every such pair with the coefficient.
+	// W[a][j] of every such pair with the coefficient (only the upper
+	// triangle of W is read after the sweeps).
 	tile(e *tileEngine, pass int, t *tileTask)
 	// between runs after every sweep but the last.
 	between(e *tileEngine, pass int)

@@ -659,8 +659,7 @@ func (k *tripletTiles) finish(e *tileEngine) (sum, count float64, hrow []float64
 							posH[p] += h
 						}
 					}
-					w[a*n+p] = v
-					w[p*n+a] = v
+					w[a*n+p] = v // (the upper triangle is all SymmUpper reads)
 				}
 			}
 		}
