@@ -326,23 +326,37 @@ func runPairwise(be backend, ctx *pairCtx, dim int, k rowKernel, blockRows int, 
 	return value, gu
 }
 
-// parallelRange splits [0,n) into contiguous chunks, one per worker, and
-// runs f on each. f must only write state owned by its chunk.
+// parallelRange runs f over [0,n) in contiguous chunks on up to
+// GOMAXPROCS goroutines, the caller's included. Chunks are handed out as
+// workers ask for them (a few per worker), so a goroutine that starts
+// late does not hold the others up. f must only write state owned by its
+// chunk, so that results do not depend on the chunking.
 func parallelRange(n int, f func(i0, i1 int)) {
 	workers := min(runtime.GOMAXPROCS(0), n)
 	if workers <= 1 || n < 64 {
 		f(0, n)
 		return
 	}
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for i0 := 0; i0 < n; i0 += chunk {
-		wg.Add(1)
-		go func(i0, i1 int) {
-			defer wg.Done()
-			f(i0, i1)
-		}(i0, min(n, i0+chunk))
+	chunk := max(16, n/(4*workers))
+	var next atomic.Int64
+	work := func() {
+		for {
+			i0 := int(next.Add(int64(chunk))) - chunk
+			if i0 >= n {
+				return
+			}
+			f(i0, min(n, i0+chunk))
+		}
 	}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	work()
 	wg.Wait()
 }
 

@@ -204,41 +204,46 @@ func (e *tileEngine) sweep(gemm bool, f func(t *tileTask)) {
 	}
 	workers := e.workers
 	var next atomic.Int64
-	var wg sync.WaitGroup
 	n := e.n
-	for w := range workers {
+	work := func(w int) {
+		sc, _ := scratchPool.Get().(*scratch)
+		if sc == nil {
+			sc = new(scratch)
+		}
+		defer scratchPool.Put(sc)
+		t := &tileTask{worker: w, sc: sc}
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= len(tasks) {
+				return
+			}
+			p := tasks[i]
+			t.ti, t.tj, t.diag = p.i, p.j, p.i == p.j
+			t.p0, t.p1 = p.i*e.r, min(n, (p.i+1)*e.r)
+			t.q0, t.q1 = p.j*e.r, min(n, (p.j+1)*e.r)
+			if gemm {
+				if h := t.p0 + diagSplit; t.diag && t.p1 > h {
+					// Skip the block below the diagonal: rows above h
+					// to the end, rows from h from column h on.
+					e.gemmBlock(t.p0, h, t.q0, t.q1)
+					e.gemmBlock(h, t.p1, h, t.q1)
+				} else {
+					e.gemmBlock(t.p0, t.p1, t.q0, t.q1)
+				}
+			}
+			f(t)
+		}
+	}
+	// The caller is worker 0.
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			sc, _ := scratchPool.Get().(*scratch)
-			if sc == nil {
-				sc = new(scratch)
-			}
-			defer scratchPool.Put(sc)
-			t := &tileTask{worker: w, sc: sc}
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(tasks) {
-					return
-				}
-				p := tasks[i]
-				t.ti, t.tj, t.diag = p.i, p.j, p.i == p.j
-				t.p0, t.p1 = p.i*e.r, min(n, (p.i+1)*e.r)
-				t.q0, t.q1 = p.j*e.r, min(n, (p.j+1)*e.r)
-				if gemm {
-					if h := t.p0 + diagSplit; t.diag && t.p1 > h {
-						// Skip the block below the diagonal: rows above h
-						// to the end, rows from h from column h on.
-						e.gemmBlock(t.p0, h, t.q0, t.q1)
-						e.gemmBlock(h, t.p1, h, t.q1)
-					} else {
-						e.gemmBlock(t.p0, t.p1, t.q0, t.q1)
-					}
-				}
-				f(t)
-			}
+			work(w)
 		}(w)
 	}
+	work(0)
 	wg.Wait()
 }
 

@@ -137,20 +137,25 @@ func sgemmPanels(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32,
 // each panel once, and returns when all are done.
 func forPanels(panels int, f func(p int)) {
 	var next atomic.Int64
+	work := func() {
+		for {
+			p := int(next.Add(1) - 1)
+			if p >= panels {
+				return
+			}
+			f(p)
+		}
+	}
+	// The caller is one of the workers.
 	var wg sync.WaitGroup
-	for range max(1, min(runtime.GOMAXPROCS(0), panels)) {
+	for range min(runtime.GOMAXPROCS(0), panels) - 1 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				p := int(next.Add(1) - 1)
-				if p >= panels {
-					return
-				}
-				f(p)
-			}
+			work()
 		}()
 	}
+	work()
 	wg.Wait()
 }
 
