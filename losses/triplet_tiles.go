@@ -19,7 +19,7 @@ const maxTileClass = 256
 
 // tripletAnchor is one anchor's sorted positive distances.
 type tripletAnchor struct {
-	pad  [16]float64 // sorted D_ap padded with +Inf (used when p ≤ 16)
+	pad  [16]float64 // sorted D_ap (row order when tripletTiles.unsorted) padded with +Inf (used when p ≤ 16)
 	pre  [32]float64 // prefix sums of the sorted D_ap (p ≤ 16; 32 entries so that i&31 indexes it without a bounds check)
 	p    int         // number of positives
 	off  int         // offset of this anchor's entries in dp/pre/idx of tripletTiles
@@ -44,6 +44,12 @@ type tripletTiles struct {
 	*tripletBufs
 	sum, hs []float64 // segments: loss, Σ H over negatives
 	fast    bool      // every anchor has ≤ 16 positives and mining/reduction allow the fast loop
+	// unsorted: semihard mining on the fast path, whose per-positive
+	// counts need no order. Each anchor's positives are then in row
+	// order, not sorted (pad, dp, idx, pre and tripletHot, which only
+	// mining all reads; first and last are still the smallest and
+	// largest D_ap).
+	unsorted bool
 }
 
 // tripletBufs are tripletTiles's per-evaluation tables. They go back to
@@ -116,6 +122,7 @@ func (k *tripletTiles) prepare(e *tileEngine) {
 		k.hs = e.newPart()
 	}
 	k.fast = small && k.t.Reduction == AvgNonzero && (k.t.Mining == MineAll || k.t.Mining == MineSemihard)
+	k.unsorted = k.fast && k.t.Mining == MineSemihard
 	k.classes(e)
 }
 
@@ -174,12 +181,17 @@ func (k *tripletTiles) sortPositives(e *tileEngine, a int, order []posDist) []po
 	// order is built in row order, so a stable sort by distance does it.
 	// Up to 16 positives, each one's rank is counted without branches
 	// (#{earlier ≤ it} + #{later < it}); insertion sort up to 32.
-	if len(order) <= 16 && rankSort(order, dp, idx) {
+	//
+	// Semihard mining on the fast path needs no order (it counts per
+	// positive, see semi4): there the positives stay in row order.
+	switch {
+	case k.unsorted: // row order
+	case len(order) <= 16 && rankSort(order, dp, idx):
 		order = order[:0] // sorted straight into dp and idx
 		for i := range an.p {
 			order = append(order, posDist{dp[i], idx[i]})
 		}
-	} else if len(order) <= 32 {
+	case len(order) <= 32:
 		for i := 1; i < len(order); i++ {
 			v := order[i]
 			j := i
@@ -189,7 +201,7 @@ func (k *tripletTiles) sortPositives(e *tileEngine, a int, order []posDist) []po
 			}
 			order[j] = v
 		}
-	} else {
+	default:
 		slices.SortStableFunc(order, func(x, y posDist) int { return cmp.Compare(x.d, y.d) })
 	}
 	pre := k.pre[an.off+a : an.off+a+an.p+1]
@@ -203,7 +215,7 @@ func (k *tripletTiles) sortPositives(e *tileEngine, a int, order []posDist) []po
 		an.pad[i] = math.Inf(1)
 	}
 	if an.p > 0 {
-		an.first, an.last = dp[0], dp[an.p-1]
+		an.first, an.last = slices.Min(dp), slices.Max(dp)
 	}
 	if an.p <= 16 {
 		copy(an.pad[:], dp)
