@@ -81,6 +81,59 @@ func TestSubDistsCoefAsm(t *testing.T) {
 	}
 }
 
+// semiVals are the distances the semihard tests draw from: ties, +Inf
+// and NaN among them (positives use all but the last two).
+var semiVals = []float64{0, 0.5, 0.75, 0.9, 1, 1.1, 1.2, 1.3, 1.5, 2, math.Inf(1), math.NaN()}
+
+// semiDists returns n distances for iteration it (from semiVals on even
+// iterations, uniform in [0, 2) on odd ones) and starting counts.
+func semiDists(rng *rand.Rand, it, n int) (d, na []float64) {
+	d, na = make([]float64, n), make([]float64, n)
+	for i := range d {
+		d[i] = rng.Float64() * 2
+		if it%2 == 0 {
+			d[i] = semiVals[rng.IntN(len(semiVals))]
+		}
+		na[i] = float64(rng.IntN(3))
+	}
+	return d, na
+}
+
+// semiPad returns 0 to 16 sorted positives for iteration it, padded
+// with +Inf.
+func semiPad(rng *rand.Rand, it int) (pad [16]float64) {
+	pos := make([]float64, rng.IntN(17))
+	for i := range pos {
+		pos[i] = rng.Float64() * 2
+		if it%2 == 0 {
+			pos[i] = semiVals[rng.IntN(len(semiVals)-2)]
+		}
+	}
+	slices.Sort(pos)
+	for i := range pad {
+		pad[i] = math.Inf(1)
+		if i < len(pos) {
+			pad[i] = pos[i]
+		}
+	}
+	return pad
+}
+
+// sameCounts fails unless the assembly's and Go's counts naA and naG are
+// bit-identical, and returns how many entries changed from na.
+func sameCounts(t *testing.T, it int, na, naA, naG []float64) (changed int) {
+	t.Helper()
+	for i := range naA {
+		if math.Float64bits(naA[i]) != math.Float64bits(naG[i]) {
+			t.Fatalf("it %d: na[%d] asm %v Go %v", it, i, naA[i], naG[i])
+		}
+		if naG[i] != na[i] {
+			changed++
+		}
+	}
+	return changed
+}
+
 // TestSemi4Asm checks semi4Asm against semi4Go, bit for bit, on tied,
 // +Inf, NaN and random distances, with lanes of 0 to 16 positives, every
 // group count and both strides.
@@ -89,37 +142,15 @@ func TestSemi4Asm(t *testing.T) {
 		t.Skip("no AVX2")
 	}
 	rng := rand.New(rand.NewPCG(3, 3))
-	vals := []float64{0, 0.5, 0.75, 0.9, 1, 1.1, 1.2, 1.3, 1.5, 2, math.Inf(1), math.NaN()}
 	active := 0
 	for it := range 400 {
 		m, stride := 1+rng.IntN(30), 4+3*(it%2)
-		d := make([]float64, (m-1)*stride+4)
-		na := make([]float64, len(d))
-		for i := range d {
-			if it%2 == 0 {
-				d[i] = vals[rng.IntN(len(vals))]
-			} else {
-				d[i] = rng.Float64() * 2
-			}
-			na[i] = float64(rng.IntN(3))
-		}
-		var c laneSemi
-		c.margin = []float64{0, 0.2, 0.5}[it%3]
+		d, na := semiDists(rng, it, (m-1)*stride+4)
+		c := laneSemi{margin: []float64{0, 0.2, 0.5}[it%3]}
 		for k := range 4 {
-			p := rng.IntN(17)
-			pos := make([]float64, p)
-			for i := range pos {
-				pos[i] = vals[rng.IntN(len(vals)-2)]
-				if it%2 == 1 {
-					pos[i] = rng.Float64() * 2
-				}
-			}
-			slices.Sort(pos)
-			for i := range 16 {
-				c.pad[i][k] = math.Inf(1)
-				if i < p {
-					c.pad[i][k] = pos[i]
-				}
+			pad := semiPad(rng, it)
+			for i := range pad {
+				c.pad[i][k] = pad[i]
 			}
 		}
 		groups := 1 + it%4
@@ -130,59 +161,25 @@ func TestSemi4Asm(t *testing.T) {
 		if a != g {
 			t.Fatalf("it %d (groups %d): asm %+v\nGo %+v", it, groups, a, g)
 		}
-		for i := range naA {
-			if math.Float64bits(naA[i]) != math.Float64bits(naG[i]) {
-				t.Fatalf("it %d: na[%d] asm %v Go %v", it, i, naA[i], naG[i])
-			}
-			if naG[i] != na[i] {
-				active++
-			}
-		}
+		active += sameCounts(t, it, na, naA, naG)
 	}
 	if active == 0 {
 		t.Fatal("no negative formed a semihard triplet: the test checks nothing")
 	}
 }
 
-// TestSemiRowAsm checks semiRowAsm against semiRowGo, bit for bit, on
-// tied, +Inf, NaN and random distances, 0 to 16 positives, every group
-// count.
+// TestSemiRowAsm checks semiRowAsm against semiRowGo the same way.
 func TestSemiRowAsm(t *testing.T) {
 	if !haveLanesAsm {
 		t.Skip("no AVX2")
 	}
 	rng := rand.New(rand.NewPCG(4, 4))
-	vals := []float64{0, 0.5, 0.75, 0.9, 1, 1.1, 1.2, 1.3, 1.5, 2, math.Inf(1), math.NaN()}
 	active := 0
 	for it := range 400 {
 		m := 1 + rng.IntN(40)
-		d := make([]float64, 4*m)
-		na := make([]float64, len(d))
-		for i := range d {
-			if it%2 == 0 {
-				d[i] = vals[rng.IntN(len(vals))]
-			} else {
-				d[i] = rng.Float64() * 2
-			}
-			na[i] = float64(rng.IntN(3))
-		}
+		d, na := semiDists(rng, it, 4*m)
 		margin := []float64{0, 0.2, 0.5}[it%3]
-		p := rng.IntN(17)
-		pos := make([]float64, p)
-		for i := range pos {
-			pos[i] = vals[rng.IntN(len(vals)-2)]
-			if it%2 == 1 {
-				pos[i] = rng.Float64() * 2
-			}
-		}
-		slices.Sort(pos)
-		var pad [16]float64
-		for i := range pad {
-			pad[i] = math.Inf(1)
-			if i < p {
-				pad[i] = pos[i]
-			}
-		}
+		pad := semiPad(rng, it)
 		groups := 1 + it%4
 		var a, g semiRowOut
 		naA, naG := slices.Clone(na), slices.Clone(na)
@@ -191,14 +188,7 @@ func TestSemiRowAsm(t *testing.T) {
 		if a != g {
 			t.Fatalf("it %d (groups %d): asm %+v\nGo %+v", it, groups, a, g)
 		}
-		for i := range naA {
-			if math.Float64bits(naA[i]) != math.Float64bits(naG[i]) {
-				t.Fatalf("it %d: na[%d] asm %v Go %v", it, i, naA[i], naG[i])
-			}
-			if naG[i] != na[i] {
-				active++
-			}
-		}
+		active += sameCounts(t, it, na, naA, naG)
 	}
 	if active == 0 {
 		t.Fatal("no negative formed a semihard triplet: the test checks nothing")
