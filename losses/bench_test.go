@@ -33,8 +33,9 @@ func benchBatch(n, d int) (blas32.General, []int) {
 
 // BenchmarkLosses measures forward + backward of each loss at D=128, and
 // the N×N×D Gram GEMM the losses are compared against (goal: each loss at
-// most 4× the Gram time). Each loss also reports ×gram: its time over
-// that of a Gram GEMM run right after each evaluation.
+// most 4× the Gram time). ns/op are back-to-back evaluations; each loss
+// also reports ×gram, from as many evaluations again each followed by one
+// Gram GEMM: their summed times' ratio.
 func BenchmarkLosses(b *testing.B) {
 	const d = 128
 	cases := []struct{ name, spec string }{
@@ -56,7 +57,7 @@ func BenchmarkLosses(b *testing.B) {
 			for range b.N {
 				linalg.MulT(s, x, x)
 			}
-			b.ReportMetric(float64((procstat.CPUTime()-c0).Milliseconds())/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64((procstat.CPUTime()-c0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 			b.ReportMetric(2*float64(n)*float64(n)*d*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 		for _, c := range cases {
@@ -67,21 +68,25 @@ func BenchmarkLosses(b *testing.B) {
 				l.Eval(Batch{X: x, Labels: labels}, grad)
 				b.ResetTimer()
 				b.ReportAllocs()
-				// Each evaluation is followed by one Gram GEMM (outside
-				// the timer), so that ×gram compares the two under the
-				// same machine conditions: on a shared VM the speed of
-				// both drifts by ±20% over a run.
-				var tLoss, tGram, cpu time.Duration
+				c0 := procstat.CPUTime()
 				for range b.N {
-					t0, c0 := time.Now(), procstat.CPUTime()
 					l.Eval(Batch{X: x, Labels: labels}, grad)
-					t1, c1 := time.Now(), procstat.CPUTime()
-					b.StopTimer()
-					linalg.MulT(s, x, x)
-					tLoss, tGram, cpu = tLoss+t1.Sub(t0), tGram+time.Since(t1), cpu+c1-c0
-					b.StartTimer()
 				}
-				b.ReportMetric(float64(cpu.Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+				b.ReportMetric(float64((procstat.CPUTime()-c0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+				b.StopTimer()
+				// ×gram: as many evaluations again, each followed by one
+				// Gram GEMM, and the ratio of their summed times. On a
+				// shared VM the speed of both drifts by ±20% over a run;
+				// alternating them compares the two under the same
+				// conditions (each starting with caches the other left).
+				var tLoss, tGram time.Duration
+				for range b.N {
+					t0 := time.Now()
+					l.Eval(Batch{X: x, Labels: labels}, grad)
+					t1 := time.Now()
+					linalg.MulT(s, x, x)
+					tLoss, tGram = tLoss+t1.Sub(t0), tGram+time.Since(t1)
+				}
 				b.ReportMetric(float64(tLoss)/float64(tGram), "×gram")
 			})
 		}

@@ -75,11 +75,13 @@ func lanes4(d, na []float64, m, stride int, c *laneConsts, rare []int32, out *la
 }
 
 // laneSemi are the anchors of four lanes for semihard mining: each
-// lane's sorted D_ap padded with +Inf (pad[p][k] is lane k's p-th), and
-// the margin.
+// lane's D_ap padded with +Inf (pad[p][k] is lane k's p-th), the margin,
+// and the number of groups of four positives that hold any lane's D_ap.
+// (The assembly reads pad and margin at fixed offsets.)
 type laneSemi struct {
 	pad    [16][4]float64
 	margin float64
+	groups int
 }
 
 // semiOut are semi4's per-lane results. cnt[g][k][w] is the number of

@@ -100,7 +100,7 @@ func (k *tripletTiles) tileSub(e *tileEngine, t *tileTask) {
 			for ; j0+4 <= bw; j0 += 4 {
 				c := t.q0 + cb + j0
 				if semi {
-					semiCols4(k.anchors[c:c+4], colSides[cb+j0:cb+j0+4], buf.d[j0:], buf.na[j0:], m, margin)
+					semiCols4(&k.quads[c/4], colSides[cb+j0:cb+j0+4], buf.d[j0:], buf.na[j0:], m)
 				} else {
 					allCols4(k.anchors[c:c+4], k.hot[c:c+4], colSides[cb+j0:cb+j0+4], buf.d[j0:], buf.na[j0:], m, margin, diff, t.sc.rare)
 				}
@@ -354,25 +354,32 @@ func (s *sideSums) semiRow(A *tripletAnchor, d, na []float64, margin float64) {
 }
 
 // semiCols4 is semiRow down four adjacent columns at once: column k's
-// anchor is anchors[k], its sums go to sides[k], and it reads
-// d[i·subEdge+k] and adds to na[i·subEdge+k] for i in [0, m).
-func semiCols4(anchors []tripletAnchor, sides []sideSums, d, na []float64, m int, margin float64) {
-	c := laneSemi{margin: margin}
-	g := 0
-	for k := range 4 {
-		A := &anchors[k]
-		g = max(g, (min(A.p, 16)+3)/4)
-		for p := range 16 {
-			c.pad[p][k] = A.pad[p]
-		}
-	}
+// anchor is lane k of c (see tripletTiles.quads), its sums go to
+// sides[k], and it reads d[i·subEdge+k] and adds to na[i·subEdge+k] for
+// i in [0, m).
+func semiCols4(c *laneSemi, sides []sideSums, d, na []float64, m int) {
 	var out semiOut
-	semi4(d, na, m, subEdge, g, &c, &out)
+	semi4(d, na, m, subEdge, c.groups, c, &out)
 	for k := range 4 {
 		s := &sides[k]
 		s.fd += out.fd[k]
-		for p := range 4 * g {
+		for p := range 4 * c.groups {
 			s.cnt[p] += int32(out.cnt[p/4][k][p%4])
+		}
+	}
+}
+
+// semiQuads sets quads[q] to the lane table of anchors 4q … 4q+3.
+func semiQuads(quads []laneSemi, anchors []tripletAnchor, margin float64) {
+	for q := range quads {
+		c := &quads[q]
+		c.margin, c.groups = margin, 0
+		for k := range 4 {
+			A := &anchors[4*q+k]
+			c.groups = max(c.groups, (min(A.p, 16)+3)/4)
+			for p := range 16 {
+				c.pad[p][k] = A.pad[p]
+			}
 		}
 	}
 }

@@ -64,6 +64,10 @@ type tripletBufs struct {
 	diff    [][]int32 // per worker: per anchor p+1 counters
 	cnt     []int64   // per worker: number of terms counted
 	run     []int32   // finish: active negatives of each sorted positive
+	// quads holds, for semihard mining in tileSub, the lane table of
+	// anchors 4q … 4q+3 (column anchors go four at a time, from a
+	// multiple of four).
+	quads []laneSemi
 	// blocks holds each class's similarity block U_c·U_cᵀ (row-major,
 	// m×m for a class of m rows), at blockOff[first row of the class].
 	blocks   []float32
@@ -124,6 +128,10 @@ func (k *tripletTiles) prepare(e *tileEngine) {
 	k.fast = small && k.t.Reduction == AvgNonzero && (k.t.Mining == MineAll || k.t.Mining == MineSemihard)
 	k.unsorted = k.fast && k.t.Mining == MineSemihard
 	k.classes(e)
+	if k.unsorted && k.t.Distance == Euclidean && k.hs == nil { // tileSub's semihard columns
+		k.quads = resize(k.quads, n/4)
+		semiQuads(k.quads, k.anchors, k.t.Margin)
+	}
 }
 
 // classes computes every class's similarity block (one GEMM per class)
