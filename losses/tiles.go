@@ -322,8 +322,9 @@ func (e *tileEngine) run(k tileKernel, emit func(i int, g []float64)) float64 {
 	wm := blas32.General{Rows: n, Cols: n, Stride: n, Data: e.w[:n*n]}
 	g := blas32.General{Rows: n, Cols: dim, Stride: dim, Data: getFrom(&matPool, n*dim)}
 	defer putMat(g.Data)
-	linalg.SymmUpper(g, wm, e.u)
-	parallelRange(n, func(i0, i1 int) {
+	// Each panel of G's rows is emitted as soon as it is final, by the
+	// goroutine that computed it.
+	linalg.SymmUpperRows(g, wm, e.u, func(i0, i1 int) {
 		gr := make([]float64, dim)
 		for i := i0; i < i1; i++ {
 			src := g.Data[i*dim : (i+1)*dim]

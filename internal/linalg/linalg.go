@@ -17,6 +17,10 @@
 package linalg
 
 import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 )
@@ -58,9 +62,16 @@ func GemmSerial(tA, tB blas.Transpose, alpha float32, a, b blas32.General, beta 
 // SymmUpper computes dst = a·b for a symmetric n×n matrix a of which only
 // the upper triangle (the diagonal and above) is read: the entries below
 // the diagonal may hold anything. b and dst are n×k. Like Gemm, it splits
-// the product into panels of a fixed number of columns run in parallel,
-// so results do not depend on GOMAXPROCS.
-func SymmUpper(dst, a, b blas32.General) {
+// the product into panels of a fixed number of rows run in parallel, so
+// results do not depend on GOMAXPROCS.
+func SymmUpper(dst, a, b blas32.General) { SymmUpperRows(dst, a, b, nil) }
+
+// SymmUpperRows is SymmUpper that also calls done(r0, r1) as soon as rows
+// [r0, r1) of dst are final, from the goroutine that computed them: the
+// calls for different row ranges may run concurrently, each range is
+// reported once, and all calls have returned when SymmUpperRows does. It
+// lets a caller consume the rows while the others are still computed.
+func SymmUpperRows(dst, a, b blas32.General, done func(r0, r1 int)) {
 	n := a.Rows
 	if a.Cols != n || b.Rows != n || dst.Rows != n || dst.Cols != b.Cols {
 		panic("linalg: SymmUpper shape mismatch")
@@ -68,7 +79,37 @@ func SymmUpper(dst, a, b blas32.General) {
 	if n == 0 || b.Cols == 0 {
 		return
 	}
-	symmUpper(dst, a, b)
+	symmUpper(dst, a, b, done)
+}
+
+// symmPanel is the number of rows of the result per task in symmUpper
+// (a constant, so results do not depend on GOMAXPROCS).
+const symmPanel = 128
+
+// forPanels runs f(0), …, f(panels−1) on up to GOMAXPROCS goroutines,
+// each panel once, and returns when all are done.
+func forPanels(panels int, f func(p int)) {
+	var next atomic.Int64
+	work := func() {
+		for {
+			p := int(next.Add(1) - 1)
+			if p >= panels {
+				return
+			}
+			f(p)
+		}
+	}
+	// The caller is one of the workers.
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), panels) - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	work()
+	wg.Wait()
 }
 
 // MulT computes dst = a·bᵀ (a is m×k, b is n×k, dst is m×n). With a and b

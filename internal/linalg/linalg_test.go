@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -140,6 +141,27 @@ func TestSymmUpper(t *testing.T) {
 			for i := range got.Data {
 				if d := math.Abs(float64(got.Data[i] - want.Data[i])); !(d <= 1e-4*(1+math.Abs(float64(want.Data[i])))) {
 					t.Fatalf("n=%d k=%d: [%d] = %g, want %g", n, k, i, got.Data[i], want.Data[i])
+				}
+			}
+			// SymmUpperRows: each row reported once, already final (the
+			// same bits as SymmUpper's) when it is reported.
+			rows := NewMatrix(n, k)
+			seen := make([]int32, n)
+			seenRows := NewMatrix(n, k)
+			SymmUpperRows(rows, a, b, func(r0, r1 int) {
+				for i := r0; i < r1; i++ {
+					atomic.AddInt32(&seen[i], 1)
+					copy(Row(seenRows, i), Row(rows, i))
+				}
+			})
+			for i, c := range seen {
+				if c != 1 {
+					t.Fatalf("n=%d k=%d: row %d reported %d times", n, k, i, c)
+				}
+			}
+			for i := range got.Data {
+				if math.Float32bits(seenRows.Data[i]) != math.Float32bits(got.Data[i]) {
+					t.Fatalf("n=%d k=%d: [%d] reported as %g, final %g", n, k, i, seenRows.Data[i], got.Data[i])
 				}
 			}
 		}

@@ -9,9 +9,6 @@ package linalg
 import "C"
 
 import (
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"gonum.org/v1/gonum/blas"
@@ -133,32 +130,6 @@ func sgemmPanels(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32,
 	})
 }
 
-// forPanels runs f(0), …, f(panels−1) on up to GOMAXPROCS goroutines,
-// each panel once, and returns when all are done.
-func forPanels(panels int, f func(p int)) {
-	var next atomic.Int64
-	work := func() {
-		for {
-			p := int(next.Add(1) - 1)
-			if p >= panels {
-				return
-			}
-			f(p)
-		}
-	}
-	// The caller is one of the workers.
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), panels) - 1 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work()
-		}()
-	}
-	work()
-	wg.Wait()
-}
-
 // sgemm1 is one cblas_sgemm call on row-major operands.
 func sgemm1(tA, tB blas.Transpose, m, n, k int, alpha float32, a unsafe.Pointer, lda int, b unsafe.Pointer, ldb int, beta float32, c unsafe.Pointer, ldc int) {
 	C.cblas_sgemm(C.CblasRowMajor, trans(tA), trans(tB), C.blasint(m), C.blasint(n), C.blasint(k),
@@ -166,10 +137,6 @@ func sgemm1(tA, tB blas.Transpose, m, n, k int, alpha float32, a unsafe.Pointer,
 		(*C.float)(b), C.blasint(ldb),
 		C.float(beta), (*C.float)(c), C.blasint(ldc))
 }
-
-// symmPanel is the number of rows of the result per task in symmUpper
-// (a constant, so results do not depend on GOMAXPROCS).
-const symmPanel = 128
 
 // symmUpper computes dst = a·b (a symmetric, upper triangle stored) in
 // panels of symmPanel rows, in parallel on up to GOMAXPROCS goroutines.
@@ -181,7 +148,7 @@ const symmPanel = 128
 // (the last reading a column block of the stored upper triangle
 // transposed). OpenBLAS's own ssymm over the whole matrix was 1.7× slower
 // than a GEMM of the same shape here; this runs at GEMM speed.
-func symmUpper(dst, a, b blas32.General) {
+func symmUpper(dst, a, b blas32.General, done func(r0, r1 int)) {
 	n, k := dst.Rows, dst.Cols
 	if len(a.Data) < (n-1)*a.Stride+n || len(b.Data) < (n-1)*b.Stride+k || len(dst.Data) < (n-1)*dst.Stride+k {
 		panic("linalg: short slice")
@@ -204,6 +171,9 @@ func symmUpper(dst, a, b blas32.General) {
 		if p0 > 0 {
 			sgemm1(blas.Trans, blas.NoTrans, m, k, p0, 1, unsafe.Add(pa, 4*p0), lda,
 				pb, ldb, 1, cP, ldc)
+		}
+		if done != nil {
+			done(p0, p1)
 		}
 	})
 }
