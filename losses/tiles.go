@@ -47,8 +47,15 @@ import (
 // total is the sum over y in order. So results do not depend on the
 // number of threads or on the order in which tasks run.
 
-// tileEdgeFor returns the tile edge R for n rows (a function of n only).
+// tileEdgeFor returns the tile edge R for n rows (a function of n only,
+// so that results do not depend on the thread count): 128 below 2048
+// rows, where 256 left too few tiles to share between the workers (10 at
+// n=1024; 128 was 6–11% faster there), 256 from 2048 on (equal or
+// better at 2048 and 4096).
 func tileEdgeFor(n int) int {
+	if n < 2048 {
+		return 128
+	}
 	return 256
 }
 

@@ -66,7 +66,7 @@ func TestTilesDeterministic(t *testing.T) { checkTilesDeterministic(t, tileSpecs
 // last tile and several tiles, with duplicate rows, a zero row and
 // singleton classes.
 func checkTilesMatchRows(t *testing.T, specs []string) {
-	for _, n := range []int{1, 2, 3, 17, 128, 129, 300, 700} {
+	for _, n := range []int{1, 2, 3, 17, 128, 129, 300, 700, 2100} {
 		rng := rand.New(rand.NewPCG(uint64(n), 9))
 		d := 12
 		x := linalg.NewMatrix(n, d)
@@ -106,9 +106,16 @@ func checkTilesMatchRows(t *testing.T, specs []string) {
 }
 
 // checkTilesDeterministic checks that Eval gives bit-identical values and
-// gradients at GOMAXPROCS 1 and 2 on a batch of several tiles.
+// gradients at GOMAXPROCS 1 and 2 on batches of several tiles of either
+// edge (see tileEdgeFor).
 func checkTilesDeterministic(t *testing.T, specs []string) {
-	x, labels := benchBatch(700, 16)
+	for _, n := range []int{700, 2100} {
+		checkTilesDeterministicN(t, specs, n)
+	}
+}
+
+func checkTilesDeterministicN(t *testing.T, specs []string, n int) {
+	x, labels := benchBatch(n, 16)
 	for _, spec := range specs {
 		l := mustParse(t, spec)
 		var vals [2]float64
