@@ -3,16 +3,15 @@ package losses
 import (
 	"cmp"
 	"math"
-	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/par"
 )
 
 // This file holds the engine shared by every pairwise loss (contrastive,
@@ -225,7 +224,7 @@ func runPairwise(be backend, ctx *pairCtx, dim int, k rowKernel, blockRows int, 
 		diag = make([]float64, n)
 		hBlock = make([]float64, blockRows*n)
 	}
-	workers := min(runtime.GOMAXPROCS(0), max(1, blockRows))
+	workers := par.Workers(blockRows)
 	scr := make([]scratch, workers)
 	bufs := make([][3][]float64, workers)
 	for w := range bufs {
@@ -234,46 +233,33 @@ func runPairwise(be backend, ctx *pairCtx, dim int, k rowKernel, blockRows int, 
 	for r0 := 0; r0 < n; r0 += blockRows {
 		r1 := min(n, r0+blockRows)
 		be.gram(r0, r1)
-		var next atomic.Int64
-		next.Store(int64(r0))
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Add(1)
-			go func(w int) {
-				defer wg.Done()
-				s, wr, hr := bufs[w][0], bufs[w][1], bufs[w][2]
-				for {
-					a := int(next.Add(1) - 1)
-					if a >= r1 {
-						return
-					}
-					be.loadRow(a-r0, s)
-					clear(wr)
-					if kernelH {
-						clear(hr)
-					}
-					rowSum[a], rowCnt[a] = k.row(a, s, wr, hr, &scr[w])
-					if !grad {
-						continue
-					}
-					if needDiag {
-						var hs float64
-						for _, v := range hr {
-							hs += v
-						}
-						diag[a] += 2 * hs
-						copy(hBlock[(a-r0)*n:(a-r0+1)*n], hr)
-					}
-					if useH {
-						// w − 2h: adding −2·0 leaves w's bits unchanged.
-						be.storeRowH(a-r0, wr, hr)
-					} else {
-						be.storeRow(a-r0, wr)
-					}
+		par.Each(workers, r1-r0, func(w, i int) {
+			a := r0 + i
+			s, wr, hr := bufs[w][0], bufs[w][1], bufs[w][2]
+			be.loadRow(i, s)
+			clear(wr)
+			if kernelH {
+				clear(hr)
+			}
+			rowSum[a], rowCnt[a] = k.row(a, s, wr, hr, &scr[w])
+			if !grad {
+				return
+			}
+			if needDiag {
+				var hs float64
+				for _, v := range hr {
+					hs += v
 				}
-			}(w)
-		}
-		wg.Wait()
+				diag[a] += 2 * hs
+				copy(hBlock[i*n:(i+1)*n], hr)
+			}
+			if useH {
+				// w − 2h: adding −2·0 leaves w's bits unchanged.
+				be.storeRowH(i, wr, hr)
+			} else {
+				be.storeRow(i, wr)
+			}
+		})
 		if !grad {
 			continue
 		}
@@ -326,38 +312,18 @@ func runPairwise(be backend, ctx *pairCtx, dim int, k rowKernel, blockRows int, 
 	return value, gu
 }
 
-// parallelRange runs f over [0,n) in contiguous chunks on up to
-// GOMAXPROCS goroutines, the caller's included. Chunks are handed out as
-// workers ask for them (a few per worker), so a goroutine that starts
-// late does not hold the others up. f must only write state owned by its
-// chunk, so that results do not depend on the chunking.
+// parallelRange runs f over [0,n) in contiguous chunks (a few per
+// worker) on up to GOMAXPROCS goroutines through par.Each. f must only
+// write state owned by its chunk, so that results do not depend on the
+// chunking.
 func parallelRange(n int, f func(i0, i1 int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
+	workers := par.Workers(n)
 	if workers <= 1 || n < 64 {
 		f(0, n)
 		return
 	}
 	chunk := max(16, n/(4*workers))
-	var next atomic.Int64
-	work := func() {
-		for {
-			i0 := int(next.Add(int64(chunk))) - chunk
-			if i0 >= n {
-				return
-			}
-			f(i0, min(n, i0+chunk))
-		}
-	}
-	var wg sync.WaitGroup
-	for range workers - 1 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work()
-		}()
-	}
-	work()
-	wg.Wait()
+	par.Each(workers, (n+chunk-1)/chunk, func(_, c int) { f(c*chunk, min(n, (c+1)*chunk)) })
 }
 
 // ---- float32 backend (BLAS through internal/linalg) ----
@@ -942,28 +908,15 @@ func symmetrize(w []float32, n int) {
 	if tiles == 0 {
 		return
 	}
-	var next atomic.Int64
-	workers := min(runtime.GOMAXPROCS(0), tiles)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf [symTile * symTile]float32
-			for {
-				ti := int(next.Add(1) - 1)
-				if ti >= tiles {
-					return
-				}
-				i0, i1 := ti*symTile, min(n, (ti+1)*symTile)
-				for tj := ti; tj < tiles; tj++ {
-					j0, j1 := tj*symTile, min(n, (tj+1)*symTile)
-					symTilePair(w, n, i0, i1, j0, j1, &buf)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	workers := par.Workers(tiles)
+	bufs := make([][symTile * symTile]float32, workers)
+	par.Each(workers, tiles, func(wk, ti int) {
+		i0, i1 := ti*symTile, min(n, (ti+1)*symTile)
+		for tj := ti; tj < tiles; tj++ {
+			j0, j1 := tj*symTile, min(n, (tj+1)*symTile)
+			symTilePair(w, n, i0, i1, j0, j1, &bufs[wk])
+		}
+	})
 }
 
 // symTilePair symmetrizes the tile rows [i0,i1) × cols [j0,j1) with its

@@ -2,15 +2,14 @@ package losses
 
 import (
 	"math"
-	"runtime"
 	"sync"
-	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/par"
 )
 
 // This file holds the pair form of InfoNCE (Batch.Queries = Q > 0). It
@@ -80,7 +79,7 @@ func (l *InfoNCE) evalInfoNCEPairs(be pairBackend, n, q int, f32, grad bool, blo
 	// gradient needs no final pass.
 	scale := 1 / count
 	rowLoss := make([]float64, n)
-	workers := runtime.GOMAXPROCS(0)
+	workers := par.Workers(n)
 	bufs := make([][2][]float64, workers)
 	for w := range bufs {
 		bufs[w] = [2][]float64{make([]float64, n), make([]float64, n)}
@@ -91,35 +90,22 @@ func (l *InfoNCE) evalInfoNCEPairs(be pairBackend, n, q int, f32, grad bool, blo
 		for r0 := d.a0; r0 < d.a1; r0 += br {
 			r1 := min(d.a1, r0+br)
 			be.sim(r0, r1, d.b0, d.b1)
-			var next atomic.Int64
-			next.Store(int64(r0))
-			var wg sync.WaitGroup
-			for w := range min(workers, r1-r0) {
-				wg.Add(1)
-				go func(w int) {
-					defer wg.Done()
-					s, wr := bufs[w][0][:cols], bufs[w][1][:cols]
-					for {
-						a := int(next.Add(1) - 1)
-						if a >= r1 {
-							return
-						}
-						t := a - d.a0
-						mx := be.loadRow(a-r0, s) * inv // = max(s·inv), inv > 0
-						var z float64
-						if f32 {
-							z = expSumF32(wr, s, inv, mx, 0)
-						} else {
-							z = expSum(wr, s, inv, mx, 0)
-						}
-						rowLoss[a] = mx + math.Log(z) - s[t]*inv
-						if grad {
-							be.storeRow(a-r0, wr, inv/z*scale, t, inv*scale)
-						}
-					}
-				}(w)
-			}
-			wg.Wait()
+			par.Each(workers, r1-r0, func(w, i int) {
+				a := r0 + i
+				s, wr := bufs[w][0][:cols], bufs[w][1][:cols]
+				t := a - d.a0
+				mx := be.loadRow(i, s) * inv // = max(s·inv), inv > 0
+				var z float64
+				if f32 {
+					z = expSumF32(wr, s, inv, mx, 0)
+				} else {
+					z = expSum(wr, s, inv, mx, 0)
+				}
+				rowLoss[a] = mx + math.Log(z) - s[t]*inv
+				if grad {
+					be.storeRow(i, wr, inv/z*scale, t, inv*scale)
+				}
+			})
 			if grad {
 				be.backward(r0, r1, d.b0, d.b1)
 			}

@@ -2,7 +2,6 @@ package losses
 
 import (
 	"math"
-	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -10,6 +9,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/par"
 )
 
 // This file holds the tile engine: the float32 path of the labelled
@@ -132,7 +132,7 @@ func newTileEngineCached(ctx *pairCtx, u blas32.General, cache *tileCache) *tile
 	r := tileEdgeFor(n)
 	t := (n + r - 1) / r
 	return &tileEngine{ctx: ctx, u: u, n: n, dim: u.Cols, r: r, t: t, w: cache.get(n * n), cache: cache,
-		workers: max(1, min(runtime.GOMAXPROCS(0), t*(t+1)/2))}
+		workers: par.Workers(t * (t + 1) / 2)}
 }
 
 // release returns W to its cache or the block pool.
@@ -209,49 +209,36 @@ func (e *tileEngine) sweep(gemm bool, f func(t *tileTask)) {
 			tasks = append(tasks, pair{i, j})
 		}
 	}
-	workers := e.workers
-	var next atomic.Int64
 	n := e.n
-	work := func(w int) {
+	tt := make([]tileTask, e.workers)
+	for w := range tt {
 		sc, _ := scratchPool.Get().(*scratch)
 		if sc == nil {
 			sc = new(scratch)
 		}
-		defer scratchPool.Put(sc)
-		t := &tileTask{worker: w, sc: sc}
-		for {
-			i := int(next.Add(1) - 1)
-			if i >= len(tasks) {
-				return
+		tt[w] = tileTask{worker: w, sc: sc}
+	}
+	par.Each(e.workers, len(tasks), func(w, i int) {
+		t := &tt[w]
+		p := tasks[i]
+		t.ti, t.tj, t.diag = p.i, p.j, p.i == p.j
+		t.p0, t.p1 = p.i*e.r, min(n, (p.i+1)*e.r)
+		t.q0, t.q1 = p.j*e.r, min(n, (p.j+1)*e.r)
+		if gemm {
+			if h := t.p0 + diagSplit; t.diag && t.p1 > h {
+				// Skip the block below the diagonal: rows above h to the
+				// end, rows from h from column h on.
+				e.gemmBlock(t.p0, h, t.q0, t.q1)
+				e.gemmBlock(h, t.p1, h, t.q1)
+			} else {
+				e.gemmBlock(t.p0, t.p1, t.q0, t.q1)
 			}
-			p := tasks[i]
-			t.ti, t.tj, t.diag = p.i, p.j, p.i == p.j
-			t.p0, t.p1 = p.i*e.r, min(n, (p.i+1)*e.r)
-			t.q0, t.q1 = p.j*e.r, min(n, (p.j+1)*e.r)
-			if gemm {
-				if h := t.p0 + diagSplit; t.diag && t.p1 > h {
-					// Skip the block below the diagonal: rows above h
-					// to the end, rows from h from column h on.
-					e.gemmBlock(t.p0, h, t.q0, t.q1)
-					e.gemmBlock(h, t.p1, h, t.q1)
-				} else {
-					e.gemmBlock(t.p0, t.p1, t.q0, t.q1)
-				}
-			}
-			f(t)
 		}
+		f(t)
+	})
+	for w := range tt {
+		scratchPool.Put(tt[w].sc)
 	}
-	// The caller is worker 0.
-	var wg sync.WaitGroup
-	for w := 1; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			work(w)
-		}(w)
-	}
-	work(0)
-	wg.Wait()
 }
 
 // diagSplit is where a diagonal tile's similarity GEMM is split in two, so

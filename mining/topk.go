@@ -6,9 +6,9 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/par"
 	"gonum.org/v1/gonum/blas/blas32"
 )
 
@@ -316,21 +316,15 @@ func scanBlocks(ctx context.Context, queries, corpus blas32.General, s SearchSet
 }
 
 // parallelRange splits [0, n) into at most workers contiguous ranges and
-// runs fn on each concurrently, returning when all are done.
+// runs fn on each concurrently (through par.Each), returning when all are
+// done.
 func parallelRange(n, workers int, fn func(lo, hi int)) {
 	workers = max(1, min(workers, n))
-	if workers == 1 {
-		if n > 0 {
-			fn(0, n)
+	par.Each(workers, workers, func(_, w int) {
+		if lo, hi := n*w/workers, n*(w+1)/workers; hi > lo {
+			fn(lo, hi)
 		}
-		return
-	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := n*w/workers, n*(w+1)/workers
-		wg.Go(func() { fn(lo, hi) })
-	}
-	wg.Wait()
+	})
 }
 
 // pushRow offers the scores of corpus rows c0, c0+1, ... to the heap h

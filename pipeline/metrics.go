@@ -54,11 +54,11 @@ import (
 	"runtime"
 	"slices"
 	"sort"
-	"sync"
 
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/par"
 )
 
 // NumSimilarityBins is the number of equal-width bins over [-1, 1] of a
@@ -504,24 +504,17 @@ func (j *retJob) run(ctx context.Context, s RetrievalSettings) (*RetrievalResult
 }
 
 // parallelRows calls f(worker, i) for i in [q0, q1), rows split into
-// contiguous ranges, one per worker.
+// contiguous ranges, one per worker (through par.Each; worker is the
+// range's index, so per-worker state sees the same rows whatever
+// goroutine runs them).
 func (j *retJob) parallelRows(workers, q0, q1 int, f func(w, i int)) {
 	n := q1 - q0
-	if workers > n {
-		workers = max(n, 1)
-	}
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		a, b := q0+n*w/workers, q0+n*(w+1)/workers
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := a; i < b; i++ {
-				f(w, i)
-			}
-		}()
-	}
-	wg.Wait()
+	workers = max(1, min(workers, n))
+	par.Each(workers, workers, func(_, w int) {
+		for i := q0 + n*w/workers; i < q0+n*(w+1)/workers; i++ {
+			f(w, i)
+		}
+	})
 }
 
 // retQueryMetrics scores one ranked list (best first) with R relevant items.

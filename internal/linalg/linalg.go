@@ -17,12 +17,10 @@
 package linalg
 
 import (
-	"runtime"
-	"sync"
-	"sync/atomic"
-
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/embfit/embfit/internal/par"
 )
 
 // NewMatrix returns a zeroed rows×cols matrix with Stride == cols.
@@ -89,27 +87,7 @@ const symmPanel = 128
 // forPanels runs f(0), …, f(panels−1) on up to GOMAXPROCS goroutines,
 // each panel once, and returns when all are done.
 func forPanels(panels int, f func(p int)) {
-	var next atomic.Int64
-	work := func() {
-		for {
-			p := int(next.Add(1) - 1)
-			if p >= panels {
-				return
-			}
-			f(p)
-		}
-	}
-	// The caller is one of the workers.
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), panels) - 1 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work()
-		}()
-	}
-	work()
-	wg.Wait()
+	par.Each(par.Workers(panels), panels, func(_, p int) { f(p) })
 }
 
 // MulT computes dst = a·bᵀ (a is m×k, b is n×k, dst is m×n). With a and b

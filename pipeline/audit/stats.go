@@ -7,11 +7,11 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
-	"sync"
 
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/par"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/pipeline"
 )
@@ -223,23 +223,10 @@ func softplus(x float64) float64 {
 	return math.Log1p(math.Exp(x))
 }
 
-// parallel calls f(worker, i) for i in [i0, i1) split into contiguous
-// ranges, one per worker.
+// parallel calls f(worker, i) for i in [i0, i1) through par.Each: worker
+// indexes per-goroutine scratch; results must be kept per item.
 func parallel(workers, i0, i1 int, f func(w, i int)) {
-	n := i1 - i0
-	workers = max(min(workers, n), 1)
-	var wg sync.WaitGroup
-	for w := range workers {
-		a, b := i0+n*w/workers, i0+n*(w+1)/workers
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := a; i < b; i++ {
-				f(w, i)
-			}
-		}()
-	}
-	wg.Wait()
+	par.Each(workers, i1-i0, func(w, i int) { f(w, i0+i) })
 }
 
 // CenterStats relate each row to its class mean (the audit form of the
