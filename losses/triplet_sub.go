@@ -28,9 +28,9 @@ type subBuf struct {
 // sideSums is one anchor's running sums over a tile. For mining all: its
 // loss sum and its active negatives with alo = 0 and alo = 1 (larger alo
 // go straight to the difference counters). For semihard mining: how many
-// negatives each sorted positive forms a semihard triplet with, and Σ
-// fm·d over the negatives (fm being a negative's number of semihard
-// triplets); semiFlush turns them into the loss sum.
+// negatives each positive forms a semihard triplet with, and Σ fm·d over
+// the negatives (fm being a negative's number of semihard triplets);
+// flush turns them into the loss sum.
 type sideSums struct {
 	sum    float64
 	n0, n1 int32

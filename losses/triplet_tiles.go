@@ -33,11 +33,12 @@ type tripletAnchor struct {
 // hard; either reduction) for the tile engine. prepare computes each
 // class's similarity block (one small GEMM per class) and sorts each
 // anchor's positives by D_ap. The single sweep then visits every pair
-// of rows of different classes and places the
-// negative's distance among both anchors' sorted positives (the
-// contiguous range of positives forming an active mined triplet with
-// it), adding its loss terms and counting, per worker, the active
-// negatives of each sorted positive through difference arrays. finish
+// of rows of different classes and places the negative's distance among
+// both anchors' sorted positives (the contiguous range of positives
+// forming an active mined triplet with it), adding its loss terms and
+// counting, per worker, the active negatives of each sorted positive
+// through difference arrays. (Semihard mining on the fast path tests
+// every positive instead and needs no sorting; see unsorted.) finish
 // turns the counts into the positives' coefficients.
 type tripletTiles struct {
 	t *Triplet
