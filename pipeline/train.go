@@ -395,14 +395,21 @@ func (t *Trainer) Run(ctx context.Context) (*TrainResult, error) {
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
-	stepsPerEpoch := 0
-	if sampler != nil {
-		stepsPerEpoch = sampler.BatchesPerEpoch()
-	} else {
-		_, pb := epochBatches(0)
-		stepsPerEpoch = len(pb)
+	// Steps per epoch: each epoch runs exactly the batches it draws (pair
+	// batches vary with the shuffle when anchors repeat), and the schedule
+	// spans the real total.
+	stepsIn := make([]int, s.Epochs)
+	totalSteps := 0
+	for e := range stepsIn {
+		if sampler != nil {
+			stepsIn[e] = sampler.BatchesPerEpoch()
+		} else {
+			_, pb := epochBatches(e)
+			stepsIn[e] = len(pb)
+		}
+		totalSteps += stepsIn[e]
 	}
-	if stepsPerEpoch == 0 {
+	if s.Epochs > 0 && totalSteps == 0 {
 		return nil, errors.New("train: the training data gives no batch of at least 2 items")
 	}
 
@@ -417,7 +424,7 @@ func (t *Trainer) Run(ctx context.Context) (*TrainResult, error) {
 			params = append(params, tr.Weights()...)
 		}
 	}
-	opt, err := NewOptimizer(s.Optim, params, stepsPerEpoch*s.Epochs)
+	opt, err := NewOptimizer(s.Optim, params, totalSteps)
 	if err != nil {
 		return nil, err
 	}
@@ -506,6 +513,10 @@ func (t *Trainer) Run(ctx context.Context) (*TrainResult, error) {
 	var buf stepBuffers
 	for !st.Done && st.Epoch < s.Epochs {
 		labelled, pairs := epochBatches(st.Epoch)
+		stepsPerEpoch := len(pairs)
+		if sampler != nil {
+			stepsPerEpoch = len(labelled)
+		}
 		for st.Step < stepsPerEpoch {
 			if err := ctx.Err(); err != nil {
 				if serr := save(); serr != nil {
@@ -536,7 +547,7 @@ func (t *Trainer) Run(ctx context.Context) (*TrainResult, error) {
 			}
 		}
 		// End of epoch: evaluate, keep the best, maybe stop.
-		em := EpochMetrics{Epoch: st.Epoch + 1, Steps: opt.Steps(), TrainLoss: st.EpochLossSum / float64(stepsPerEpoch), LR: opt.LR(max(opt.Steps()-1, 0))}
+		em := EpochMetrics{Epoch: st.Epoch + 1, Steps: opt.Steps(), TrainLoss: st.EpochLossSum / float64(max(stepsPerEpoch, 1)), LR: opt.LR(max(opt.Steps()-1, 0))}
 		m, v, err := evaluate(head)
 		if err != nil {
 			return nil, err
