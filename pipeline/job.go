@@ -226,6 +226,10 @@ type JobRunner struct {
 	Log           io.Writer
 	Progress      func(TrainProgress)
 	EmbedProgress func(done, total int)
+	// Dump, when set, is a directory that receives the training job as
+	// WriteTrainDump writes it, before training (a developer tool for
+	// reference implementations).
+	Dump string
 }
 
 func (r *JobRunner) logf(format string, args ...any) {
@@ -409,6 +413,11 @@ func (r *JobRunner) Run(ctx context.Context) (*JobResult, error) {
 		tr.Data = TrainData{Emb: emb, Pairs: pairRows}
 	} else {
 		tr.Data = TrainData{Emb: gatherRows(emb, itemRows), Labels: itemLabels}
+	}
+	if r.Dump != "" {
+		if err := WriteTrainDump(r.Dump, tr); err != nil {
+			return nil, fmt.Errorf("train dump: %w", err)
+		}
 	}
 	testSet := evalSet(testS)
 	if testSet != nil {

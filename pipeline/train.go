@@ -380,11 +380,10 @@ func (t *Trainer) Run(ctx context.Context) (*TrainResult, error) {
 	// Batches per epoch (fixed by the data, so the schedule is known).
 	var sampler *MPerClassSampler
 	epochBatches := func(epoch int) (labelled [][]int, pairs []PairBatch) {
-		rng := rand.New(rand.NewPCG(s.Seed, uint64(epoch)+1))
 		if sampler != nil {
-			return sampler.Epoch(rng), nil
+			return sampler.Epoch(rand.New(rand.NewPCG(s.Seed, uint64(epoch)+1))), nil
 		}
-		return nil, PairBatches(data.Pairs, s.BatchSize, max(s.Negatives, 0), rng)
+		return nil, pairEpochBatches(data.Pairs, s, epoch)
 	}
 	if data.Labels != nil {
 		if len(data.Labels) != data.Emb.Rows {
@@ -583,6 +582,12 @@ func (t *Trainer) Run(ctx context.Context) (*TrainResult, error) {
 		return nil, err
 	}
 	return &TrainResult{Settings: s, History: st.History, BestEpoch: st.BestEpoch, Stopped: st.Stopped, Head: best}, nil
+}
+
+// pairEpochBatches returns the pair batches of epoch (0-based), drawn
+// from (Seed, epoch) alone.
+func pairEpochBatches(rows []PairRow, s TrainSettings, epoch int) []PairBatch {
+	return PairBatches(rows, s.BatchSize, max(s.Negatives, 0), rand.New(rand.NewPCG(s.Seed, uint64(epoch)+1)))
 }
 
 // readCheckpoint reads a checkpoint file; a missing file is an error

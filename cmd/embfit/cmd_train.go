@@ -210,7 +210,8 @@ func runTrain(c *cli.Context) error {
 		progress = func(p pipeline.TrainProgress) { rep.step(p); time.Sleep(d) }
 	}
 	r := &pipeline.JobRunner{Job: j, Dir: dir, Resume: resume, Encoder: textEncoder{enc}, Log: os.Stderr,
-		Progress: progress, EmbedProgress: rep.embed}
+		Progress: progress, EmbedProgress: rep.embed,
+		Dump: os.Getenv("EMBFIT_BENCH_DUMP")} // developer hook for scripts/bench
 	res, err := r.Run(ctx)
 	rep.done()
 	if err != nil {
