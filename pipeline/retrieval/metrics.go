@@ -636,8 +636,8 @@ func AverageQueryMetrics(perQuery []QueryMetrics, rows []int, recallK []int) Met
 
 // ClassMetrics are the retrieval metrics of one class's queries.
 type ClassMetrics struct {
-	Label   int              `json:"label"`
-	Size    int              `json:"size"`
+	Label   int     `json:"label"`
+	Size    int     `json:"size"`
 	Metrics Metrics `json:"metrics"`
 }
 
