@@ -227,28 +227,6 @@ func (h *normalized) AppendONNX(m *graph.Model, x, prefix string) string {
 	return graph.AppendL2Normalize(m, h.core.AppendONNX(m, x, prefix), prefix)
 }
 
-// addBias adds the 1×n bias b to every row of m.
-func addBias(m, b blas32.General) {
-	for i := 0; i < m.Rows; i++ {
-		row := linalg.Row(m, i)
-		for j, v := range b.Data[:m.Cols] {
-			row[j] += v
-		}
-	}
-}
-
-// colSums writes the column sums of m (accumulated in float64) into the
-// 1×m.Cols matrix dst.
-func colSums(dst, m blas32.General) {
-	for j := 0; j < m.Cols; j++ {
-		var sum float64
-		for i := 0; i < m.Rows; i++ {
-			sum += float64(m.Data[i*m.Stride+j])
-		}
-		dst.Data[j] = float32(sum)
-	}
-}
-
 func xavier(m blas32.General, rng *rand.Rand) {
 	limit := math.Sqrt(6 / float64(m.Rows+m.Cols))
 	for i := range m.Data {

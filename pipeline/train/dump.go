@@ -17,11 +17,14 @@ import (
 // Trainer runs (same rows, same batches, same initial head).
 type benchDump struct {
 	Settings   Settings `json:"settings"`
-	Losses     []string      `json:"losses"`
-	Rows       int           `json:"rows"`
-	Dim        int           `json:"dim"`
-	TotalSteps int           `json:"total_steps"`
-	Params     []string      `json:"params"`
+	Losses     []string `json:"losses"`
+	Rows       int      `json:"rows"`
+	Dim        int      `json:"dim"`
+	TotalSteps int      `json:"total_steps"`
+	Params     []string `json:"params"`
+	// Pairs are the training rows: anchor, positive, then mined negatives
+	// (row indices into emb.npy).
+	Pairs [][]int `json:"pairs"`
 	// Epochs[e][b] is batch b of epoch e: anchors, positives, negatives
 	// (row indices into emb.npy).
 	Epochs [][][3][]int `json:"epochs"`
@@ -71,6 +74,9 @@ func WriteDump(dir string, t *Trainer) error {
 			return err
 		}
 		d.Params = append(d.Params, name)
+	}
+	for _, p := range t.Data.Pairs {
+		d.Pairs = append(d.Pairs, append([]int{p.Anchor, p.Positive}, p.Negatives...))
 	}
 	for e := range s.Epochs {
 		var bs [][3][]int
