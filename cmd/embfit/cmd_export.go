@@ -29,7 +29,11 @@ func exportCommand() *cli.Command {
 			if err := job.ExportRun(dir, j, h); err != nil {
 				return err
 			}
-			fmt.Printf("wrote %s/head.onnx and %s/merged.onnx (%s head %d→%d)\n", dir, dir, h.Settings().Kind, h.Settings().In, h.Settings().Out)
+			files := "head.onnx and " + dir + "/merged.onnx"
+			if j.Model == "" {
+				files = "head.onnx (no encoder: no merged.onnx)"
+			}
+			fmt.Printf("wrote %s/%s (%s head %d→%d)\n", dir, files, h.Settings().Kind, h.Settings().In, h.Settings().Out)
 			return nil
 		},
 	}

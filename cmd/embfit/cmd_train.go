@@ -17,6 +17,8 @@ import (
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/onnx"
+	"github.com/embfit/embfit/pipeline/dataio"
+	"github.com/embfit/embfit/pipeline/embed"
 	"github.com/embfit/embfit/pipeline/head"
 	"github.com/embfit/embfit/pipeline/job"
 	"github.com/embfit/embfit/pipeline/retrieval"
@@ -35,7 +37,9 @@ func trainCommand() *cli.Command {
 			"{\"text\",\"label\"}. --resume RUN continues an interrupted run from its last checkpoint with the\n" +
 			"run's own settings and ends with the same head, bit for bit, as an uninterrupted run.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Usage: "encoder `MODEL` (.onnx file or folder with tokenizer.json)"},
+			&cli.StringFlag{Name: "model", Usage: "encoder `MODEL` (.onnx file or folder with tokenizer.json); optional with --embeddings"},
+			&cli.StringFlag{Name: "embeddings", Usage: "train on embeddings you already have: `X.npy` (float32 [N,D]) whose sidecar names each row's text; without --model only head.onnx is written"},
+			&cli.StringFlag{Name: "embeddings-sidecar", Usage: "JSONL `FILE` with {\"text\"[,\"row\"]} per row of --embeddings (default X.ids.jsonl)"},
 			&cli.StringFlag{Name: "train", Usage: "training data `FILE.jsonl` (pairs or labelled)"},
 			&cli.StringFlag{Name: "dev", Usage: "dev data `FILE.jsonl` evaluated each epoch (early stopping, best epoch)"},
 			&cli.StringFlag{Name: "test", Usage: "test data `FILE.jsonl` evaluated before and after training"},
@@ -86,7 +90,11 @@ func defaultCacheDir() string {
 // jobFromFlags builds the training job of a new run.
 func jobFromFlags(c *cli.Context) (*job.TrainJob, string, error) {
 	out := c.String("out")
-	for _, f := range []string{"model", "train", "out"} {
+	required := []string{"model", "train", "out"}
+	if c.String("embeddings") != "" {
+		required = required[1:]
+	}
+	for _, f := range required {
 		if c.String(f) == "" {
 			return nil, "", fmt.Errorf("--%s is required (or --resume RUN/)", f)
 		}
@@ -111,6 +119,13 @@ func jobFromFlags(c *cli.Context) (*job.TrainJob, string, error) {
 			Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), PerClass: c.Int("per-class"), Negatives: c.Int("negatives"),
 			Seed: c.Uint64("seed"), Metric: c.String("metric"), Patience: c.Int("patience"), CheckpointEvery: c.Int("checkpoint-every"),
 		},
+	}
+	if e := c.String("embeddings"); e != "" {
+		j.Embeddings, j.EmbeddingsSidecar = e, c.String("embeddings-sidecar")
+		if j.EmbeddingsSidecar == "" {
+			j.EmbeddingsSidecar = dataio.SidecarPath(e)
+		}
+		j.CacheDir = "none" // the rows are at hand: nothing to cache
 	}
 	if j.CacheDir == "" {
 		j.CacheDir = defaultCacheDir()
@@ -181,11 +196,27 @@ func runTrain(c *cli.Context) error {
 	if !resume {
 		model, tok = c.String("model"), c.String("tokenizer")
 	}
-	enc, err := openJobEncoder(j, model, tok, c.Int("embed-batch"))
-	if err != nil {
-		return err
+	var enc embed.Encoder
+	if model != "" {
+		oe, err := openJobEncoder(j, model, tok, c.Int("embed-batch"))
+		if err != nil {
+			return err
+		}
+		defer oe.Close()
+		enc = oe
 	}
-	defer enc.Close()
+	if j.Embeddings != "" {
+		// Rows the user already has replace the encoder's (which, when
+		// given, is only appended in merged.onnx).
+		tab, err := embed.ReadTable(j.Embeddings, j.EmbeddingsSidecar, "text")
+		if err != nil {
+			return fmt.Errorf("--embeddings: %w", err)
+		}
+		if enc != nil && enc.Dim() != tab.Dim() {
+			return fmt.Errorf("--embeddings %s has width %d, --model %s gives %d", j.Embeddings, tab.Dim(), model, enc.Dim())
+		}
+		enc = tab
+	}
 
 	ctx := c.Context
 	rep := newTrainReporter(os.Stderr)

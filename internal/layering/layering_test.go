@@ -31,6 +31,7 @@ var layers = []struct {
 	{"pipeline/audit", []string{"internal/", "losses", "mining", "pipeline/dataio", "pipeline/retrieval"}},
 	{"pipeline/job", []string{"internal/", "losses", "mining", "onnx", "pipeline/"}},
 	{"cmd/", []string{""}},
+	{"scripts/", []string{""}},
 }
 
 // allowed reports whether package pkg may depend on dep (both relative to

@@ -62,6 +62,13 @@ type TrainJob struct {
 	// Merge says which encoder output and pooling feed the head (as used
 	// for embedding, and appended in merged.onnx).
 	Merge head.MergeSettings `json:"encoder"`
+	// Embeddings and EmbeddingsSidecar, when set, are embeddings the user
+	// already has (.npy and its JSONL sidecar naming each row's text;
+	// embed.ReadTable) instead of an encoder: every text of the data must
+	// have a row. Model may then be empty, and the run writes head.onnx
+	// but no merged.onnx.
+	Embeddings        string `json:"embeddings,omitempty"`
+	EmbeddingsSidecar string `json:"embeddings_sidecar,omitempty"`
 	// MaxLength is the encoder's token limit (part of the cache key).
 	MaxLength int `json:"max_length"`
 	// Train, Dev and Test are JSONL files (pairs or labelled); Dev drives
@@ -126,7 +133,7 @@ type JobRunner struct {
 	// a test of resuming.
 	StepDelay time.Duration
 	// Dump, when set, is a directory that receives the training job as
-	// train.WriteDump writes it, before training (a developer tool for
+	// WriteDump writes it, before training (a developer tool for
 	// reference implementations).
 	Dump string
 }
@@ -208,12 +215,16 @@ func (r *JobRunner) Run(ctx context.Context) (*JobResult, error) {
 // losses and writes config.json.
 func (run *trainRun) prepare(context.Context) error {
 	r, j := run.r, run.j
-	sum, err := digest.File(j.Model)
+	source := j.Model
+	if source == "" {
+		source = j.Embeddings // no encoder: the embeddings identify the run
+	}
+	sum, err := digest.File(source)
 	if err != nil {
 		return err
 	}
 	if r.Resume && j.ModelSHA256 != "" && j.ModelSHA256 != sum {
-		return fmt.Errorf("%s: model changed since the run started (sha256 %s, was %s)", j.Model, sum, j.ModelSHA256)
+		return fmt.Errorf("%s: changed since the run started (sha256 %s, was %s)", source, sum, j.ModelSHA256)
 	}
 	j.ModelSHA256, run.modelSHA256 = sum, sum
 	j.Settings.Head.In = r.Encoder.Dim()
@@ -385,7 +396,7 @@ func (run *trainRun) train(ctx context.Context) error {
 		tr.Data = train.Data{Emb: linalg.GatherRows(run.emb, run.itemRows), Labels: run.itemLabels}
 	}
 	if r.Dump != "" {
-		if err := train.WriteDump(r.Dump, tr); err != nil {
+		if err := WriteDump(r.Dump, tr); err != nil {
 			return fmt.Errorf("train dump: %w", err)
 		}
 	}
@@ -506,10 +517,14 @@ func mineNegatives(ctx context.Context, emb blas32.General, texts []string, rows
 }
 
 // ExportRun writes head.onnx, merged.onnx and tokenizer.json (when the
-// job has one) into dir for head h.
+// job has one) into dir for head h; without an encoder (a job on
+// embeddings the user already has) only head.onnx.
 func ExportRun(dir string, j *TrainJob, h head.Head) error {
 	if err := head.Model(h).Save(filepath.Join(dir, "head.onnx")); err != nil {
 		return err
+	}
+	if j.Model == "" {
+		return nil
 	}
 	m, err := head.Merged(j.Model, h, j.Merge)
 	if err != nil {

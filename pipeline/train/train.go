@@ -117,7 +117,7 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 		if sampler != nil {
 			return sampler.Epoch(rand.New(rand.NewPCG(s.Seed, uint64(epoch)+1))), nil
 		}
-		return nil, pairEpochBatches(data.Pairs, s, epoch)
+		return nil, PairEpochBatches(data.Pairs, s, epoch)
 	}
 	if data.Labels != nil {
 		if len(data.Labels) != data.Emb.Rows {
@@ -305,8 +305,9 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 	return &Result{Settings: s, History: st.History, BestEpoch: st.BestEpoch, Stopped: st.Stopped, Head: best}, nil
 }
 
-// pairEpochBatches returns the pair batches of epoch (0-based), drawn
-// from (Seed, epoch) alone.
-func pairEpochBatches(rows []PairRow, s Settings, epoch int) []PairBatch {
+// PairEpochBatches returns the pair batches the trainer runs in epoch
+// (0-based) for settings s (defaults filled in): drawn from (Seed, epoch)
+// alone, so the same for a resumed run.
+func PairEpochBatches(rows []PairRow, s Settings, epoch int) []PairBatch {
 	return PairBatches(rows, s.BatchSize, max(s.Negatives, 0), rand.New(rand.NewPCG(s.Seed, uint64(epoch)+1)))
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/pipeline/dataio"
+	"github.com/embfit/embfit/pipeline/job"
 	"github.com/embfit/embfit/pipeline/train"
 )
 
@@ -90,7 +91,7 @@ func run(dir string, hidden int, out string) error {
 		tr.Dev = &train.EvalSet{Emb: emb, Queries: d.Dev.Queries, Corpus: d.Dev.Corpus, Positives: d.Dev.Positives, Self: d.Dev.Self}
 	}
 	if out != "" {
-		if err := train.WriteDump(out, tr); err != nil {
+		if err := job.WriteDump(out, tr); err != nil {
 			return err
 		}
 		b, err := os.ReadFile(filepath.Join(out, "job.json"))

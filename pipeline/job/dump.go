@@ -1,4 +1,4 @@
-package train
+package job
 
 import (
 	"encoding/json"
@@ -10,18 +10,19 @@ import (
 	"github.com/embfit/embfit/internal/atomicfile"
 	"github.com/embfit/embfit/pipeline/dataio"
 	"github.com/embfit/embfit/pipeline/head"
+	"github.com/embfit/embfit/pipeline/train"
 )
 
 // benchDump is the job description written by WriteDump: everything
 // an independent implementation needs to run exactly the training a
 // Trainer runs (same rows, same batches, same initial head).
 type benchDump struct {
-	Settings   Settings `json:"settings"`
-	Losses     []string `json:"losses"`
-	Rows       int      `json:"rows"`
-	Dim        int      `json:"dim"`
-	TotalSteps int      `json:"total_steps"`
-	Params     []string `json:"params"`
+	Settings   train.Settings `json:"settings"`
+	Losses     []string       `json:"losses"`
+	Rows       int            `json:"rows"`
+	Dim        int            `json:"dim"`
+	TotalSteps int            `json:"total_steps"`
+	Params     []string       `json:"params"`
 	// Pairs are the training rows: anchor, positive, then mined negatives
 	// (row indices into emb.npy).
 	Pairs [][]int `json:"pairs"`
@@ -46,7 +47,7 @@ type benchDumpDev struct {
 // head's initial parameters in Params order) and job.json (settings, the
 // batches of every epoch as the trainer draws them, the dev set). Only
 // pair data with a pairs dev set (or none) can be dumped.
-func WriteDump(dir string, t *Trainer) error {
+func WriteDump(dir string, t *train.Trainer) error {
 	s, err := t.Settings.WithDefaults()
 	if err != nil {
 		return err
@@ -80,7 +81,7 @@ func WriteDump(dir string, t *Trainer) error {
 	}
 	for e := range s.Epochs {
 		var bs [][3][]int
-		for _, b := range pairEpochBatches(t.Data.Pairs, s, e) {
+		for _, b := range train.PairEpochBatches(t.Data.Pairs, s, e) {
 			bs = append(bs, [3][]int{b.Anchors, b.Positives, nonNil(b.Negatives)})
 			d.TotalSteps++
 		}
