@@ -16,6 +16,7 @@ func exportCommand() *cli.Command {
 			"inputs, pooling + head + L2 normalization appended, output \"embedding\").",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "run", Usage: "training run `RUN/`"},
+			&cli.IntFlag{Name: "dim", Usage: "write RUN/head-D.onnx and RUN/merged-D.onnx with the output cut to its first `D` columns (a Matryoshka width)"},
 		},
 		Action: func(c *cli.Context) error {
 			dir := c.String("run")
@@ -25,6 +26,13 @@ func exportCommand() *cli.Command {
 			j, h, err := job.LoadRunHead(dir)
 			if err != nil {
 				return fmt.Errorf("--run: %w", err)
+			}
+			if d := c.Int("dim"); d != 0 {
+				if err := job.ExportWidth(dir, j, h, d); err != nil {
+					return err
+				}
+				fmt.Printf("wrote %s/head-%d.onnx (%s head %d→%d)\n", dir, d, h.Settings().Kind, h.Settings().In, d)
+				return nil
 			}
 			if err := job.ExportRun(dir, j, h); err != nil {
 				return err

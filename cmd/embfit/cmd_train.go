@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,6 +71,8 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "metric", Value: "map@r", Usage: "dev metric for early stopping: map@r, precision@1, r-precision, mrr@10, ndcg@10, recall@1/5/10"},
 			&cli.IntFlag{Name: "patience", Value: 3, Usage: "stop after this many epochs without dev improvement (negative: never)"},
 			&cli.IntFlag{Name: "checkpoint-every", Value: 50, Usage: "write a checkpoint every `N` steps (and at each epoch end)"},
+			&cli.StringFlag{Name: "matryoshka", Usage: "train nested prefixes of the output: ascending `WIDTHS` such as 32,64,100 (every loss summed over each prefix; metrics and head-D.onnx per width)"},
+			&cli.StringFlag{Name: "matryoshka-weights", Usage: "one `WEIGHT` per --matryoshka width, e.g. 1,1,1 (default all 1)"},
 			&cli.StringFlag{Name: "cache-dir", Usage: "embedding cache `DIR` (default $XDG_CACHE_HOME/embfit or ~/.cache/embfit; \"none\": off)"},
 			&cli.IntFlag{Name: "embed-batch", Usage: "encoder batch size (default 64)"},
 			&cli.IntFlag{Name: "max-length", Usage: "encoder token limit per text (default 256, clamped to the model's)"},
@@ -132,6 +135,13 @@ func jobFromFlags(c *cli.Context) (*job.TrainJob, string, error) {
 	} else if j.CacheDir == "none" {
 		j.CacheDir = ""
 	}
+	var err error
+	if j.Settings.Matryoshka, err = parseList(c.String("matryoshka"), strconv.Atoi); err != nil {
+		return nil, "", fmt.Errorf("--matryoshka: %w", err)
+	}
+	if j.Settings.MatryoshkaWeights, err = parseList(c.String("matryoshka-weights"), func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }); err != nil {
+		return nil, "", fmt.Errorf("--matryoshka-weights: %w", err)
+	}
 	if j.MineNegatives < 0 || j.MineRangeMin < 0 {
 		return nil, "", errors.New("--mine-negatives and --mine-range-min must be ≥ 0")
 	}
@@ -139,6 +149,9 @@ func jobFromFlags(c *cli.Context) (*job.TrainJob, string, error) {
 	// encoder is open).
 	probe := j.Settings
 	probe.Head.In = 1
+	if m := probe.Matryoshka; len(m) > 0 {
+		probe.Head.In = max(1, m[len(m)-1]) // the widths are checked against the real one later
+	}
 	if _, err := probe.WithDefaults(); err != nil {
 		return nil, "", err
 	}
@@ -262,6 +275,9 @@ func printTrainSummary(w io.Writer, j *job.TrainJob, res *job.JobResult, dir str
 		header("test (" + j.Test + ")")
 		row("before", res.TestBefore)
 		row("after", res.TestAfter)
+		for _, w := range res.TestWidths {
+			row(fmt.Sprintf("width %d", w.Width), &w.Metrics)
+		}
 	}
 	fmt.Fprintf(w, "wrote %s/{config.json,metrics.jsonl,head.onnx,merged.onnx", dir)
 	if j.Tokenizer != "" {
@@ -336,4 +352,20 @@ func (r *trainReporter) done() {
 		fmt.Fprintln(r.w)
 		r.bar = nil
 	}
+}
+
+// parseList parses a comma-separated list ("" gives nil).
+func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []T
+	for _, f := range strings.Split(s, ",") {
+		v, err := parse(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a list of numbers", s)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

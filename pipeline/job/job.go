@@ -94,6 +94,9 @@ type JobResult struct {
 	// TestBefore/TestAfter are the test metrics of the frozen encoder and
 	// of the best head (nil without a test file).
 	TestBefore, TestAfter *retrieval.Metrics
+	// TestWidths are the best head's test metrics at each Matryoshka
+	// width (nil without widths or a test file).
+	TestWidths []train.WidthMetrics
 	Cache                 embed.CacheStats
 	Mined                 int
 	Durations             map[string]time.Duration
@@ -420,7 +423,18 @@ func (run *trainRun) train(ctx context.Context) error {
 		return fmt.Errorf("test evaluation: %w", err)
 	}
 	res.TestAfter = &m
-	out, _ := json.MarshalIndent(map[string]any{"before": res.TestBefore, "after": res.TestAfter, "best_epoch": res.Train.BestEpoch}, "", "  ")
+	tm := map[string]any{"before": res.TestBefore, "after": res.TestAfter, "best_epoch": res.Train.BestEpoch}
+	if ws := j.Settings.Matryoshka; len(ws) > 0 {
+		all, err := testSet.EvaluateWidths(ctx, res.Train.Head, ws)
+		if err != nil {
+			return fmt.Errorf("test evaluation: %w", err)
+		}
+		for k, d := range ws {
+			res.TestWidths = append(res.TestWidths, train.WidthMetrics{Width: d, Metrics: all[k]})
+		}
+		tm["after_widths"] = res.TestWidths
+	}
+	out, _ := json.MarshalIndent(tm, "", "  ")
 	return atomicfile.WriteFile(filepath.Join(r.Dir, "test_metrics.json"), append(out, '\n'))
 }
 
@@ -518,20 +532,18 @@ func mineNegatives(ctx context.Context, emb blas32.General, texts []string, rows
 
 // ExportRun writes head.onnx, merged.onnx and tokenizer.json (when the
 // job has one) into dir for head h; without an encoder (a job on
-// embeddings the user already has) only head.onnx.
+// embeddings the user already has) only head.onnx. A Matryoshka job also
+// gets head-D.onnx and merged-D.onnx for each width D below the full one.
 func ExportRun(dir string, j *TrainJob, h head.Head) error {
-	if err := head.Model(h).Save(filepath.Join(dir, "head.onnx")); err != nil {
+	if err := exportWidth(dir, j, h, ""); err != nil {
 		return err
 	}
-	if j.Model == "" {
-		return nil
-	}
-	m, err := head.Merged(j.Model, h, j.Merge)
-	if err != nil {
-		return err
-	}
-	if err := m.Save(filepath.Join(dir, "merged.onnx")); err != nil {
-		return err
+	for _, d := range j.Settings.Matryoshka {
+		if d < h.Settings().Out {
+			if err := ExportWidth(dir, j, h, d); err != nil {
+				return err
+			}
+		}
 	}
 	if j.Tokenizer != "" {
 		b, err := os.ReadFile(j.Tokenizer)
@@ -543,6 +555,30 @@ func ExportRun(dir string, j *TrainJob, h head.Head) error {
 		}
 	}
 	return nil
+}
+
+// ExportWidth writes head-D.onnx (and merged-D.onnx with an encoder) into
+// dir: h's output cut to its first d columns (head.Prefix), the way a
+// Matryoshka head is used at a smaller width.
+func ExportWidth(dir string, j *TrainJob, h head.Head, d int) error {
+	if d <= 0 || d > h.Settings().Out {
+		return inputerr.Settingf("dim", "width %d outside 1…%d (the head's output width)", d, h.Settings().Out)
+	}
+	return exportWidth(dir, j, head.Prefix(h, d), fmt.Sprintf("-%d", d))
+}
+
+func exportWidth(dir string, j *TrainJob, h head.Head, suffix string) error {
+	if err := head.Model(h).Save(filepath.Join(dir, "head"+suffix+".onnx")); err != nil {
+		return err
+	}
+	if j.Model == "" {
+		return nil
+	}
+	m, err := head.Merged(j.Model, h, j.Merge)
+	if err != nil {
+		return err
+	}
+	return m.Save(filepath.Join(dir, "merged"+suffix+".onnx"))
 }
 
 // LoadRunHead rebuilds the best head of the run in dir from its

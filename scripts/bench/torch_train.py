@@ -180,7 +180,7 @@ def main():
     clip = o["clip_norm"]
 
     res = {"threads": args.threads, "torch": torch.__version__, "steps": total, "dev_map_at_r": []}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     best, best_state = -1.0, None
     if dev is not None:
         best = map_at_r(None, emb, dev)
@@ -209,6 +209,7 @@ def main():
             if m > best:
                 best, best_state = m, [t.detach().clone() for t in head.parameters()]
     res["seconds"] = time.perf_counter() - t0
+    res["cpu_seconds"] = time.process_time() - c0
     res["best_dev_map_at_r"] = best
     if args.save and best_state is not None:
         np.savez(args.save, *[t.numpy() for t in best_state])

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/embfit/embfit/losses"
@@ -112,12 +113,14 @@ func run(dir string, hidden int, out string) error {
 			first = p.Loss
 		}
 	}
+	cpu0 := cpuSeconds()
 	t0 := time.Now()
 	res, err := tr.Run(context.Background())
 	if err != nil {
 		return err
 	}
 	sec := time.Since(t0).Seconds()
+	cpu := cpuSeconds() - cpu0
 	var dev []float64
 	for _, h := range res.History {
 		if h.Dev != nil {
@@ -126,7 +129,16 @@ func run(dir string, hidden int, out string) error {
 	}
 	enc, _ := json.Marshal(map[string]any{"seconds": sec, "steps": res.History[len(res.History)-1].Steps,
 		"first_batch_loss": first, "dev_map_at_r": dev, "best_epoch": res.BestEpoch, "hidden": s.Head.Hidden,
-		"gomaxprocs": runtime.GOMAXPROCS(0)})
+		"gomaxprocs": runtime.GOMAXPROCS(0), "cpu_seconds": cpu})
 	fmt.Println(string(enc))
 	return nil
+}
+
+// cpuSeconds is the process's user + system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }
