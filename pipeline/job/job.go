@@ -97,9 +97,9 @@ type JobResult struct {
 	// TestWidths are the best head's test metrics at each Matryoshka
 	// width (nil without widths or a test file).
 	TestWidths []train.WidthMetrics
-	Cache                 embed.CacheStats
-	Mined                 int
-	Durations             map[string]time.Duration
+	Cache      embed.CacheStats
+	Mined      int
+	Durations  map[string]time.Duration
 }
 
 // ConfigPath is where a run directory keeps its TrainJob.
