@@ -84,25 +84,49 @@ func BiasGELU(h blas32.General, b []float32, act, deriv blas32.General) {
 			hr, ar := row(h, i), row(act, i)
 			ar = ar[:len(hr)]
 			bb := b[:len(hr)]
+			var dr []float32
 			if withDeriv {
-				dr := row(deriv, i)[:len(hr)]
-				for j := range hr {
-					v := hr[j] + bb[j]
-					hr[j] = v
-					cdf, pdf := phi(v)
-					ar[j] = v * cdf
-					dr[j] = cdf + v*pdf
-				}
-				continue
+				dr = row(deriv, i)[:len(hr)]
 			}
-			for j := range hr {
-				v := hr[j] + bb[j]
-				hr[j] = v
-				cdf, _ := phi(v)
-				ar[j] = v * cdf
-			}
+			geluRow(hr, bb, ar, dr)
 		}
 	})
+}
+
+// geluRow is BiasGELU on one row (dr nil: no derivative), with Phi and
+// expNeg written out so that the loop runs without calls.
+func geluRow(hr, bb, ar, dr []float32) {
+	for j := range hr {
+		v := hr[j] + bb[j]
+		hr[j] = v
+		x := v * invSqrt2
+		ax := x
+		if ax < 0 {
+			ax = -ax
+		}
+		// e = exp(−x²) as in expNeg.
+		y := -x * x
+		var e float32
+		if y >= -87 {
+			k := int32(y*log2e - 0.5)
+			fk := float32(k)
+			r := (y - fk*ln2Hi) - fk*ln2Lo
+			p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
+			e = p * math.Float32frombits(uint32(k+127)<<23)
+		} else if y != y {
+			e = y // NaN
+		}
+		t := 1 / (1 + asP*ax)
+		erfc := t * (asA1 + t*(asA2+t*(asA3+t*(asA4+t*asA5)))) * e
+		cdf := 0.5 * erfc
+		if x >= 0 {
+			cdf = 1 - cdf
+		}
+		ar[j] = v * cdf
+		if dr != nil {
+			dr[j] = cdf + v*(e*invSqrt2Pi)
+		}
+	}
 }
 
 // MulInPlace multiplies g element-wise by d (g ← g ⊙ d): the backward
