@@ -11,7 +11,12 @@
 # dev set) to WORKDIR/base; later calls reuse it. Each size then runs
 # scripts/bench/trainloop (embfit: Trainer.Run on the dumped job, which also
 # re-writes the job with that hidden width) and scripts/bench/torch_train.py
-# on the same job, each with all cores (GOMAXPROCS / torch threads = nproc).
+# on the same job. embfit runs with GOMAXPROCS = nproc; PyTorch with
+# TORCH_THREADS threads (default 1: on a machine shared with other jobs,
+# PyTorch's OpenMP threads spin and wait for each other — 2 threads took
+# 1.2 s per step against 0.07 s with 1 while this was written — so set
+# TORCH_THREADS=2 only on an idle machine). Both report wall and CPU
+# seconds of the training loop (dev evaluations included).
 # Prints one JSON line per tool and size, then a summary table.
 set -eu
 cd "$(dirname "$0")/../.."
@@ -35,7 +40,7 @@ while [ "$r" -le "$ROUNDS" ]; do
 	for h in 100 400; do
 		e=$("$W/trainloop" -dump "$W/base" -hidden "$h" -out "$W/h$h")
 		echo "{\"tool\":\"embfit\",\"hidden\":$h,\"round\":$r,\"result\":$e}" | tee -a "$W/results.jsonl"
-		t=$("$PY" scripts/bench/torch_train.py "$W/h$h" --threads "$(nproc)")
+		t=$("$PY" scripts/bench/torch_train.py "$W/h$h" --threads "${TORCH_THREADS:-1}")
 		echo "{\"tool\":\"pytorch\",\"hidden\":$h,\"round\":$r,\"result\":$t}" | tee -a "$W/results.jsonl"
 	done
 	r=$((r + 1))

@@ -21,6 +21,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,14 +50,49 @@ func main() {
 	dir := flag.String("dump", "", "directory written by EMBFIT_BENCH_DUMP")
 	hidden := flag.Int("hidden", 0, "MLP hidden width (0: as dumped)")
 	out := flag.String("out", "", "write the job as run here (for torch_train.py)")
+	mat := flag.String("matryoshka", "", "train with these Matryoshka widths (e.g. 25,50,100)")
+	kind := flag.String("kind", "", "head kind (default: as dumped)")
+	mw := flag.String("matryoshka-weights", "", "weights of the Matryoshka widths")
+	widths := flag.String("widths", "", "after training, report the best head's dev metrics at these prefix widths")
+	cpuprof := flag.String("cpuprofile", "", "write a CPU profile of the training loop here")
 	flag.Parse()
-	if err := run(*dir, *hidden, *out); err != nil {
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "trainloop:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(*dir, *kind, *hidden, *out, ints(*mat), floats(*mw), ints(*widths)); err != nil {
 		fmt.Fprintln(os.Stderr, "trainloop:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(dir string, hidden int, out string) error {
+func ints(s string) []int {
+	var v []int
+	for _, f := range strings.Split(s, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
+			v = append(v, n)
+		}
+	}
+	return v
+}
+
+func floats(s string) []float64 {
+	var v []float64
+	for _, f := range strings.Split(s, ",") {
+		if x, err := strconv.ParseFloat(strings.TrimSpace(f), 64); err == nil {
+			v = append(v, x)
+		}
+	}
+	return v
+}
+
+func run(dir, kind string, hidden int, out string, mat []int, mw []float64, widths []int) error {
 	b, err := os.ReadFile(filepath.Join(dir, "job.json"))
 	if err != nil {
 		return err
@@ -71,6 +109,13 @@ func run(dir string, hidden int, out string) error {
 	if hidden > 0 {
 		s.Head.Hidden = hidden
 	}
+	if kind != "" {
+		s.Head.Kind = kind
+		if kind != "mlp" {
+			s.Head.Hidden = 0
+		}
+	}
+	s.Matryoshka, s.MatryoshkaWeights = mat, mw
 	var ws []train.WeightedLoss
 	for _, spec := range d.Losses {
 		w, name, err := train.SplitLossWeight(spec)
@@ -127,7 +172,17 @@ func run(dir string, hidden int, out string) error {
 			dev = append(dev, h.Dev.MAPAtR)
 		}
 	}
-	enc, _ := json.Marshal(map[string]any{"seconds": sec, "steps": res.History[len(res.History)-1].Steps,
+	byWidth := map[string]float64{}
+	if len(widths) > 0 && tr.Dev != nil {
+		ms, err := tr.Dev.EvaluateWidths(context.Background(), res.Head, widths)
+		if err != nil {
+			return err
+		}
+		for k, w := range widths {
+			byWidth[strconv.Itoa(w)] = ms[k].MAPAtR
+		}
+	}
+	enc, _ := json.Marshal(map[string]any{"best_dev_map_at_r_by_width": byWidth, "matryoshka": mat, "matryoshka_weights": mw, "kind": s.Head.Kind, "seconds": sec, "steps": res.History[len(res.History)-1].Steps,
 		"first_batch_loss": first, "dev_map_at_r": dev, "best_epoch": res.BestEpoch, "hidden": s.Head.Hidden,
 		"gomaxprocs": runtime.GOMAXPROCS(0), "cpu_seconds": cpu})
 	fmt.Println(string(enc))
