@@ -1,7 +1,6 @@
 package losses
 
 import (
-	"fmt"
 	"math"
 
 	"gonum.org/v1/gonum/blas/blas32"
@@ -23,31 +22,10 @@ const (
 	Cosine
 )
 
-// String returns the spec name of d: "euclidean", "squared" or "cosine".
-func (d Distance) String() string {
-	switch d {
-	case Euclidean:
-		return "euclidean"
-	case SquaredEuclidean:
-		return "squared"
-	case Cosine:
-		return "cosine"
-	}
-	return fmt.Sprintf("Distance(%d)", int(d))
-}
+var distanceEnum = enum{"distance", []string{"euclidean", "squared", "cosine"}}
 
-// ParseDistance maps a spec name ("euclidean", "squared", "cosine") to a Distance.
-func ParseDistance(s string) (Distance, error) {
-	switch s {
-	case "euclidean":
-		return Euclidean, nil
-	case "squared":
-		return SquaredEuclidean, nil
-	case "cosine":
-		return Cosine, nil
-	}
-	return 0, fmt.Errorf("unknown distance %q (valid: euclidean, squared, cosine)", s)
-}
+// String returns the spec name of d: "euclidean", "squared" or "cosine".
+func (d Distance) String() string { return distanceEnum.name("Distance", int(d)) }
 
 // Normalize writes the rows of x scaled to unit L2 norm into dst (same
 // shape; dst may be x itself) and returns the original row norms, computed

@@ -1,7 +1,6 @@
 package losses
 
 import (
-	"fmt"
 	"math"
 	"slices"
 
@@ -28,23 +27,10 @@ const (
 	MineBatchHard
 )
 
-var miningNames = []string{"all", "easy", "semihard", "hard", "batch-hard"}
+var miningEnum = enum{"mining", []string{"all", "easy", "semihard", "hard", "batch-hard"}}
 
 // String returns the spec name of m.
-func (m Mining) String() string {
-	if m >= 0 && int(m) < len(miningNames) {
-		return miningNames[m]
-	}
-	return fmt.Sprintf("Mining(%d)", int(m))
-}
-
-// ParseMining maps a spec name to a Mining.
-func ParseMining(s string) (Mining, error) {
-	if i := slices.Index(miningNames, s); i >= 0 {
-		return Mining(i), nil
-	}
-	return 0, fmt.Errorf("unknown mining %q (valid: all, easy, semihard, hard, batch-hard)", s)
-}
+func (m Mining) String() string { return miningEnum.name("Mining", int(m)) }
 
 // Reduction selects how per-triplet losses are averaged.
 type Reduction int
@@ -56,42 +42,20 @@ const (
 	Mean
 )
 
+var reductionEnum = enum{"reduction", []string{"avg_nonzero", "mean"}}
+
 // String returns the spec name of r.
-func (r Reduction) String() string {
-	if r == Mean {
-		return "mean"
-	}
-	return "avg_nonzero"
-}
+func (r Reduction) String() string { return reductionEnum.name("Reduction", int(r)) }
 
-// ParseReduction maps a spec name to a Reduction.
-func ParseReduction(s string) (Reduction, error) {
-	switch s {
-	case "avg_nonzero":
-		return AvgNonzero, nil
-	case "mean":
-		return Mean, nil
-	}
-	return 0, fmt.Errorf("unknown reduction %q (valid: avg_nonzero, mean)", s)
-}
-
-// TripletSettings configures the triplet loss; the zero value means the
-// defaults of DESIGN.md (margin 0.2, Euclidean, all triplets, hinge,
-// avg_nonzero, normalized rows).
-type TripletSettings struct {
-	// Margin (nil: 0.2; set Float(0) for a zero margin).
-	Margin *float64
-	// Distance between rows (zero value Euclidean).
-	Distance Distance
-	// Mining selects the triplets (zero value MineAll).
-	Mining Mining
-	// Soft uses softplus instead of the hinge.
-	Soft bool
-	// Reduction (zero value AvgNonzero).
-	Reduction Reduction
-	// Normalize L2-normalizes the rows first (nil: true).
-	Normalize *bool
-}
+// tripletDef is the triplet loss's entry in the registry.
+var tripletDef = &def[Triplet]{name: "triplet", params: []param[Triplet]{
+	floatParam("margin", 0.2, anyFinite, func(t *Triplet) *float64 { return &t.Margin }),
+	enumParam("distance", Euclidean, distanceEnum, func(t *Triplet) *Distance { return &t.Distance }),
+	enumParam("mining", MineAll, miningEnum, func(t *Triplet) *Mining { return &t.Mining }),
+	boolParam("soft", false, func(t *Triplet) *bool { return &t.Soft }),
+	enumParam("reduction", AvgNonzero, reductionEnum, func(t *Triplet) *Reduction { return &t.Reduction }),
+	boolParam("normalize", true, func(t *Triplet) *bool { return &t.Normalize }),
+}}
 
 // Triplet is the FaceNet triplet loss over triplets (a,p,n) with
 // y_a = y_p ≠ y_n, a ≠ p: ℓ = max(0, D_ap − D_an + margin), or its
@@ -127,30 +91,16 @@ type Triplet struct {
 	cache tileCache
 }
 
-// NewTriplet returns a triplet loss with s's settings, defaults filled in.
-func NewTriplet(s TripletSettings) (*Triplet, error) {
-	t := &Triplet{Margin: orFloat(s.Margin, 0.2), Distance: s.Distance, Mining: s.Mining, Soft: s.Soft,
-		Reduction: s.Reduction, Normalize: orBool(s.Normalize, true)}
-	if t.Distance < Euclidean || t.Distance > Cosine {
-		return nil, fmt.Errorf("triplet: invalid distance %d", int(t.Distance))
-	}
-	if t.Mining < MineAll || t.Mining > MineBatchHard {
-		return nil, fmt.Errorf("triplet: invalid mining %d", int(t.Mining))
-	}
-	if t.Reduction != AvgNonzero && t.Reduction != Mean {
-		return nil, fmt.Errorf("triplet: invalid reduction %d", int(t.Reduction))
-	}
-	return t, nil
-}
+var (
+	_ Loss        = (*Triplet)(nil)
+	_ Float64Loss = (*Triplet)(nil)
+)
 
 // Name returns "triplet".
-func (t *Triplet) Name() string { return "triplet" }
+func (t *Triplet) Name() string { return tripletDef.name }
 
 // Params returns margin, distance, mining, soft, reduction and normalize.
-func (t *Triplet) Params() map[string]any {
-	return map[string]any{"margin": t.Margin, "distance": t.Distance.String(), "mining": t.Mining.String(),
-		"soft": t.Soft, "reduction": t.Reduction.String(), "normalize": t.Normalize}
-}
+func (t *Triplet) Params() map[string]any { return tripletDef.values(t) }
 
 // Eval implements Loss.
 func (t *Triplet) Eval(b Batch, grad blas32.General) float64 {

@@ -371,21 +371,21 @@ func (r *JobRunner) Run(ctx context.Context) (*JobResult, error) {
 		r.logf("mine: %d hard negatives for %d pairs in %.1fs", n, len(pairRows), res.Durations["mine"].Seconds())
 	}
 
-	// Losses that need the class count (center) are built now.
+	// Losses with a training form of their own (it needs the class count)
+	// are built now.
 	for i, wl := range weighted {
-		if wl.Loss.Name() != "center" {
+		tl, ok := wl.Loss.(losses.TrainingLoss)
+		if !ok {
 			continue
 		}
 		if len(itemRows) == 0 {
 			return nil, fmt.Errorf("loss %q needs labelled training data (text, label)", wl.Spec)
 		}
-		c := wl.Loss.(*losses.Center)
-		ct, err := losses.NewCenterTrainer(losses.CenterSettings{Alpha: &c.Alpha, Lambda: &c.Lambda, Normalize: &c.Normalize},
-			numClasses, j.Settings.Head.Out, j.Settings.Seed)
+		tr, err := tl.TrainingForm(losses.TrainingSetup{Classes: numClasses, Dim: j.Settings.Head.Out, Seed: j.Settings.Seed})
 		if err != nil {
 			return nil, err
 		}
-		weighted[i].Loss = ct
+		weighted[i].Loss = tr
 	}
 
 	for _, wl := range weighted {
@@ -448,11 +448,7 @@ func (r *JobRunner) Run(ctx context.Context) (*JobResult, error) {
 func parseLosses(specs []string) ([]WeightedLoss, error) {
 	var out []WeightedLoss
 	for _, s := range specs {
-		w, spec, err := SplitLossWeight(s)
-		if err != nil {
-			return nil, err
-		}
-		l, err := losses.Parse(spec)
+		w, l, err := losses.ParseWeighted(s)
 		if err != nil {
 			return nil, err
 		}

@@ -107,17 +107,7 @@ func (s TrainSettings) WithDefaults() (TrainSettings, error) {
 
 // SplitLossWeight splits a loss spec "W*spec" into its weight and spec;
 // without a prefix the weight is 1.
-func SplitLossWeight(spec string) (float64, string, error) {
-	w, rest, ok := strings.Cut(spec, "*")
-	if !ok {
-		return 1, spec, nil
-	}
-	v, err := strconv.ParseFloat(strings.TrimSpace(w), 64)
-	if err != nil || v <= 0 || math.IsInf(v, 0) {
-		return 0, "", fmt.Errorf("loss %q: weight %q must be a positive number", spec, w)
-	}
-	return v, rest, nil
-}
+func SplitLossWeight(spec string) (float64, string, error) { return losses.SplitWeight(spec) }
 
 // metricValue picks a metric by name from m.
 func metricValue(m RetrievalMetrics, name string) (float64, error) {

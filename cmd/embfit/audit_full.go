@@ -83,7 +83,7 @@ func runAuditFull(c *cli.Context) error {
 	}
 	for _, sp := range specs {
 		if _, err := losses.Parse(sp); err != nil {
-			return fmt.Errorf("--loss: %w", err)
+			return flagError("--loss", err)
 		}
 	}
 	jsonOut, perOut, htmlOut := c.String("json"), c.String("per-sample"), c.String("html")

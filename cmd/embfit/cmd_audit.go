@@ -55,7 +55,7 @@ func runAudit(c *cli.Context) error {
 	specs := []string(*c.Generic("loss").(*specList))
 	for _, sp := range specs {
 		if _, err := losses.Parse(sp); err != nil {
-			return fmt.Errorf("--loss: %w", err)
+			return flagError("--loss", err)
 		}
 	}
 	switch p := c.String("precision"); p {

@@ -125,12 +125,8 @@ func jobFromFlags(c *cli.Context) (*pipeline.TrainJob, string, error) {
 		return nil, "", err
 	}
 	for _, s := range j.Settings.Losses {
-		_, spec, err := pipeline.SplitLossWeight(s)
-		if err == nil {
-			_, err = losses.Parse(spec)
-		}
-		if err != nil {
-			return nil, "", fmt.Errorf("--loss: %w", err)
+		if _, _, err := losses.ParseWeighted(s); err != nil {
+			return nil, "", flagError("--loss", err)
 		}
 	}
 	for _, f := range []string{"train", "dev", "test", "model", "tokenizer"} {
