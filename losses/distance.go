@@ -6,6 +6,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/rows"
 )
 
 // Distance selects how the distance between two embedding rows is measured.
@@ -30,31 +31,7 @@ func (d Distance) String() string { return distanceEnum.name("Distance", int(d))
 // Normalize writes the rows of x scaled to unit L2 norm into dst (same
 // shape; dst may be x itself) and returns the original row norms, computed
 // in float64. A zero row stays zero (norm 0): no NaN or Inf.
-func Normalize(dst, x blas32.General) []float64 {
-	if dst.Rows != x.Rows || dst.Cols != x.Cols {
-		panic("losses: Normalize shape mismatch")
-	}
-	norms := make([]float64, x.Rows)
-	for i := 0; i < x.Rows; i++ {
-		xr := linalg.Row(x, i)
-		var ss float64
-		for _, v := range xr {
-			ss += float64(v) * float64(v)
-		}
-		n := math.Sqrt(ss)
-		norms[i] = n
-		dr := linalg.Row(dst, i)
-		if n == 0 {
-			clear(dr)
-			continue
-		}
-		inv := 1 / n
-		for k, v := range xr {
-			dr[k] = float32(float64(v) * inv)
-		}
-	}
-	return norms
-}
+func Normalize(dst, x blas32.General) []float64 { return rows.Normalize(dst, x) }
 
 // NormalizeBackward maps a gradient du with respect to the normalized rows u
 // (as written by Normalize, with the returned norms) back to the raw rows:

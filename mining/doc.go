@@ -20,9 +20,9 @@
 package mining
 
 import (
-	"math"
-
 	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/embfit/embfit/internal/rows"
 )
 
 // NormalizeRows scales every row of m to unit L2 norm in place (norm
@@ -30,19 +30,9 @@ import (
 // the number of zero rows.
 func NormalizeRows(m blas32.General) int {
 	zero := 0
-	for i := range m.Rows {
-		row := m.Data[i*m.Stride : i*m.Stride+m.Cols]
-		s := 0.0
-		for _, v := range row {
-			s += float64(v) * float64(v)
-		}
-		if s == 0 {
+	for _, n := range rows.Normalize(m, m) {
+		if n == 0 {
 			zero++
-			continue
-		}
-		inv := 1 / math.Sqrt(s)
-		for j, v := range row {
-			row[j] = float32(float64(v) * inv)
 		}
 	}
 	return zero

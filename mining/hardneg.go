@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/rows"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/stat"
 )
@@ -532,11 +533,11 @@ func labelledPositives(ctx context.Context, res []QueryResult, p *Problem, s Set
 		qs, cs := qByLabel[l], cByLabel[l]
 		maxNorm := 0.0
 		for _, c := range cs {
-			maxNorm = max(maxNorm, norm(linalg.Row(p.Corpus, c)))
+			maxNorm = max(maxNorm, rows.Norm(linalg.Row(p.Corpus, c)))
 		}
 		for q0 := 0; q0 < len(qs); q0 += s.QueryBlock {
 			qblock := qs[q0:min(q0+s.QueryBlock, len(qs))]
-			qm := gather(qbuf, p.Queries, qblock)
+			qm := rows.Gather(qbuf, p.Queries, qblock)
 			// Per query: the running float32 minimum low and the rows that
 			// may hold the exact minimum. With ε the float32 error bound,
 			// the exact argmin has float64 ≤ low+ε, hence float32 ≤ low+2ε:
@@ -548,14 +549,14 @@ func labelledPositives(ctx context.Context, res []QueryResult, p *Problem, s Set
 			eps := make([]float64, len(qblock))
 			for i, q := range qblock {
 				low[i] = math.Inf(1)
-				eps[i] = dotErrorBound(d, norm(linalg.Row(p.Queries, q)), maxNorm)
+				eps[i] = dotErrorBound(d, rows.Norm(linalg.Row(p.Queries, q)), maxNorm)
 			}
 			for c0 := 0; c0 < len(cs); c0 += s.CorpusBlock {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 				cblock := cs[c0:min(c0+s.CorpusBlock, len(cs))]
-				cm := gather(cbuf, p.Corpus, cblock)
+				cm := rows.Gather(cbuf, p.Corpus, cblock)
 				scores := blas32.General{Rows: len(qblock), Cols: len(cblock), Stride: len(cblock), Data: sbuf[:len(qblock)*len(cblock)]}
 				linalg.MulT(scores, qm, cm)
 				for i, q := range qblock {
@@ -622,13 +623,4 @@ func keepBelow(cands []int32, limit float64, q []float32, corpus blas32.General)
 		}
 	}
 	return out
-}
-
-// gather copies rows of src into the first len(rows) rows of buf.
-func gather(buf, src blas32.General, rows []int) blas32.General {
-	m := linalg.Slice(buf, 0, len(rows))
-	for i, r := range rows {
-		copy(linalg.Row(m, i), linalg.Row(src, r))
-	}
-	return m
 }

@@ -1,0 +1,75 @@
+// Package rows holds the row operations on row-major matrices that the
+// numeric packages share: L2 norms and normalisation, and gathering rows.
+//
+// Norms are accumulated in float64 in index order and a row is scaled by
+// the reciprocal of its norm, so every package that normalises gets the
+// same bits for the same row. A zero row stays zero (its norm is 0): no
+// NaN or Inf is produced.
+package rows
+
+import (
+	"math"
+
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
+// Float is the element type of the vectors this package works on.
+type Float interface{ ~float32 | ~float64 }
+
+// Norm returns the L2 norm of v, accumulated in float64 in index order.
+func Norm[T Float](v []T) float64 {
+	var ss float64
+	for _, x := range v {
+		ss += float64(x) * float64(x)
+	}
+	return math.Sqrt(ss)
+}
+
+// NormalizeVec writes v scaled to unit L2 norm into dst (len(dst) ≥
+// len(v); dst may be v) and returns the norm of v. A zero v gives a zero
+// dst.
+func NormalizeVec[T Float](dst, v []T) float64 {
+	n := Norm(v)
+	dst = dst[:len(v)]
+	if n == 0 {
+		clear(dst)
+		return 0
+	}
+	inv := 1 / n
+	for k, x := range v {
+		dst[k] = T(float64(x) * inv)
+	}
+	return n
+}
+
+// Normalize writes the rows of x scaled to unit L2 norm into dst (same
+// shape; dst may be x itself) and returns the rows' norms. It panics if
+// the shapes differ.
+func Normalize(dst, x blas32.General) []float64 {
+	if dst.Rows != x.Rows || dst.Cols != x.Cols {
+		panic("rows: Normalize shape mismatch")
+	}
+	norms := make([]float64, x.Rows)
+	for i := range x.Rows {
+		norms[i] = NormalizeVec(dst.Data[i*dst.Stride:i*dst.Stride+dst.Cols], x.Data[i*x.Stride:i*x.Stride+x.Cols])
+	}
+	return norms
+}
+
+// Gather copies row idx[i] of src into row i of dst, for every i, and
+// returns the first len(idx) rows of dst. When dst.Data is nil a new
+// len(idx)×src.Cols matrix is allocated. dst must have src.Cols columns
+// and at least len(idx) rows.
+func Gather(dst, src blas32.General, idx []int) blas32.General {
+	if dst.Data == nil {
+		dst = blas32.General{Rows: len(idx), Cols: src.Cols, Stride: src.Cols, Data: make([]float32, len(idx)*src.Cols)}
+	}
+	if dst.Cols != src.Cols || dst.Rows < len(idx) {
+		panic("rows: Gather shape mismatch")
+	}
+	d := src.Cols
+	for i, r := range idx {
+		copy(dst.Data[i*dst.Stride:i*dst.Stride+d], src.Data[r*src.Stride:r*src.Stride+d])
+	}
+	return blas32.General{Rows: len(idx), Cols: d, Stride: dst.Stride, Data: dst.Data[:max(0, (len(idx)-1)*dst.Stride+d)]}
+}
