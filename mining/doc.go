@@ -30,8 +30,9 @@ import (
 // the number of zero rows.
 func NormalizeRows(m blas32.General) int {
 	zero := 0
-	for _, n := range rows.Normalize(m, m) {
-		if n == 0 {
+	for i := range m.Rows {
+		r := m.Data[i*m.Stride : i*m.Stride+m.Cols]
+		if rows.NormalizeVec(r, r) == 0 {
 			zero++
 		}
 	}

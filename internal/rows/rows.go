@@ -26,13 +26,13 @@ func Norm[T Float](v []T) float64 {
 }
 
 // NormalizeVec writes v scaled to unit L2 norm into dst (len(dst) ≥
-// len(v); dst may be v) and returns the norm of v. A zero v gives a zero
-// dst.
+// len(v); dst may be v) and returns the norm of v. A zero v is copied to
+// dst as it is (its zeros keep their signs; in place, v is not written).
 func NormalizeVec[T Float](dst, v []T) float64 {
 	n := Norm(v)
 	dst = dst[:len(v)]
 	if n == 0 {
-		clear(dst)
+		copy(dst, v)
 		return 0
 	}
 	inv := 1 / n
@@ -43,15 +43,18 @@ func NormalizeVec[T Float](dst, v []T) float64 {
 }
 
 // Normalize writes the rows of x scaled to unit L2 norm into dst (same
-// shape; dst may be x itself) and returns the rows' norms. It panics if
-// the shapes differ.
+// shape; dst may be x itself) and returns the rows' norms. A zero row of
+// x becomes a row of +0 in dst. It panics if the shapes differ.
 func Normalize(dst, x blas32.General) []float64 {
 	if dst.Rows != x.Rows || dst.Cols != x.Cols {
 		panic("rows: Normalize shape mismatch")
 	}
 	norms := make([]float64, x.Rows)
 	for i := range x.Rows {
-		norms[i] = NormalizeVec(dst.Data[i*dst.Stride:i*dst.Stride+dst.Cols], x.Data[i*x.Stride:i*x.Stride+x.Cols])
+		d := dst.Data[i*dst.Stride : i*dst.Stride+dst.Cols]
+		if norms[i] = NormalizeVec(d, x.Data[i*x.Stride:i*x.Stride+x.Cols]); norms[i] == 0 {
+			clear(d)
+		}
 	}
 	return norms
 }

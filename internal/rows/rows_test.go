@@ -60,6 +60,21 @@ func TestNormalizeVecBits(t *testing.T) {
 	}
 }
 
+// A zero vector keeps its signed zeros in NormalizeVec; Normalize writes +0.
+func TestZeroRows(t *testing.T) {
+	neg := float32(math.Copysign(0, -1))
+	v := []float32{neg, 0}
+	if n := NormalizeVec(v, v); n != 0 || !math.Signbit(float64(v[0])) {
+		t.Errorf("NormalizeVec of a zero vector: norm %v, %v (sign lost)", n, v)
+	}
+	x := blas32.General{Rows: 1, Cols: 2, Stride: 2, Data: []float32{neg, neg}}
+	dst := blas32.General{Rows: 1, Cols: 2, Stride: 2, Data: []float32{7, 7}}
+	Normalize(dst, x)
+	if dst.Data[0] != 0 || math.Signbit(float64(dst.Data[0])) || dst.Data[1] != 0 {
+		t.Errorf("Normalize of a zero row wrote %v, want +0s", dst.Data)
+	}
+}
+
 func TestGather(t *testing.T) {
 	src := blas32.General{Rows: 3, Cols: 2, Stride: 3, Data: []float32{1, 2, -1, 3, 4, -1, 5, 6}}
 	tests := []struct {
