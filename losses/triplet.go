@@ -7,7 +7,6 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
 
-	"github.com/embfit/embfit/internal/linalg"
 )
 
 // Mining selects which triplets a triplet loss averages over.
@@ -648,86 +647,4 @@ func upperBound(a []float64, x float64) int {
 		base++
 	}
 	return base
-}
-
-// TripletCounts holds how many valid triplets of a batch fall in each
-// category for a margin (see DESIGN.md: easy m > margin, semihard
-// 0 < m ≤ margin, hard m ≤ 0, with m = D_an − D_ap).
-type TripletCounts struct {
-	// Margin is the margin the categories were computed for.
-	Margin float64
-	// Easy, Semihard and Hard count the triplets per category; Total is their sum.
-	Easy, Semihard, Hard, Total int64
-}
-
-// TripletStats counts the easy, semihard and hard triplets of the batch
-// (rows of x, labels) for distance d and margin, on normalized rows when
-// normalize is set. Nothing is enumerated: per anchor the negatives'
-// distances are sorted and each positive is placed by binary search, so
-// memory is O(N) per worker beyond one block of the Gram matrix.
-func TripletStats(x blas32.General, labels []int, d Distance, margin float64, normalize bool) TripletCounts {
-	if len(labels) != x.Rows {
-		panic("losses: len(labels) does not match the rows of x")
-	}
-	res := TripletCounts{Margin: margin}
-	if x.Rows == 0 {
-		return res
-	}
-	ctx := newPairCtx(x.Rows, labels, 0, false)
-	xp := linalg.NewMatrix(x.Rows, x.Cols)
-	for i, p := range ctx.perm {
-		copy(linalg.Row(xp, i), linalg.Row(x, p))
-	}
-	u, _, sq := prep32(xp, normalize)
-	ctx.sq = sq
-	k := &statsKernel{ctx: ctx, d: d, margin: margin, counts: make([][3]int64, x.Rows)}
-	br := blockRowsFor(x.Rows, 4)
-	be := newBackend32(u, br, false)
-	defer be.release()
-	runPairwise(be, ctx, x.Cols, k, br, false)
-	for _, c := range k.counts {
-		res.Easy += c[0]
-		res.Semihard += c[1]
-		res.Hard += c[2]
-	}
-	res.Total = res.Easy + res.Semihard + res.Hard
-	return res
-}
-
-type statsKernel struct {
-	ctx    *pairCtx
-	d      Distance
-	margin float64
-	counts [][3]int64
-}
-
-func (k *statsKernel) usesH() bool { return false }
-
-func (k *statsKernel) row(a int, s, w, h []float64, sc *scratch) (float64, float64) {
-	pos, neg := k.ctx.split(a, sc)
-	if len(pos) == 0 || len(neg) == 0 {
-		return 0, 0
-	}
-	sc.d = grow(sc.d, k.ctx.n)
-	d := sc.d
-	dist(k.d, a, s, k.ctx.sq, d)
-	sc.e = grow(sc.e, len(neg))
-	dn := sc.e
-	for i, q := range neg {
-		dn[i] = d[q]
-	}
-	slices.Sort(dn)
-	N := len(dn)
-	var c [3]int64
-	for _, p := range pos {
-		dp := d[p]
-		// hard: dn ≤ dp; easy: dn > dp + margin; semihard: the rest.
-		hard := upperBound(dn, dp)
-		notEasy := upperBound(dn, dp+k.margin)
-		c[2] += int64(hard)
-		c[1] += int64(max(0, notEasy-hard))
-		c[0] += int64(N - max(notEasy, hard))
-	}
-	k.counts[a] = c
-	return 0, 0
 }
