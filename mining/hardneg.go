@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/internal/rows"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -25,31 +26,35 @@ const (
 	SamplingRandom = "random" // a uniform sample, seeded per query
 )
 
-// Settings configures hard-negative mining. The zero value means the
-// defaults: 3 negatives from ranks [0, 50), no score filters, top sampling,
-// seed 0, default search blocks. Optional filters are nil when off.
+// Settings configures hard-negative mining. Every field's zero value
+// means its default, so Settings{} mines 3 negatives from ranks [0, 50)
+// with no score filter; a score filter is off when its pointer is nil
+// (the one way to say "off"). Mine validates the settings (Validate).
 type Settings struct {
-	// NumNegatives is how many negatives each query gets (default 3).
+	// NumNegatives is how many negatives each query gets: ≥ 1 (0: 3).
 	NumNegatives int `json:"num_negatives"`
-	// RangeMin and RangeMax bound the rank window [RangeMin, RangeMax)
-	// (default [0, 50)). Ranks count corpus rows by descending score after
-	// the query's exclusions, from 0.
+	// RangeMin and RangeMax bound the rank window [RangeMin, RangeMax):
+	// 0 ≤ RangeMin < RangeMax (RangeMax 0: 50). Ranks count corpus rows by
+	// descending score after the query's exclusions, from 0.
 	RangeMin int `json:"range_min"`
 	RangeMax int `json:"range_max"`
-	// MaxScore drops candidates scoring above it; MinScore those below.
+	// MaxScore drops candidates scoring above it; MinScore those below
+	// (finite; MinScore ≤ MaxScore when both are set; nil: off).
 	MaxScore *float64 `json:"max_score"`
 	MinScore *float64 `json:"min_score"`
-	// AbsoluteMargin a drops a candidate if s_neg > s_pos − a.
+	// AbsoluteMargin a drops a candidate if s_neg > s_pos − a (finite;
+	// nil: off).
 	AbsoluteMargin *float64 `json:"absolute_margin"`
-	// RelativeMargin r drops a candidate if s_neg > s_pos − r·|s_pos|.
+	// RelativeMargin r drops a candidate if s_neg > s_pos − r·|s_pos|
+	// (finite, ≥ 0; nil: off).
 	RelativeMargin *float64 `json:"relative_margin"`
-	// Sampling is SamplingTop (default) or SamplingRandom.
+	// Sampling is SamplingTop or SamplingRandom ("": SamplingTop).
 	Sampling string `json:"sampling"`
 	// Seed drives random sampling and, in labelled mode, the choice of
-	// each item's output positive.
+	// each item's output positive (any value; 0 is a seed like another).
 	Seed uint64 `json:"seed"`
-	// QueryBlock and CorpusBlock are the search's GEMM block shapes (see
-	// SearchSettings); 0 means the defaults.
+	// QueryBlock and CorpusBlock are the search's GEMM block shapes, ≥ 1
+	// (0: DefaultQueryBlock and DefaultCorpusBlock; see SearchSettings).
 	QueryBlock  int `json:"query_block"`
 	CorpusBlock int `json:"corpus_block"`
 }
@@ -74,40 +79,38 @@ func (s Settings) WithDefaults() Settings {
 	return s
 }
 
-// Validate reports the first invalid setting of s.WithDefaults().
+// Validate reports the first invalid setting of s.WithDefaults() as an
+// *inputerr.Error naming the setting by its JSON key (e.g. "range_max").
 func (s Settings) Validate() error {
 	s = s.WithDefaults()
-	finite := func(name string, v *float64) error {
-		if v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0)) {
-			return fmt.Errorf("%s must be finite, got %v", name, *v)
-		}
-		return nil
-	}
+	bad := inputerr.Settingf
 	switch {
 	case s.NumNegatives < 0:
-		return fmt.Errorf("num-negatives must be positive, got %d", s.NumNegatives)
+		return bad("num_negatives", "must be ≥ 1, got %d", s.NumNegatives)
 	case s.RangeMin < 0:
-		return fmt.Errorf("range-min must be ≥ 0, got %d", s.RangeMin)
+		return bad("range_min", "must be ≥ 0, got %d", s.RangeMin)
 	case s.RangeMax <= s.RangeMin:
-		return fmt.Errorf("range-max (%d) must be greater than range-min (%d)", s.RangeMax, s.RangeMin)
+		return bad("range_max", "%d must be greater than range_min %d", s.RangeMax, s.RangeMin)
 	case s.Sampling != SamplingTop && s.Sampling != SamplingRandom:
-		return fmt.Errorf("sampling must be %q or %q, got %q", SamplingTop, SamplingRandom, s.Sampling)
-	case s.QueryBlock < 0 || s.CorpusBlock < 0:
-		return fmt.Errorf("block sizes must be positive, got %d×%d", s.QueryBlock, s.CorpusBlock)
+		return bad("sampling", "must be %q or %q, got %q", SamplingTop, SamplingRandom, s.Sampling)
+	case s.QueryBlock < 0:
+		return bad("query_block", "must be ≥ 1, got %d", s.QueryBlock)
+	case s.CorpusBlock < 0:
+		return bad("corpus_block", "must be ≥ 1, got %d", s.CorpusBlock)
 	}
 	for _, f := range []struct {
 		name string
 		v    *float64
-	}{{"max-score", s.MaxScore}, {"min-score", s.MinScore}, {"absolute-margin", s.AbsoluteMargin}, {"relative-margin", s.RelativeMargin}} {
-		if err := finite(f.name, f.v); err != nil {
-			return err
+	}{{"max_score", s.MaxScore}, {"min_score", s.MinScore}, {"absolute_margin", s.AbsoluteMargin}, {"relative_margin", s.RelativeMargin}} {
+		if f.v != nil && (math.IsNaN(*f.v) || math.IsInf(*f.v, 0)) {
+			return bad(f.name, "must be finite, got %v", *f.v)
 		}
 	}
 	if s.RelativeMargin != nil && *s.RelativeMargin < 0 {
-		return fmt.Errorf("relative-margin must be ≥ 0, got %v", *s.RelativeMargin)
+		return bad("relative_margin", "must be ≥ 0, got %v", *s.RelativeMargin)
 	}
 	if s.MaxScore != nil && s.MinScore != nil && *s.MinScore > *s.MaxScore {
-		return fmt.Errorf("min-score (%v) is above max-score (%v)", *s.MinScore, *s.MaxScore)
+		return bad("min_score", "%v is above max_score %v", *s.MinScore, *s.MaxScore)
 	}
 	return nil
 }

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/mining"
 	"github.com/embfit/embfit/onnx"
@@ -133,7 +135,10 @@ func parseMineFlags(c *cli.Context) (*pipeline.MineJob, error) {
 		}
 	}
 	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("--%w", err)
+		if e, ok := inputerr.As(err); ok && e.Setting != "" {
+			return nil, flagError("--"+strings.ReplaceAll(e.Setting, "_", "-"), err)
+		}
+		return nil, err
 	}
 	j.Settings = s
 	if st, err := os.Stat(filepath.Dir(j.Out)); err != nil || !st.IsDir() {
