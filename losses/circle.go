@@ -42,8 +42,8 @@ func (c *Circle) Name() string { return circleDef.name }
 // Params returns m, gamma and normalize.
 func (c *Circle) Params() map[string]any { return circleDef.values(c) }
 
-// Eval implements Loss. It runs in the tile engine (circle_tiles.go) when
-// the N×N coefficient matrix fits in memory, on row blocks otherwise.
+// Eval implements Loss. It runs in the tile engine when the N×N
+// coefficient matrix fits in memory, on row blocks otherwise.
 func (c *Circle) Eval(b Batch, grad blas32.General) float64 {
 	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
 	if tileFits(b.X.Rows) {

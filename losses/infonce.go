@@ -34,8 +34,7 @@ var (
 // sentence-transformers' MultipleNegativesSymmetricRankingLoss with scale 1/τ.
 //
 // Everything uses log-sum-exp. The labelled form runs in the tile engine
-// (tiles.go: the upper half of the Gram matrix, one exponential per pair)
-// when its N×N float32 coefficient matrix fits in 256 MiB, and on row
+// (the upper half of the Gram matrix, one exponential per pair) when its N×N float32 coefficient matrix fits in 256 MiB, and on row
 // blocks of the Gram matrix otherwise, so memory stays O(blockRows·N) even
 // at N = 65,536; the pair form computes only the Q×(N−Q) query×candidate
 // similarities (plus the Q×Q positive×query ones with Symmetric), also in
@@ -59,9 +58,9 @@ func (l *InfoNCE) Name() string { return infonceDef.name }
 func (l *InfoNCE) Params() map[string]any { return infonceDef.values(l) }
 
 // Eval implements Loss. The pair form computes only the query×candidate
-// similarities it needs (see infonce_pairs.go); the labelled form runs in
-// the tile engine (infonce_tiles.go) when the N×N coefficient matrix fits
-// in memory, and on row blocks of the full Gram matrix otherwise.
+// similarities it needs; the labelled form runs in the tile engine when
+// the N×N coefficient matrix fits in memory, and on row blocks of the full
+// Gram matrix otherwise.
 func (l *InfoNCE) Eval(b Batch, grad blas32.General) float64 {
 	if b.Queries > 0 {
 		batchLabels(b.X.Rows, nil, b.Queries) // validates the shape

@@ -1,28 +1,3 @@
-// Package losses implements embfit's metric-learning losses with analytic
-// gradients: contrastive, triplet, InfoNCE, center and circle, as defined
-// normatively in DESIGN.md ("Definitions").
-//
-// Losses work on plain row-major float32 matrices (gonum's blas32.General)
-// and integer labels; they never import onnx/ or pipeline/.
-//
-// Build a loss from a spec string with Parse ("triplet:margin=0.1,mining=semihard")
-// or from a settings struct whose zero value means the defaults
-// (NewTriplet(TripletSettings{...}), ...). Eval returns the value and writes
-// ∂L/∂X for the raw rows, through the optional L2 normalization.
-//
-// Precision: Eval computes Gram matrices with float32 BLAS (internal/linalg)
-// and everything else in float64; EvalFloat64 (interface Float64Loss,
-// implemented by every loss here) runs the same code on float64 inputs with
-// float64 GEMMs, reproducing float64 references to ~1e-15.
-//
-// Memory and speed: the pairwise losses never build anything of size N³
-// or per triplet. A labelled float32 batch whose N×N float32 matrix fits
-// in 256 MiB runs in the tile engine (tiles.go: the upper half of the
-// similarity matrix in 256×256 tiles, each pair evaluated once from both
-// ends, one symmetric backward product); other batches run on row blocks
-// of the similarity matrix (engine.go, at most 256 MiB of block buffers).
-// Work is parallel but every reduction runs in a fixed order, so results
-// are bit-identical whatever the number of threads.
 package losses
 
 import (

@@ -63,14 +63,18 @@ var tripletDef = &def[Triplet]{name: "triplet", params: []param[Triplet]{
 // With the hinge, triplets are never enumerated: per anchor the positives
 // are sorted by D_ap and each negative adds its contribution to a
 // contiguous range of them (found through a bucket table over the sorted
-// D_ap, see rankTable, or for at most 16 positives a branch-free count,
-// see hingeSmall; difference arrays and prefix sums), expected O(N) time
+// D_ap, or for at most 16 positives a branch-free count; difference arrays
+// and prefix sums), expected O(N) time
 // after an O(P log P) sort and O(N) memory per anchor. Batch-hard with the
 // Euclidean distance selects on squared distances and takes only the
 // chosen rows' square roots. The soft form is
 // not piecewise linear, so it streams over each anchor's positives ×
 // negatives (still O(N) memory). Labels-only: in a pair-form batch query i
 // and positive i are class i and each explicit negative its own class.
+//
+// The exported fields are the parameters (spec keys margin, distance,
+// mining, soft, reduction, normalize); Parse fills in their defaults and
+// checks their ranges, a literal gets exactly what it says.
 type Triplet struct {
 	// Margin is the triplet margin.
 	Margin float64

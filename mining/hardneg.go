@@ -256,8 +256,7 @@ type Mined struct {
 	NegativeScores Summary
 }
 
-// Mine finds hard negatives for every query of p with the semantics of
-// DESIGN.md ("Hard-negative mining (corpus)"): rank the corpus by score
+// Mine finds hard negatives for every query of p: rank the corpus by score
 // with an exact top-RangeMax search (TopK), excluding the query's
 // positives, any row whose text equals the query's or a positive's text,
 // and in labelled mode every row of the query's label; keep the hits at
