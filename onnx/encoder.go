@@ -13,6 +13,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 	"gonum.org/v1/gonum/blas/blas32"
 
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/onnx/tokenizer"
 )
 
@@ -101,7 +102,7 @@ func OpenEncoder(model string, s EncoderSettings) (*Encoder, error) {
 	}
 	if e.text {
 		if files.Tokenizer == "" {
-			return nil, fmt.Errorf("model %s: text model without tokenizer.json beside it (use --tokenizer)", files.Model)
+			return nil, inputerr.Settingf("tokenizer", "model %s is a text model without tokenizer.json beside it: give one", files.Model)
 		}
 		if e.tok, err = tokenizer.Load(files.Tokenizer); err != nil {
 			return nil, fmt.Errorf("tokenizer %w", err)
@@ -191,7 +192,7 @@ func (e *Encoder) validate() error {
 				for i, o := range outs {
 					names[i] = o.Name
 				}
-				return fmt.Errorf("several outputs (%s) and none named sentence_embedding or last_hidden_state: choose one with --output", strings.Join(names, ", "))
+				return inputerr.Settingf("output", "several outputs (%s) and none named sentence_embedding or last_hidden_state: choose one", strings.Join(names, ", "))
 			}
 			s.Output = outs[0].Name
 		}
