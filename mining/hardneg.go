@@ -539,7 +539,8 @@ func labelledPositives(ctx context.Context, res []QueryResult, p *Problem, s Set
 		}
 		for q0 := 0; q0 < len(qs); q0 += s.QueryBlock {
 			qblock := qs[q0:min(q0+s.QueryBlock, len(qs))]
-			qm := rows.Gather(qbuf, p.Queries, qblock)
+			qm := linalg.Slice(qbuf, 0, len(qblock))
+			linalg.Gather(qm, p.Queries, qblock)
 			// Per query: the running float32 minimum low and the rows that
 			// may hold the exact minimum. With ε the float32 error bound,
 			// the exact argmin has float64 ≤ low+ε, hence float32 ≤ low+2ε:
@@ -558,7 +559,8 @@ func labelledPositives(ctx context.Context, res []QueryResult, p *Problem, s Set
 					return err
 				}
 				cblock := cs[c0:min(c0+s.CorpusBlock, len(cs))]
-				cm := rows.Gather(cbuf, p.Corpus, cblock)
+				cm := linalg.Slice(cbuf, 0, len(cblock))
+				linalg.Gather(cm, p.Corpus, cblock)
 				scores := blas32.General{Rows: len(qblock), Cols: len(cblock), Stride: len(cblock), Data: sbuf[:len(qblock)*len(cblock)]}
 				linalg.MulT(scores, qm, cm)
 				for i, q := range qblock {

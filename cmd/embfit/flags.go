@@ -1,12 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/embfit/embfit/internal/inputerr"
 )
 
 // specList is a repeatable string flag that, unlike cli.StringSliceFlag,
@@ -27,13 +24,4 @@ func samePath(a, b string) bool {
 	aa, _ := filepath.Abs(a)
 	bb, _ := filepath.Abs(b)
 	return aa == bb
-}
-
-// flagError reports err, a library error about a setting, as an error of
-// flag: the setting's name gives way to the flag's.
-func flagError(flag string, err error) error {
-	if e, ok := inputerr.As(err); ok && e.Setting != "" && e.File == "" {
-		return fmt.Errorf("%s: %w", flag, e.Err)
-	}
-	return fmt.Errorf("%s: %w", flag, err)
 }

@@ -1,5 +1,6 @@
-// Package rows holds the row operations on row-major matrices that the
-// numeric packages share: L2 norms and normalisation, and gathering rows.
+// Package rows holds the L2 norm and normalisation of vectors and of the
+// rows of row-major matrices, shared by the numeric packages (gathering
+// rows is linalg.Gather).
 //
 // Norms are accumulated in float64 in index order and a row is scaled by
 // the reciprocal of its norm, so every package that normalises gets the
@@ -57,22 +58,4 @@ func Normalize(dst, x blas32.General) []float64 {
 		}
 	}
 	return norms
-}
-
-// Gather copies row idx[i] of src into row i of dst, for every i, and
-// returns the first len(idx) rows of dst. When dst.Data is nil a new
-// len(idx)×src.Cols matrix is allocated. dst must have src.Cols columns
-// and at least len(idx) rows.
-func Gather(dst, src blas32.General, idx []int) blas32.General {
-	if dst.Data == nil {
-		dst = blas32.General{Rows: len(idx), Cols: src.Cols, Stride: src.Cols, Data: make([]float32, len(idx)*src.Cols)}
-	}
-	if dst.Cols != src.Cols || dst.Rows < len(idx) {
-		panic("rows: Gather shape mismatch")
-	}
-	d := src.Cols
-	for i, r := range idx {
-		copy(dst.Data[i*dst.Stride:i*dst.Stride+d], src.Data[r*src.Stride:r*src.Stride+d])
-	}
-	return blas32.General{Rows: len(idx), Cols: d, Stride: dst.Stride, Data: dst.Data[:max(0, (len(idx)-1)*dst.Stride+d)]}
 }

@@ -74,30 +74,3 @@ func TestZeroRows(t *testing.T) {
 		t.Errorf("Normalize of a zero row wrote %v, want +0s", dst.Data)
 	}
 }
-
-func TestGather(t *testing.T) {
-	src := blas32.General{Rows: 3, Cols: 2, Stride: 3, Data: []float32{1, 2, -1, 3, 4, -1, 5, 6}}
-	tests := []struct {
-		name string
-		dst  blas32.General
-		idx  []int
-		want []float32
-	}{
-		{"allocates", blas32.General{}, []int{2, 0, 2}, []float32{5, 6, 1, 2, 5, 6}},
-		{"into a larger buffer", blas32.General{Rows: 4, Cols: 2, Stride: 2, Data: make([]float32, 8)}, []int{1}, []float32{3, 4}},
-		{"none", blas32.General{}, nil, nil},
-	}
-	for _, tc := range tests {
-		g := Gather(tc.dst, src, tc.idx)
-		if g.Rows != len(tc.idx) || g.Cols != 2 {
-			t.Fatalf("%s: shape %d×%d", tc.name, g.Rows, g.Cols)
-		}
-		for i := range g.Rows {
-			for k := range 2 {
-				if got := g.Data[i*g.Stride+k]; got != tc.want[2*i+k] {
-					t.Errorf("%s: [%d,%d] = %v, want %v", tc.name, i, k, got, tc.want[2*i+k])
-				}
-			}
-		}
-	}
-}
