@@ -53,13 +53,16 @@ func (c *Center) Name() string { return centerDef.name }
 func (c *Center) Params() map[string]any { return centerDef.values(c) }
 
 // Eval implements Loss.
-func (c *Center) Eval(b Batch, grad blas32.General) float64 {
-	x := to64(b.X)
+func (c *Center) Eval(b Batch, grad blas32.General) float64 { return evalVia64(b, grad, c.EvalFloat64) }
+
+// evalVia64 evaluates a float32 batch with a loss's float64 form f: X is
+// widened, the gradient (when grad.Data != nil) rounded back to float32.
+func evalVia64(b Batch, grad blas32.General, f func(Batch64, blas64.General) float64) float64 {
 	var g blas64.General
 	if grad.Data != nil {
-		g = newMatrix64(b.X.Rows, b.X.Cols)
+		g = newMatrix64(grad.Rows, grad.Cols)
 	}
-	v := c.EvalFloat64(Batch64{X: x, Labels: b.Labels, Queries: b.Queries}, g)
+	v := f(Batch64{X: to64(b.X), Labels: b.Labels, Queries: b.Queries}, g)
 	if grad.Data != nil {
 		for i := range g.Rows {
 			dr := linalg.Row(grad, i)
@@ -198,20 +201,7 @@ func (t *CenterTrainer) Centers() []float64 { return append([]float64(nil), t.ce
 
 // Eval implements Loss (see CenterTrainer).
 func (t *CenterTrainer) Eval(b Batch, grad blas32.General) float64 {
-	var g blas64.General
-	if grad.Data != nil {
-		g = newMatrix64(grad.Rows, grad.Cols)
-	}
-	v := t.EvalFloat64(Batch64{X: to64(b.X), Labels: b.Labels, Queries: b.Queries}, g)
-	if grad.Data != nil {
-		for i := range g.Rows {
-			dr := linalg.Row(grad, i)
-			for k := range dr {
-				dr[k] = float32(g.Data[i*g.Cols+k])
-			}
-		}
-	}
-	return v
+	return evalVia64(b, grad, t.EvalFloat64)
 }
 
 // EvalFloat64 implements Float64Loss. The classifier product runs in
