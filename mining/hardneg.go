@@ -232,10 +232,10 @@ type Summary struct {
 	Max   float64 `json:"max"`
 }
 
-// Summarize returns the count, mean, extremes and empirical percentiles
+// summarize returns the count, mean, extremes and empirical percentiles
 // (gonum stat.Empirical) of x, which it sorts in place. Empty x gives a
 // zero Summary.
-func Summarize(x []float64) Summary {
+func summarize(x []float64) Summary {
 	if len(x) == 0 {
 		return Summary{}
 	}
@@ -395,8 +395,8 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 			}
 		}
 	}
-	m.PositiveScores = Summarize(posScores)
-	m.NegativeScores = Summarize(negScores)
+	m.PositiveScores = summarize(posScores)
+	m.NegativeScores = summarize(negScores)
 	return m, nil
 }
 
