@@ -92,7 +92,7 @@ func (s Settings) withDefaults() (Settings, []losses.Loss, error) {
 	for i, spec := range s.Losses {
 		l, err := losses.Parse(spec)
 		if err != nil {
-			return s, nil, inputerr.SettingError("loss", err)
+			return s, nil, err // an input error for the setting loss
 		}
 		ls[i] = l
 	}

@@ -128,7 +128,7 @@ func TestRunLabelled(t *testing.T) {
 	// The sweep's InfoNCE equals package losses' NT-Xent at each τ.
 	u := unit(x)
 	for _, p := range rep.Temperature {
-		l, _ := losses.NewInfoNCE(losses.InfoNCESettings{Temperature: p.Temperature})
+		l, _ := losses.Parse(fmt.Sprintf("infonce:temperature=%v", p.Temperature))
 		want := l.Eval(losses.Batch{X: x, Labels: labels}, blas32.General{})
 		if math.Abs(p.Loss-want) > 1e-5*math.Max(1, math.Abs(want)) {
 			t.Errorf("τ=%v: sweep loss %v, losses.InfoNCE %v", p.Temperature, p.Loss, want)
@@ -247,7 +247,7 @@ func TestRunPairs(t *testing.T) {
 		t.Errorf("pair report shape: form %s centers %v per-class %v corpus %d", rep.Form, rep.Centers, rep.PerClass, rep.Retrieval.Corpus)
 	}
 	for _, p := range rep.Temperature {
-		l, _ := losses.NewInfoNCE(losses.InfoNCESettings{Temperature: p.Temperature})
+		l, _ := losses.Parse(fmt.Sprintf("infonce:temperature=%v", p.Temperature))
 		want := l.Eval(losses.Batch{X: x, Queries: q}, blas32.General{})
 		if math.Abs(p.Loss-want) > 1e-5*math.Max(1, math.Abs(want)) {
 			t.Errorf("τ=%v: sweep loss %v, losses.InfoNCE pair form %v", p.Temperature, p.Loss, want)
