@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +12,8 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 	"gonum.org/v1/gonum/blas/blas32"
 
+	"github.com/embfit/embfit/internal/inputerr"
+	"github.com/embfit/embfit/internal/rows"
 	"github.com/embfit/embfit/onnx/tokenizer"
 )
 
@@ -101,7 +102,7 @@ func OpenEncoder(model string, s EncoderSettings) (*Encoder, error) {
 	}
 	if e.text {
 		if files.Tokenizer == "" {
-			return nil, fmt.Errorf("model %s: text model without tokenizer.json beside it (use --tokenizer)", files.Model)
+			return nil, inputerr.Settingf("tokenizer", "model %s is a text model without tokenizer.json beside it: give one", files.Model)
 		}
 		if e.tok, err = tokenizer.Load(files.Tokenizer); err != nil {
 			return nil, fmt.Errorf("tokenizer %w", err)
@@ -191,7 +192,7 @@ func (e *Encoder) validate() error {
 				for i, o := range outs {
 					names[i] = o.Name
 				}
-				return fmt.Errorf("several outputs (%s) and none named sentence_embedding or last_hidden_state: choose one with --output", strings.Join(names, ", "))
+				return inputerr.Settingf("output", "several outputs (%s) and none named sentence_embedding or last_hidden_state: choose one", strings.Join(names, ", "))
 			}
 			s.Output = outs[0].Name
 		}
@@ -587,7 +588,7 @@ func (e *Encoder) runAndPool(ctx context.Context, inputs []ort.Value, batch []in
 		}
 		pool(row, item, n, d, e.set.Pooling, acc)
 		if e.set.Normalize {
-			normalize(row)
+			rows.NormalizeVec(row, row)
 		}
 	}
 	return nil
@@ -619,20 +620,5 @@ func pool(row, item []float32, n, d int, p Pooling, acc []float64) {
 		for j := range row {
 			row[j] = float32(acc[j] * inv)
 		}
-	}
-}
-
-// normalize scales v to unit L2 norm (a zero vector stays zero).
-func normalize(v []float32) {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	if s == 0 {
-		return
-	}
-	inv := 1 / math.Sqrt(s)
-	for j, x := range v {
-		v[j] = float32(float64(x) * inv)
 	}
 }
