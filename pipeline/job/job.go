@@ -16,6 +16,7 @@ import (
 
 	"github.com/embfit/embfit/internal/atomicfile"
 	"github.com/embfit/embfit/internal/digest"
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/losses"

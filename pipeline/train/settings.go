@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/pipeline/head"
 	"github.com/embfit/embfit/pipeline/retrieval"
