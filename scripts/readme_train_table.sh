@@ -7,7 +7,9 @@
 #   scripts/readme_train_table.sh [WORKDIR]   (default /tmp/embfit-readme-train)
 #
 # Needs `make setup`. Prints the Markdown table on stdout; the runs stay in
-# WORKDIR. About 1–2 minutes per row on 2 cores with a warm embedding cache.
+# WORKDIR. The runs share an embedding cache of their own in WORKDIR/cache
+# (never the user's: a shared cache filled by another build of embfit would
+# serve its vectors). About 1–2 minutes per row on 2 cores.
 set -eu
 cd "$(dirname "$0")/.."
 W=${1:-/tmp/embfit-readme-train}
@@ -23,7 +25,7 @@ row() { # NAME LABEL ARGS...
 	if [ ! -f "$W/$name/test_metrics.json" ]; then
 		rm -rf "$W/$name"
 		# shellcheck disable=SC2086
-		bin/embfit train --model models/glove-100d "$@" --epochs 5 --seed 1 --out "$W/$name" >"$W/$name.log" 2>&1
+		bin/embfit train --model models/glove-100d "$@" --epochs 5 --seed 1 --cache-dir "$W/cache" --out "$W/$name" >"$W/$name.log" 2>&1
 	fi
 	"$PY" - "$W/$name/test_metrics.json" "$label" <<'PYEOF'
 import json, sys
