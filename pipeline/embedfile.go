@@ -125,6 +125,12 @@ func EmbedJSONL(ctx context.Context, enc *onnx.Encoder, s EmbedFileSettings) (Em
 		if err != nil {
 			return r.Errorf("field %q: %v", s.Field, err)
 		}
+		if fixed := enc.ItemShape(); fixed != nil {
+			if err := onnx.CheckItemShape(shape, fixed); err != nil {
+				return r.Errorf("field %q: %v", s.Field, err)
+			}
+			shape = fixed
+		}
 		if itemShape == nil {
 			itemShape = shape
 		} else if !equalShape(shape, itemShape) {

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/embfit/embfit/onnx/onnxtest"
+	"github.com/embfit/embfit/pipeline"
+)
+
+// TestInspectFolderE2E: inspect prints the resolved pipeline of a
+// sentence-transformers folder with where each setting came from, and
+// flags show up as explicit.
+func TestInspectFolderE2E(t *testing.T) {
+	dir := t.TempDir()
+	f := onnxtest.STFolder{Model: onnxtest.TokenModel{Template: "bert"}, Pooling: "cls", Normalize: true, MaxSeqLength: 12,
+		Prompts: map[string]string{"query": "the quick "}, DefaultPromptName: "query", Similarity: "dot", Variants: []string{"model_O4.onnx"}}
+	if _, err := f.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runEmbfit(t, "inspect", "--model", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"file:           onnx/model.onnx (of onnx/model.onnx, onnx/model_O4.onnx)",
+		"input:          text                         WordLevel tokenizer " + filepath.Join(dir, "tokenizer.json"),
+		"pooling:        cls                          " + filepath.Join(dir, "1_Pooling", "config.json"),
+		"normalize:      true                         " + filepath.Join(dir, "modules.json"),
+		"max length:     12                           " + filepath.Join(dir, "sentence_bert_config.json"),
+		`prompt:         "the quick " (query), 3 tokens ` + filepath.Join(dir, "config_sentence_transformers.json"),
+		"similarity:     dot                          " + filepath.Join(dir, "config_sentence_transformers.json"),
+		"padding side:   right                        default",
+		"note: model folder " + dir + " holds 2 ONNX files",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect output lacks %q:\n%s", want, out)
+		}
+	}
+	out, errOut, code = runEmbfit(t, "inspect", "--json", "--model", dir, "--file", "model_O4.onnx", "--pooling", "mean", "--max-length", "6", "--prompt-name", "query", "--no-normalize")
+	var js struct {
+		Pipeline struct {
+			File      string `json:"file"`
+			Pooling   struct{ Value, From string }
+			MaxLength struct {
+				Value int
+				From  string
+			} `json:"max_length"`
+			Normalize struct {
+				Value bool
+				From  string
+			}
+		} `json:"pipeline"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &js) != nil {
+		t.Fatalf("inspect --json: exit %d %s %s", code, out, errOut)
+	}
+	p := js.Pipeline
+	if p.File != "onnx/model_O4.onnx" || p.Pooling.Value != "mean" || p.Pooling.From != "explicit" || p.MaxLength.Value != 6 || p.MaxLength.From != "explicit" || p.Normalize.Value || p.Normalize.From != "explicit" {
+		t.Errorf("explicit settings: %+v", p)
+	}
+	// Bad input: one line naming the file and field, or the flag; exit 2.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--file", "model_O9.onnx"}, `embfit: --file: "model_O9.onnx": not in model folder`},
+		{[]string{"--prompt-name", "doc"}, `embfit: --prompt-name: "doc" is not one of the model's prompts (query)`},
+		{[]string{"--padding-side", "up"}, `embfit: --padding-side: "up": want left or right`},
+	} {
+		_, errOut, code := runEmbfit(t, append([]string{"inspect", "--model", dir}, tc.args...)...)
+		if code != 2 || !strings.HasPrefix(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	embedWrite(t, filepath.Join(dir, "1_Pooling", "config.json"), `{"pooling_mode": "sum"}`)
+	_, errOut, code = runEmbfit(t, "inspect", "--model", dir)
+	if want := "embfit: " + filepath.Join(dir, "1_Pooling", "config.json") + `: pooling_mode: "sum": want cls, mean`; code != 2 || !strings.HasPrefix(errOut, want) {
+		t.Errorf("bad pooling config: exit %d, %q, want %q", code, errOut, want)
+	}
+}
+
+// TestEmbedFolderE2E: embed uses a folder's pooling, normalization,
+// max length and default prompt with no flags.
+func TestEmbedFolderE2E(t *testing.T) {
+	dir := t.TempDir()
+	f := onnxtest.STFolder{Model: onnxtest.TokenModel{Template: "bert", Layers: 1}, Pooling: "cls", Normalize: true, MaxSeqLength: 4,
+		Prompts: map[string]string{"query": "hello "}, DefaultPromptName: "query"}
+	w, err := f.Write(filepath.Join(dir, "m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := embedWrite(t, filepath.Join(dir, "in.jsonl"), `{"text":"the quick brown fox"}`+"\n"+`{"text":"cat"}`+"\n")
+	out := filepath.Join(dir, "e.npy")
+	stdout, errOut, code := runEmbfit(t, "embed", "--model", w.Dir, "--input", in, "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(stdout, `pooling cls, normalize true, prompt "hello "`) {
+		t.Errorf("summary: %s", stdout)
+	}
+	x, err := pipeline.ReadNPY(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// cls pooling of a causal-free model = the [CLS] token's own vector,
+	// normalized: both rows are the same (the prompt and text do not
+	// reach the first token).
+	vocabCLS := len(w.Vocab) - 2
+	h := w.Hidden([]int64{int64(vocabCLS)})[0]
+	var n float64
+	for _, v := range h {
+		n += float64(v) * float64(v)
+	}
+	for r := 0; r < 2; r++ {
+		for j, v := range h {
+			if got := float64(x.Data[r*x.Stride+j]); math.Abs(got-float64(v)/math.Sqrt(n)) > 1e-6 {
+				t.Fatalf("row %d [%d] = %v, want %v", r, j, got, float64(v)/math.Sqrt(n))
+			}
+		}
+	}
+}
+
+// TestEmbedTensorE2E: a tensor model with an NHWC input, a rank-4 output
+// and a fixed batch of 1 embeds nested and flat JSON items; a wrong
+// shape or count exits 2 naming the file and line.
+func TestEmbedTensorE2E(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "speech.onnx")
+	wts, d, err := (onnxtest.TensorModel{ItemShape: []int64{3, 2, 1}, OutShape: []int64{1, 1, 4}, FixedBatch: 1}).Write(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nested := func(v []float64) string {
+		return fmt.Sprintf("[[[%g],[%g]],[[%g],[%g]],[[%g],[%g]]]", v[0], v[1], v[2], v[3], v[4], v[5])
+	}
+	items := [][]float64{{1, 2, 3, 4, 5, 6}, {0.5, -1, 0, 2, 1, 1}, {3, 3, 3, 3, 3, 3}}
+	lines := fmt.Sprintf(`{"id":"a","tensor":%s}`+"\n"+`{"id":"b","tensor":[%g,%g,%g,%g,%g,%g]}`+"\n"+`{"id":"c","tensor":%s}`+"\n",
+		nested(items[0]), items[1][0], items[1][1], items[1][2], items[1][3], items[1][4], items[1][5], nested(items[2]))
+	in := embedWrite(t, filepath.Join(dir, "in.jsonl"), lines)
+	out := filepath.Join(dir, "e.npy")
+	_, errOut, code := runEmbfit(t, "embed", "--model", model, "--input", in, "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "batch size 64: the model's batch dimension is fixed at 1: using 1") || strings.Count(errOut, "batch dimension") != 1 {
+		t.Errorf("want one note about the batch size, got %q", errOut)
+	}
+	x, err := pipeline.ReadNPY(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Rows != 3 || x.Cols != d {
+		t.Fatalf("embeddings %dx%d", x.Rows, x.Cols)
+	}
+	for i, it := range items {
+		for j := 0; j < d; j++ {
+			var want float64
+			for k, v := range it {
+				want += v * float64(wts[k*d+j])
+			}
+			if got := float64(x.Data[i*x.Stride+j]); math.Abs(got-want) > 1e-5*math.Max(1, math.Abs(want)) {
+				t.Fatalf("item %d [%d] = %v, want %v", i, j, got, want)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		line, want string
+	}{
+		{`{"tensor":[[[1],[2]],[[3],[4]]]}`, `:2: field "tensor": shape [2 2 1]: dimension 1 has 2 values, the model's item shape [3 2 1] needs 3`},
+		{`{"tensor":[[[1,2]],[[3,4]],[[5,6]]]}`, `:2: field "tensor": shape [3 1 2]: dimension 2 has 1 values`},
+		{`{"tensor":[1,2,3,4,5]}`, `:2: field "tensor": 5 values, the model's item shape [3 2 1] needs 6`},
+	} {
+		bad := embedWrite(t, filepath.Join(dir, "bad.jsonl"), fmt.Sprintf(`{"tensor":%s}`, nested(items[0]))+"\n"+tc.line+"\n")
+		badOut := filepath.Join(dir, "bad.npy")
+		_, errOut, code := runEmbfit(t, "embed", "--model", model, "--input", bad, "--out", badOut)
+		if code != 2 || !strings.Contains(errOut, bad+tc.want) || strings.Count(errOut, "embfit: ") != 2 {
+			t.Errorf("%s: exit %d, stderr %q, want %q", tc.line, code, errOut, bad+tc.want)
+		}
+		if _, err := os.Stat(badOut); !os.IsNotExist(err) {
+			t.Errorf("%s: output written", tc.line)
+		}
+	}
+}
