@@ -169,6 +169,32 @@ func TestEmbedTensorE2E(t *testing.T) {
 			}
 		}
 	}
+	// The same items from a .npy [N,3,2,1] with a sidecar for ids.
+	npyIn := filepath.Join(dir, "items.npy")
+	writeNPYTensor(t, npyIn, []int{3, 3, 2, 1}, append(append(append([]float64(nil), items[0]...), items[1]...), items[2]...))
+	embedWrite(t, filepath.Join(dir, "items.ids.jsonl"), `{"id":"a"}`+"\n"+`{"id":"b","label":"x"}`+"\n"+`{"id":"c"}`+"\n")
+	out2 := filepath.Join(dir, "e2.npy")
+	if _, errOut, code := runEmbfit(t, "embed", "--model", model, "--input", npyIn, "--out", out2); code != 0 {
+		t.Fatalf(".npy input: exit %d: %s", code, errOut)
+	}
+	x2, err := pipeline.ReadNPY(out2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range x.Data {
+		if x.Data[k] != x2.Data[k] {
+			t.Fatalf(".npy and JSONL inputs differ at %d", k)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "e2.ids.jsonl")); !strings.Contains(string(b), `{"row":1,"line":2,"id":"b","label":"x"}`) {
+		t.Errorf("sidecar: %s", b)
+	}
+	badNPY := filepath.Join(dir, "wrong.npy")
+	writeNPYTensor(t, badNPY, []int{1, 2, 3, 1}, []float64{1, 2, 3, 4, 5, 6})
+	if _, errOut, code := runEmbfit(t, "embed", "--model", model, "--input", badNPY, "--out", filepath.Join(dir, "e3.npy")); code != 2 ||
+		!strings.Contains(errOut, badNPY+": items: shape [2 3 1]: dimension 1 has 2 values, the model's item shape [3 2 1] needs 3") {
+		t.Errorf("bad .npy: exit %d, %q", code, errOut)
+	}
 	for _, tc := range []struct {
 		line, want string
 	}{
@@ -185,5 +211,28 @@ func TestEmbedTensorE2E(t *testing.T) {
 		if _, err := os.Stat(badOut); !os.IsNotExist(err) {
 			t.Errorf("%s: output written", tc.line)
 		}
+	}
+}
+
+// writeNPYTensor writes a float32 C-order .npy of any shape.
+func writeNPYTensor(t *testing.T, path string, shape []int, data []float64) {
+	t.Helper()
+	dims := ""
+	for _, d := range shape {
+		dims += fmt.Sprintf("%d, ", d)
+	}
+	header := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }", strings.TrimSuffix(dims, " "))
+	for (10+len(header)+1)%64 != 0 {
+		header += " "
+	}
+	header += "\n"
+	b := append([]byte("\x93NUMPY\x01\x00"), byte(len(header)), byte(len(header)>>8))
+	b = append(b, header...)
+	for _, v := range data {
+		u := math.Float32bits(float32(v))
+		b = append(b, byte(u), byte(u>>8), byte(u>>16), byte(u>>24))
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
