@@ -38,7 +38,7 @@ func auditFullFlags() []cli.Flag {
 		&cli.StringFlag{Name: "positive-field", Value: "positive", Usage: "field of the positive in pairs input"},
 		&cli.StringFlag{Name: "html", Usage: "write a self-contained HTML report with tables and charts to `REPORT.html`"},
 		&cli.StringFlag{Name: "pooling", Usage: "mean | cls | max | none (default: mean for token outputs, none for pooled)"},
-		&cli.IntFlag{Name: "max-length", Value: onnx.DefaultMaxLength, Usage: "max tokens per text (clamped to the model's limit)"},
+		&cli.IntFlag{Name: "max-length", Usage: "max tokens per text (default: the model folder's max_seq_length, else 256; clamped to the model's limit)"},
 		&cli.IntFlag{Name: "batch-size", Value: onnx.DefaultBatchSize, Usage: "texts per ONNX Runtime run"},
 		&cli.Float64Flag{Name: "noise-quantile", Value: 0.9, Usage: "list a pair as suspected label noise / false negative when it outranks this fraction of the anchor's positives"},
 		&cli.IntFlag{Name: "max-suspects", Value: 50, Usage: "how many suspected pairs to list"},

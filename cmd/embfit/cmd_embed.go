@@ -15,7 +15,7 @@ func embedCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "embed",
 		Usage:     "embed a JSONL file with an ONNX encoder into a .npy file",
-		UsageText: "embfit embed --model M --input data.jsonl [--field text] [--pooling mean] [--normalize] [--batch-size 64] [--max-length 256] --out emb.npy",
+		UsageText: "embfit embed --model M --input data.jsonl|items.npy [--field text] [--file F] [--pooling P] [--normalize] [--prompt T | --prompt-name N] [--batch-size 64] [--max-length N] --out emb.npy",
 		Description: "Writes float32 [N,D] embeddings to --out (numpy-readable) and, beside it, " +
 			"<out minus .npy>.ids.jsonl with one line per row: {\"row\", \"line\", \"id\", \"label\"} " +
 			"(id and label when the input had them). Both files appear only when complete.",

@@ -72,7 +72,7 @@ func flagError(err error) error {
 // source.
 func printPipeline(w interface{ Write([]byte) (int, error) }, p onnx.Pipeline) {
 	line := func(name, value, from string) {
-		fmt.Fprintf(w, "  %-15s %-28s %s\n", name+":", value, from)
+		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-15s %-28s %s", name+":", value, from), " "))
 	}
 	fmt.Fprintln(w, "pipeline:")
 	file := p.File
