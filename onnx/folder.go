@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/embfit/embfit/internal/atomicfile"
 	"github.com/embfit/embfit/internal/inputerr"
 )
 
@@ -430,4 +432,134 @@ func ONNXVariants(root string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// FolderConfig is what WriteFolderConfig writes: the settings a model
+// folder's configuration files carry.
+type FolderConfig struct {
+	// Pooling is the folder's pooling; PoolingNone (or "") writes no
+	// Pooling module, for a model whose output is pooled already (a merged
+	// model).
+	Pooling       Pooling
+	Dim           int // word_embedding_dimension of the Pooling module
+	IncludePrompt bool
+	Normalize     bool
+	MaxSeqLength  int // 0: none
+	LowerCase     bool
+	Prompts       map[string]string
+	// DefaultPromptName must be a key of Prompts ("" for none).
+	DefaultPromptName string
+	Similarity        string // "" writes cosine
+	PaddingSide       string // "" writes right
+}
+
+// WriteFolderConfig writes into dir the configuration files of a model
+// folder (modules.json, 1_Pooling/config.json when there is a pooling,
+// sentence_bert_config.json, config_sentence_transformers.json,
+// tokenizer_config.json), each atomically, in the layout ReadFolder and
+// sentence-transformers read. The model and tokenizer files are the
+// caller's.
+func WriteFolderConfig(dir string, c FolderConfig) error {
+	if c.DefaultPromptName != "" {
+		if _, ok := c.Prompts[c.DefaultPromptName]; !ok {
+			return fmt.Errorf("default prompt name %q is not one of the prompts", c.DefaultPromptName)
+		}
+	}
+	if c.Similarity == "" {
+		c.Similarity = "cosine"
+	}
+	if c.PaddingSide == "" {
+		c.PaddingSide = "right"
+	}
+	type module struct {
+		Idx  int    `json:"idx"`
+		Name string `json:"name"`
+		Path string `json:"path"`
+		Type string `json:"type"`
+	}
+	mods := []module{{0, "0", "", "sentence_transformers.models.Transformer"}}
+	files := map[string]any{}
+	if c.Pooling != "" && c.Pooling != PoolingNone {
+		mods = append(mods, module{1, "1", "1_Pooling", "sentence_transformers.models.Pooling"})
+		cfg := map[string]any{"word_embedding_dimension": c.Dim, "include_prompt": c.IncludePrompt}
+		for _, fl := range poolingFlags {
+			cfg[fl.key] = fl.mode == c.Pooling
+		}
+		files[filepath.Join("1_Pooling", "config.json")] = cfg
+	}
+	if c.Normalize {
+		n := len(mods)
+		mods = append(mods, module{n, fmt.Sprint(n), fmt.Sprintf("%d_Normalize", n), "sentence_transformers.models.Normalize"})
+	}
+	files["modules.json"] = mods
+	sb := map[string]any{"do_lower_case": c.LowerCase}
+	if c.MaxSeqLength > 0 {
+		sb["max_seq_length"] = c.MaxSeqLength
+	}
+	files["sentence_bert_config.json"] = sb
+	prompts := c.Prompts
+	if prompts == nil {
+		prompts = map[string]string{}
+	}
+	var def any
+	if c.DefaultPromptName != "" {
+		def = c.DefaultPromptName
+	}
+	files["config_sentence_transformers.json"] = map[string]any{"model_type": "SentenceTransformer", "prompts": prompts, "default_prompt_name": def, "similarity_fn_name": c.Similarity}
+	tc := map[string]any{"padding_side": c.PaddingSide}
+	if c.MaxSeqLength > 0 {
+		tc["model_max_length"] = c.MaxSeqLength
+	}
+	files["tokenizer_config.json"] = tc
+	names := make([]string, 0, len(files))
+	for k := range files {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		b, err := json.MarshalIndent(files[name], "", "  ")
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := atomicfile.WriteFile(path, append(b, '\n')); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FolderConfigOf returns the FolderConfig that describes p, for writing
+// beside a model that embeds as p does; pooling is the pooling the new
+// model still needs (PoolingNone when its graph pools).
+// A prompt in use that is not one of p.Prompts (an explicit prompt) is
+// kept as the default prompt, named "default".
+func FolderConfigOf(p Pipeline, pooling Pooling) FolderConfig {
+	c := FolderConfig{
+		Pooling: pooling, Dim: p.Dim, IncludePrompt: p.IncludePrompt.Value, Normalize: p.Normalize.Value,
+		MaxSeqLength: p.MaxLength.Value, LowerCase: p.LowerCase.Value, Prompts: maps.Clone(p.Prompts),
+		DefaultPromptName: p.PromptName, Similarity: p.Similarity.Value, PaddingSide: p.PaddingSide.Value,
+	}
+	if p.Prompt.Value != "" && p.PromptName == "" {
+		if c.Prompts == nil {
+			c.Prompts = map[string]string{}
+		}
+		c.Prompts["default"] = p.Prompt.Value
+		c.DefaultPromptName = "default"
+	}
+	return c
+}
+
+// CacheKey is a string that differs whenever two pipelines over the same
+// model file would embed some item differently: the ONNX file, output,
+// pooling, prompt (and whether pooling skips it), normalization, max
+// length, lower-casing and padding side. Use it with the model's checksum
+// to key cached embeddings.
+func (p Pipeline) CacheKey() string {
+	b, _ := json.Marshal([]any{p.File, p.Output.Value, p.Pooling.Value, p.Prompt.Value, p.IncludePrompt.Value,
+		p.Normalize.Value, p.MaxLength.Value, p.LowerCase.Value, p.PaddingSide.Value, p.Tokenizer != ""})
+	return string(b)
 }

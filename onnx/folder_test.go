@@ -436,3 +436,45 @@ func FuzzReadFolder(f *testing.F) {
 		}
 	})
 }
+
+// TestWriteFolderConfigRoundTrip: a model folder written from a resolved
+// pipeline resolves to the same pipeline.
+func TestWriteFolderConfigRoundTrip(t *testing.T) {
+	no := false
+	src := t.TempDir()
+	f := onnxtest.STFolder{Model: onnxtest.TokenModel{Template: "bert"}, Pooling: "weightedmean", Normalize: true, MaxSeqLength: 9, IncludePrompt: &no,
+		Prompts: map[string]string{"query": "the ", "document": ""}, DefaultPromptName: "query", Similarity: "dot", PaddingSide: "left"}
+	w, err := f.Write(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []onnx.EncoderSettings{{}, {Prompt: "cat "}, {PromptName: "document", NoNormalize: true, MaxLength: 5}} {
+		p, _, err := onnx.Resolve(src, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := t.TempDir()
+		for _, name := range []string{"tokenizer.json"} {
+			b, _ := os.ReadFile(filepath.Join(src, name))
+			os.WriteFile(filepath.Join(dst, name), b, 0o644)
+		}
+		b, _ := os.ReadFile(w.Model)
+		os.WriteFile(filepath.Join(dst, "model.onnx"), b, 0o644)
+		p.Dim = w.Dim
+		if err := onnx.WriteFolderConfig(dst, onnx.FolderConfigOf(p, p.Pooling.Value)); err != nil {
+			t.Fatal(err)
+		}
+		q, _, err := onnx.Resolve(dst, onnx.EncoderSettings{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Dim = w.Dim
+		if p.CacheKey() == q.CacheKey() {
+			t.Fatalf("cache keys equal although the files differ (%s)", p.File)
+		}
+		p.File, q.File = "", ""
+		if p.CacheKey() != q.CacheKey() || p.PromptLength != q.PromptLength || p.Similarity.Value != q.Similarity.Value {
+			t.Errorf("settings %+v: round trip\n%s\n%s", s, p.CacheKey(), q.CacheKey())
+		}
+	}
+}
