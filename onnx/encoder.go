@@ -225,6 +225,9 @@ func newEncoder(model string, s EncoderSettings) (*Encoder, error) {
 	e.warnings = append(e.warnings, files.Warnings...)
 	e.pipe = Pipeline{Model: files.Model, File: files.File, Variants: files.Variants, Root: files.Folder.Root}
 	if err := e.validate(); err != nil {
+		if ie, ok := inputerr.As(err); ok && ie.Setting != "" {
+			return nil, err // names the setting; the model is not at fault
+		}
 		return nil, fmt.Errorf("model %s: %w", files.Model, err)
 	}
 	if e.text {
@@ -553,8 +556,8 @@ func (e *Encoder) probeDim() error {
 // Dim is the embedding size D.
 func (e *Encoder) Dim() int { return e.dim }
 
-// IsText reports whether the model takes token ids (EmbedTexts), as
-// opposed to one float tensor (EmbedFloats).
+// IsText reports whether the model takes token ids (Encode), as
+// opposed to one float tensor (EncodeFloats).
 func (e *Encoder) IsText() bool { return e.text }
 
 // ItemShape is the float input's fixed per-item shape (the dimensions
@@ -603,7 +606,7 @@ func (e *Encoder) Close() error {
 	return err
 }
 
-// EmbedTexts embeds texts into dst (len(texts) × Dim(), caller-owned),
+// Encode embeds texts into dst (len(texts) × Dim(), caller-owned),
 // row i for texts[i]. Texts get the prompt prepended (and are lower-cased
 // when the folder says so), are tokenized (truncated to MaxLength), sorted
 // by length into batches of BatchSize to waste little padding, run,
@@ -611,32 +614,32 @@ func (e *Encoder) Close() error {
 // count or the batch size. A text with no tokens to pool gets the zero
 // vector. It stops with ctx's error when ctx is cancelled (also during a
 // running batch).
-func (e *Encoder) EmbedTexts(ctx context.Context, texts []string, dst blas32.General) error {
+func (e *Encoder) Encode(ctx context.Context, dst blas32.General, texts []string) error {
 	if !e.text {
-		return fmt.Errorf("EmbedTexts: model %s takes a float tensor (input %s), not text", e.files.Model, e.inNames[0])
+		return fmt.Errorf("model %s takes a float tensor (input %s), not text", e.files.Model, e.inNames[0])
 	}
 	e.checkDst(len(texts), dst)
 	_, err := e.embedTexts(ctx, texts, dst, false)
 	return err
 }
 
-// EmbedFloats embeds items given as rows of x (each row one item, its
+// EncodeFloats embeds items given as rows of x (each row one item, its
 // values in row-major order of itemShape) into dst (x.Rows × Dim()).
 // itemShape may be nil when the model's float input has fixed
 // non-batch dimensions.
-func (e *Encoder) EmbedFloats(ctx context.Context, x blas32.General, itemShape []int64, dst blas32.General) error {
+func (e *Encoder) EncodeFloats(ctx context.Context, dst, x blas32.General, itemShape []int64) error {
 	if e.text {
-		return errors.New("EmbedFloats: model takes token ids, not a float tensor")
+		return errors.New("model takes token ids, not a float tensor")
 	}
 	if itemShape == nil {
 		itemShape = e.float
 	}
 	if itemShape == nil {
-		return errors.New("EmbedFloats: the model's item shape is not fixed: give one")
+		return errors.New("the model's item shape is not fixed: give one")
 	}
 	if e.float != nil {
 		if err := CheckItemShape(itemShape, e.float); err != nil {
-			return fmt.Errorf("EmbedFloats: %w", err)
+			return err
 		}
 		itemShape = e.float
 	}
@@ -645,7 +648,7 @@ func (e *Encoder) EmbedFloats(ctx context.Context, x blas32.General, itemShape [
 		n *= d
 	}
 	if int64(x.Cols) != n {
-		return fmt.Errorf("EmbedFloats: items have %d values, shape %v needs %d", x.Cols, itemShape, n)
+		return fmt.Errorf("items have %d values, shape %v needs %d", x.Cols, itemShape, n)
 	}
 	e.checkDst(x.Rows, dst)
 	_, err := e.embedFloats(ctx, x, itemShape, dst, false)

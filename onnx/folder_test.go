@@ -164,7 +164,7 @@ func TestSentenceTransformersFolders(t *testing.T) {
 					t.Errorf("model %q file %q", p.Model, p.File)
 				}
 				dst := blas32.General{Rows: len(folderTexts), Cols: enc.Dim(), Stride: enc.Dim(), Data: make([]float32, len(folderTexts)*enc.Dim())}
-				if err := enc.EmbedTexts(context.Background(), folderTexts, dst); err != nil {
+				if err := enc.Encode(context.Background(), dst, folderTexts); err != nil {
 					t.Fatal(err)
 				}
 				enc.Close()
@@ -213,7 +213,7 @@ func TestPaddingSideSetting(t *testing.T) {
 			t.Errorf("padding side from %q", enc.Pipeline().PaddingSide.From)
 		}
 		dst := blas32.General{Rows: 2, Cols: enc.Dim(), Stride: enc.Dim(), Data: make([]float32, 2*enc.Dim())}
-		if err := enc.EmbedTexts(context.Background(), []string{"cat", "the quick brown fox"}, dst); err != nil {
+		if err := enc.Encode(context.Background(), dst, []string{"cat", "the quick brown fox"}); err != nil {
 			t.Fatal(err)
 		}
 		return dst.Data
@@ -369,7 +369,7 @@ func TestTensorModels(t *testing.T) {
 				x.Data[i] = float32(math.Sin(float64(i)))
 			}
 			dst := blas32.General{Rows: tc.items, Cols: d, Stride: d, Data: make([]float32, tc.items*d)}
-			if err := enc.EmbedFloats(context.Background(), x, nil, dst); err != nil {
+			if err := enc.EncodeFloats(context.Background(), dst, x, nil); err != nil {
 				t.Fatal(err)
 			}
 			for i := 0; i < tc.items; i++ {

@@ -45,11 +45,11 @@ func runInspect(c *cli.Context) error {
 	}
 	files, err := onnx.ResolveModelFile(c.String("model"), c.String("file"))
 	if err != nil {
-		return flagError(err)
+		return err
 	}
 	pipe, notes, perr := onnx.Resolve(c.String("model"), encoderSettings(c))
 	if _, ok := inputerr.As(perr); ok {
-		return flagError(perr) // a bad configuration file or setting
+		return perr // a bad configuration file or setting
 	}
 	info, err := onnx.Inspect(files.Model)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/embfit/embfit/onnx/onnxtest"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/dataio"
 )
 
 // TestInspectFolderE2E: inspect prints the resolved pipeline of a
@@ -104,7 +104,7 @@ func TestEmbedFolderE2E(t *testing.T) {
 	if !strings.Contains(stdout, `pooling cls, normalize true, prompt "hello "`) {
 		t.Errorf("summary: %s", stdout)
 	}
-	x, err := pipeline.ReadNPY(out)
+	x, err := dataio.ReadNPY(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestEmbedTensorE2E(t *testing.T) {
 	if !strings.Contains(errOut, "batch size 64: the model's batch dimension is fixed at 1: using 1") || strings.Count(errOut, "batch dimension") != 1 {
 		t.Errorf("want one note about the batch size, got %q", errOut)
 	}
-	x, err := pipeline.ReadNPY(out)
+	x, err := dataio.ReadNPY(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestEmbedTensorE2E(t *testing.T) {
 	if _, errOut, code := runEmbfit(t, "embed", "--model", model, "--input", npyIn, "--out", out2); code != 0 {
 		t.Fatalf(".npy input: exit %d: %s", code, errOut)
 	}
-	x2, err := pipeline.ReadNPY(out2)
+	x2, err := dataio.ReadNPY(out2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/onnx"
 )
 
@@ -48,24 +46,6 @@ func encoderSettings(c *cli.Context) onnx.EncoderSettings {
 		s.BatchSize = c.Int("batch-size")
 	}
 	return s
-}
-
-// settingFlags maps EncoderSettings' setting names to their flags.
-var settingFlags = map[string]string{
-	"file": "--file", "prompt": "--prompt", "prompt_name": "--prompt-name", "padding_side": "--padding-side",
-	"output": "--output", "pooling": "--pooling", "normalize": "--normalize", "max_length": "--max-length",
-	"batch_size": "--batch-size",
-}
-
-// flagError rewrites a library error about a setting to name its flag.
-func flagError(err error) error {
-	var e *inputerr.Error
-	if errors.As(err, &e) && e.Setting != "" && e.File == "" {
-		if f, ok := settingFlags[e.Setting]; ok {
-			return fmt.Errorf("%s: %w", f, e.Err)
-		}
-	}
-	return err
 }
 
 // printPipeline prints a resolved pipeline, one setting a line with its

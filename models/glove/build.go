@@ -10,12 +10,10 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/embfit/embfit/pipeline"
-
 	"github.com/embfit/embfit/internal/atomicfile"
+	"github.com/embfit/embfit/internal/digest"
 	"github.com/embfit/embfit/models/internal/npmpkg"
 	"github.com/embfit/embfit/onnx/graph"
-	"github.com/embfit/embfit/onnx/tokenizer"
 )
 
 // RecipeVersion changes whenever Build's output changes for the same source
@@ -220,7 +218,7 @@ func Build(ctx context.Context, s Settings) (r *Recipe, built bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	sum, err := pipeline.FileSHA256(s.Source)
+	sum, err := digest.File(s.Source)
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: %w (run `make setup`)", s.Source, err)
 	}
@@ -241,10 +239,7 @@ func Build(ctx context.Context, s Settings) (r *Recipe, built bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
-	dropped, err := KeepReachable(v, s.VocabSize)
-	if err != nil {
-		return nil, false, err
-	}
+	dropped := KeepReachable(v, s.VocabSize)
 	r = &Recipe{Recipe: "glove", RecipeVersion: RecipeVersion, Settings: s,
 		SourceWords: v.SourceWords, Vocab: len(v.Words) + 2, Dim: v.Dim, Unreachable: dropped, Files: map[string]string{}}
 	r.Source.Package = Package
@@ -280,27 +275,17 @@ func Build(ctx context.Context, s Settings) (r *Recipe, built bool, err error) {
 	return r, true, nil
 }
 
-// KeepReachable removes from v, in place, the words that its own
-// tokenizer (TokenizerJSON) cannot produce from any text, that is words w
-// for which encoding w does not give w's id alone, then keeps the first
-// limit remaining words (all of them when limit is 0). It returns how many
-// unreachable words it removed.
-func KeepReachable(v *Vectors, limit int) (int, error) {
-	doc, err := TokenizerJSON(v.Words)
-	if err != nil {
-		return 0, err
-	}
-	tok, err := tokenizer.Parse(doc)
-	if err != nil {
-		return 0, fmt.Errorf("glove: own tokenizer: %w", err)
-	}
+// KeepReachable removes from v, in place, the words that the tokenizer
+// of TokenizerJSON can never produce from text (see Unreachable), then
+// keeps the first limit remaining words (all of them when limit is 0). It
+// returns how many unreachable words it removed.
+func KeepReachable(v *Vectors, limit int) int {
 	kept, dropped := 0, 0
 	for i, w := range v.Words {
 		if limit > 0 && kept == limit {
 			break
 		}
-		ids := tok.Encode(w, 0).IDs
-		if len(ids) != 1 || ids[0] != int64(i+2) {
+		if Unreachable(w) {
 			dropped++
 			continue
 		}
@@ -310,7 +295,7 @@ func KeepReachable(v *Vectors, limit int) (int, error) {
 	}
 	v.Words = v.Words[:kept]
 	v.Data = v.Data[:kept*v.Dim]
-	return dropped, nil
+	return dropped
 }
 
 // ReadRecipe reads a recipe.json written by Build.

@@ -17,10 +17,11 @@ import (
 
 	"gonum.org/v1/gonum/blas/blas32"
 
+	"github.com/embfit/embfit/internal/digest"
 	"github.com/embfit/embfit/models/internal/npmpkg"
 	"github.com/embfit/embfit/onnx"
 	"github.com/embfit/embfit/onnx/tokenizer"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/dataio"
 )
 
 // setupFiles returns the npm tarball and the built models/glove-100d that
@@ -37,7 +38,7 @@ func setupFiles(t *testing.T) (tgz, dir string) {
 	if err != nil {
 		t.Fatalf("%v: run `make setup` first", err)
 	}
-	sum, err := pipeline.FileSHA256(tgz)
+	sum, err := digest.File(tgz)
 	if err != nil {
 		t.Fatalf("%v: run `make setup` first", err)
 	}
@@ -161,7 +162,7 @@ func TestDefaultEncoderMatchesGloVe(t *testing.T) {
 		meanOf(row("fox")),
 	}
 	dst := blas32.General{Rows: len(texts), Cols: 100, Stride: 100, Data: make([]float32, len(texts)*100)}
-	if err := enc.EmbedTexts(context.Background(), texts, dst); err != nil {
+	if err := enc.Encode(context.Background(), dst, texts); err != nil {
 		t.Fatal(err)
 	}
 	for i := range texts {
@@ -185,6 +186,13 @@ func TestDefaultModelThroughORT(t *testing.T) {
 	}
 	if tok.VocabSize() != r.Vocab || r.Vocab+r.Unreachable != r.SourceWords+2 || r.SourceWords != 341479 {
 		t.Errorf("tokenizer vocab %d, recipe %d tokens + %d unreachable of %d source words", tok.VocabSize(), r.Vocab, r.Unreachable, r.SourceWords)
+	}
+	// Every kept word is reachable: the tokenizer turns it into its own id.
+	for id := int64(2); id < int64(tok.VocabSize()); id++ {
+		w := tok.Token(id)
+		if got := tok.Encode(w, 0).IDs; len(got) != 1 || got[0] != id {
+			t.Fatalf("word %q (id %d) encodes to %v", w, id, got)
+		}
 	}
 	s, err := onnx.OpenSession(filepath.Join(dir, "model.onnx"))
 	if err != nil {
@@ -277,7 +285,7 @@ func TestEmbedCommand(t *testing.T) {
 	}
 	npy := filepath.Join(tmp, "emb.npy")
 	run("embed", "--model", dir, "--pooling", "mean", "--input", in, "--out", npy)
-	emb, err := pipeline.ReadNPY(npy)
+	emb, err := dataio.ReadNPY(npy)
 	if err != nil {
 		t.Fatal(err)
 	}

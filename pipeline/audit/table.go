@@ -11,6 +11,9 @@ import (
 // reports of the same data, their comparison table (FormatComparison)
 // followed by each report's summary.
 func WriteTable(w io.Writer, reps ...*Report) error {
+	if len(reps) == 1 && reps[0].Settings.LossesOnly {
+		return writeLossesTable(w, reps[0])
+	}
 	var b bytes.Buffer
 	if len(reps) > 1 {
 		names := make([]string, len(reps))
