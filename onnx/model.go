@@ -71,7 +71,9 @@ func ResolveModelFile(path, file string) (ModelFiles, error) {
 			}
 			return f, inputerr.FileError(path, 0, fmt.Errorf("model folder holds neither model.onnx nor onnx/model.onnx (its ONNX files: %s)", have))
 		}
-		if file == "" && len(f.Variants) > 1 {
+		// As sentence-transformers: a note only when the default was not
+		// at the folder's root and onnx/ holds several files.
+		if file == "" && f.File != "model.onnx" && len(f.Variants) > 1 {
 			f.Warnings = append(f.Warnings, fmt.Sprintf("model folder %s holds %d ONNX files (%s): using %s (choose another with the file setting)", path, len(f.Variants), strings.Join(f.Variants, ", "), f.File))
 		}
 	} else {

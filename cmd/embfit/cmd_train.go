@@ -146,7 +146,7 @@ func openJobEncoder(j *job.TrainJob, model, tokenizer string, embedBatch int) (*
 	}
 	if !enc.IsText() {
 		enc.Close()
-		return nil, fmt.Errorf("model %s takes a float tensor; embfit train needs a text model", model)
+		return nil, fmt.Errorf("embfit train needs a text model; model %s takes a float tensor (input %s)", model, enc.InputName())
 	}
 	for _, w := range enc.Warnings() {
 		fmt.Fprintln(os.Stderr, "embfit: warning:", w)
@@ -154,6 +154,8 @@ func openJobEncoder(j *job.TrainJob, model, tokenizer string, embedBatch int) (*
 	files, set := enc.Files(), enc.Settings()
 	j.Model, j.Tokenizer = files.Model, files.Tokenizer
 	j.Merge.Output, j.Merge.Pooling, j.MaxLength = set.Output, string(set.Pooling), set.MaxLength
+	p := enc.Pipeline()
+	j.Merge.Normalize, j.Pipeline = p.Normalize.Value, &p
 	return enc, nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -9,8 +10,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/onnx"
 	"github.com/embfit/embfit/onnx/onnxtest"
 	"github.com/embfit/embfit/pipeline/dataio"
+	"github.com/embfit/embfit/pipeline/head"
+	"github.com/embfit/embfit/pipeline/job"
 )
 
 // TestInspectFolderE2E: inspect prints the resolved pipeline of a
@@ -234,5 +239,96 @@ func writeNPYTensor(t *testing.T, path string, shape []int, data []float64) {
 	}
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTrainOnFolderE2E: training on a sentence-transformers folder (cls
+// pooling, Normalize, left padding, a default prompt) uses the folder's
+// pipeline, records it in config.json, and the finished run is itself a
+// model folder: `embfit embed --model RUN` with no flags gives
+// head(encoder) normalized, and inspect says the merged model pools.
+func TestTrainOnFolderE2E(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "st")
+	f := onnxtest.STFolder{Model: onnxtest.TokenModel{Template: "bert", Layers: 1, Seed: 5}, Pooling: "cls", Normalize: true, PaddingSide: "left",
+		Prompts: map[string]string{"query": "hello "}, DefaultPromptName: "query", MaxSeqLength: 16}
+	if _, err := f.Write(model); err != nil {
+		t.Fatal(err)
+	}
+	words := onnxtest.DefaultWords[:13]
+	var pairs []map[string]string
+	for i := 0; i < 60; i++ {
+		pairs = append(pairs, map[string]string{"anchor": words[i%13] + " " + words[(i*7)%13], "positive": words[(i*3)%13] + " " + words[(i*5+1)%13] + " " + words[i%13]})
+	}
+	train := filepath.Join(dir, "train.jsonl")
+	writeJSONL(t, train, pairs)
+	run := filepath.Join(dir, "run")
+	if stdout, stderr, code := runTrainBin(t, nil, "train", "--model", model, "--train", train, "--out", run, "--epochs", "2", "--batch-size", "16", "--head", "linear", "--seed", "1"); code != 0 {
+		t.Fatalf("train: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var cfg struct {
+		Encoder struct {
+			Pooling   string `json:"pooling"`
+			Normalize bool   `json:"normalize"`
+		} `json:"encoder"`
+		Pipeline struct {
+			Pooling struct{ Value, From string }
+			Prompt  struct{ Value, From string }
+		} `json:"encoder_pipeline"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(run, "config.json"))), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Encoder.Pooling != "cls" || !cfg.Encoder.Normalize || cfg.Pipeline.Pooling.From != filepath.Join(model, "1_Pooling", "config.json") || cfg.Pipeline.Prompt.Value != "hello " {
+		t.Errorf("config.json: %+v", cfg)
+	}
+	texts := []string{"the quick brown fox", "cat", "over the lazy dog"}
+	in := embedWrite(t, filepath.Join(dir, "in.jsonl"), `{"text":"the quick brown fox"}`+"\n"+`{"text":"cat"}`+"\n"+`{"text":"over the lazy dog"}`+"\n")
+	out := filepath.Join(dir, "run.npy")
+	if _, errOut, code := runEmbfit(t, "embed", "--model", run, "--input", in, "--out", out); code != 0 {
+		t.Fatalf("embed with the run folder: exit %d: %s", code, errOut)
+	}
+	got, err := dataio.ReadNPY(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hd, err := job.LoadRunHead(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := onnx.OpenEncoder(model, onnx.EncoderSettings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	base := linalg.NewMatrix(len(texts), enc.Dim())
+	if err := enc.Encode(context.Background(), base, texts); err != nil {
+		t.Fatal(err)
+	}
+	want := linalg.NewMatrix(base.Rows, hd.Settings().Out)
+	head.Apply(hd, want, base)
+	for i := 0; i < want.Rows; i++ {
+		row := linalg.Row(want, i)
+		var ss float64
+		for _, v := range row {
+			ss += float64(v) * float64(v)
+		}
+		for k := range row {
+			row[k] = float32(float64(row[k]) / math.Sqrt(ss))
+		}
+	}
+	if d := maxDiff(got.Data, want.Data); d > 1e-5 {
+		t.Errorf("run folder embeds %v away from head(encoder)", d)
+	}
+	stdout, _, code := runEmbfit(t, "inspect", "--model", run)
+	for _, w := range []string{
+		"pooling:        none                         model",
+		"normalize:      true                         " + filepath.Join(run, "modules.json"),
+		`prompt:         "hello " (query), 2 tokens   ` + filepath.Join(run, "config_sentence_transformers.json"),
+		"padding side:   left                         " + filepath.Join(run, "tokenizer_config.json"),
+	} {
+		if code != 0 || !strings.Contains(stdout, w) {
+			t.Errorf("inspect of the run lacks %q:\n%s", w, stdout)
+		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/mining"
+	"github.com/embfit/embfit/onnx"
 	"github.com/embfit/embfit/onnx/graph"
 	"github.com/embfit/embfit/pipeline/dataio"
 	"github.com/embfit/embfit/pipeline/embed"
@@ -64,6 +65,10 @@ type TrainJob struct {
 	Merge head.MergeSettings `json:"encoder"`
 	// MaxLength is the encoder's token limit (part of the cache key).
 	MaxLength int `json:"max_length"`
+	// Pipeline is the encoder's resolved configuration, each setting with
+	// where it came from (a flag, the model folder's files, a default);
+	// its CacheKey is part of the cache key.
+	Pipeline *onnx.Pipeline `json:"encoder_pipeline,omitempty"`
 	// Train, Dev and Test are JSONL files (pairs or labelled); Dev drives
 	// early stopping; Test is evaluated before and after training.
 	Train  string            `json:"train"`
@@ -301,7 +306,11 @@ func (run *trainRun) readData(context.Context) error {
 // embed embeds every distinct text through the cache.
 func (run *trainRun) embed(ctx context.Context) error {
 	j, t1 := run.j, time.Now()
-	cache := &embed.Cache{Dir: j.CacheDir, ModelSHA256: run.modelSHA256, Pooling: fmt.Sprintf("%s/%s/%d", j.Merge.Pooling, j.Merge.Output, j.MaxLength)}
+	key := fmt.Sprintf("%s/%s/%d", j.Merge.Pooling, j.Merge.Output, j.MaxLength)
+	if j.Pipeline != nil {
+		key += "/" + j.Pipeline.CacheKey()
+	}
+	cache := &embed.Cache{Dir: j.CacheDir, ModelSHA256: run.modelSHA256, Pooling: key}
 	emb, cst, err := cache.Embed(ctx, run.r.Encoder, run.tt.texts, run.r.EmbedProgress)
 	if err != nil {
 		return err
@@ -497,7 +506,11 @@ func mineNegatives(ctx context.Context, emb blas32.General, texts []string, rows
 }
 
 // ExportRun writes head.onnx, merged.onnx and tokenizer.json (when the
-// job has one) into dir for head h.
+// job has one) into dir for head h, and makes dir a model folder that
+// embeds as the trained model: model.onnx (the merged model) and the
+// configuration files of onnx.WriteFolderConfig saying no pooling (the
+// merged model pools and normalizes) and carrying the encoder's max
+// length, prompts, lower-casing, padding side and similarity.
 func ExportRun(dir string, j *TrainJob, h head.Head) error {
 	if err := head.Model(h).Save(filepath.Join(dir, "head.onnx")); err != nil {
 		return err
@@ -506,7 +519,25 @@ func ExportRun(dir string, j *TrainJob, h head.Head) error {
 	if err != nil {
 		return err
 	}
-	if err := m.Save(filepath.Join(dir, "merged.onnx")); err != nil {
+	b, err := m.Marshal()
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{"merged.onnx", "model.onnx"} {
+		if err := atomicfile.WriteFile(filepath.Join(dir, name), b); err != nil {
+			return err
+		}
+	}
+	var p onnx.Pipeline
+	if j.Pipeline != nil {
+		p = *j.Pipeline
+	} else {
+		p.IncludePrompt.Value, p.Similarity.Value, p.PaddingSide.Value = true, "cosine", "right"
+	}
+	p.MaxLength.Value = j.MaxLength
+	c := onnx.FolderConfigOf(p, onnx.PoolingNone)
+	c.Dim, c.Normalize = h.Settings().Out, true // the merged model's output is unit-norm already
+	if err := onnx.WriteFolderConfig(dir, c); err != nil {
 		return err
 	}
 	if j.Tokenizer != "" {
