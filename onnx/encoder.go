@@ -164,6 +164,7 @@ type Encoder struct {
 	outTokens bool
 	dim       int
 	warnings  []string
+	shared    bool // a WithPrompt view: Close leaves the session alone
 
 	runTime time.Duration
 }
@@ -596,8 +597,39 @@ func (e *Encoder) Warnings() []string { return e.warnings }
 // RunTime is the total time spent inside ONNX Runtime's session run so far.
 func (e *Encoder) RunTime() time.Duration { return e.runTime }
 
+// WithPrompt returns an encoder that shares e's session and settings but
+// prepends another prompt, resolved as EncoderSettings.Prompt and
+// PromptName are (both "": the folder's default prompt, else none); use
+// it to embed queries and documents with their own prompts. Closing it
+// does nothing; it is unusable once e is closed.
+func (e *Encoder) WithPrompt(prompt, name string) (*Encoder, error) {
+	if !e.text {
+		if prompt == "" && name == "" {
+			return e.view(), nil
+		}
+		return nil, inputerr.Settingf("prompt", "model %s takes a float tensor (input %s), not text: a prompt does not apply", e.files.Model, e.inNames[0])
+	}
+	v := e.view()
+	v.set.Prompt, v.set.PromptName = prompt, name
+	v.skip, v.pipe.PromptLength, v.pipe.PromptName = 0, 0, ""
+	if err := v.resolvePrompt(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (e *Encoder) view() *Encoder {
+	v := *e
+	v.shared = true
+	v.warnings = slices.Clone(e.warnings)
+	return &v
+}
+
 // Close releases the ORT session.
 func (e *Encoder) Close() error {
+	if e.shared {
+		return nil
+	}
 	if e.sess == nil {
 		return nil
 	}

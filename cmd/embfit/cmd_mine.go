@@ -72,7 +72,12 @@ func mineCommand() *cli.Command {
 			&cli.IntFlag{Name: "query-block", Value: mining.DefaultQueryBlock, Usage: "queries per GEMM block"},
 			&cli.IntFlag{Name: "corpus-block", Value: mining.DefaultCorpusBlock, Usage: "corpus rows per GEMM block"},
 			&cli.IntFlag{Name: "batch-size", Usage: "encoder batch size (default 64)"},
-			&cli.IntFlag{Name: "max-length", Usage: "encoder max tokens per text (default 256)"},
+			&cli.IntFlag{Name: "max-length", Usage: "encoder max tokens per text (default: the model folder's max_seq_length, else 256)"},
+			&cli.StringFlag{Name: "file", Usage: "ONNX file inside the model folder, e.g. onnx/model_O4.onnx"},
+			&cli.StringFlag{Name: "query-prompt", Usage: "text prepended to every query (default: the model folder's default prompt)"},
+			&cli.StringFlag{Name: "query-prompt-name", Usage: "one of the model folder's prompts for the queries, e.g. query"},
+			&cli.StringFlag{Name: "corpus-prompt", Usage: "text prepended to every corpus text (default: the model folder's default prompt)"},
+			&cli.StringFlag{Name: "corpus-prompt-name", Usage: "one of the model folder's prompts for the corpus, e.g. document"},
 		},
 		Action: runMine,
 	}
@@ -89,7 +94,9 @@ func parseMineFlags(c *cli.Context) (*job.MineJob, error) {
 		AnchorField: c.String("anchor-field"), PositiveField: c.String("positive-field"),
 		TextField: c.String("text-field"), LabelField: c.String("label-field"),
 		Format: c.String("output-format"), Out: c.String("out"),
-		Encoder: onnx.EncoderSettings{BatchSize: c.Int("batch-size"), MaxLength: c.Int("max-length")},
+		Encoder:     onnx.EncoderSettings{BatchSize: c.Int("batch-size"), MaxLength: c.Int("max-length"), File: c.String("file")},
+		QueryPrompt: c.String("query-prompt"), QueryPromptName: c.String("query-prompt-name"),
+		CorpusPrompt: c.String("corpus-prompt"), CorpusPromptName: c.String("corpus-prompt-name"),
 	}
 	switch {
 	case (j.Pairs == "") == (j.Labelled == ""):

@@ -332,3 +332,72 @@ func TestTrainOnFolderE2E(t *testing.T) {
 		}
 	}
 }
+
+// TestMinePromptsE2E: mine embeds queries and corpus with their own
+// prompts (by name from the model folder), records both pipelines in the
+// manifest, and gives byte-identical output to mining precomputed
+// embeddings made with `embed --prompt-name`.
+func TestMinePromptsE2E(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "st")
+	f := onnxtest.STFolder{Model: onnxtest.TokenModel{Template: "bert", Layers: 1, Seed: 9}, Pooling: "mean", Normalize: true,
+		Prompts: map[string]string{"query": "hello world ", "document": "red "}}
+	if _, err := f.Write(model); err != nil {
+		t.Fatal(err)
+	}
+	words := onnxtest.DefaultWords
+	var pairs, corpus []map[string]string
+	for i := 0; i < 20; i++ {
+		pairs = append(pairs, map[string]string{"anchor": words[i%20] + " " + words[(i*3)%20], "positive": words[(i*7)%20] + " " + words[(i+5)%20]})
+	}
+	for i := 0; i < 40; i++ {
+		corpus = append(corpus, map[string]string{"text": words[(i*11)%20] + " " + words[(i*13+1)%20] + " " + words[i%20]})
+	}
+	for _, p := range pairs {
+		corpus = append(corpus, map[string]string{"text": p["positive"]})
+	}
+	pairsFile, corpusFile := filepath.Join(dir, "pairs.jsonl"), filepath.Join(dir, "corpus.jsonl")
+	writeJSONL(t, pairsFile, pairs)
+	writeJSONL(t, corpusFile, corpus)
+	out1 := filepath.Join(dir, "a.jsonl")
+	if _, errOut, code := runEmbfit(t, "mine", "--model", model, "--pairs", pairsFile, "--corpus", corpusFile, "--out", out1,
+		"--query-prompt-name", "query", "--corpus-prompt-name", "document"); code != 0 {
+		t.Fatalf("mine: exit %d: %s", code, errOut)
+	}
+	var man struct {
+		Encoder map[string]struct {
+			Prompt struct{ Value, From string }
+		} `json:"encoder"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, out1+".manifest.json")), &man); err != nil {
+		t.Fatal(err)
+	}
+	if man.Encoder["query"].Prompt.Value != "hello world " || man.Encoder["corpus"].Prompt.Value != "red " {
+		t.Errorf("manifest encoder: %+v", man.Encoder)
+	}
+	q, c := filepath.Join(dir, "q.npy"), filepath.Join(dir, "c.npy")
+	for _, e := range [][]string{{pairsFile, "anchor", "query", q}, {corpusFile, "text", "document", c}} {
+		if _, errOut, code := runEmbfit(t, "embed", "--model", model, "--input", e[0], "--field", e[1], "--prompt-name", e[2], "--out", e[3]); code != 0 {
+			t.Fatalf("embed: exit %d: %s", code, errOut)
+		}
+	}
+	out2 := filepath.Join(dir, "b.jsonl")
+	if _, errOut, code := runEmbfit(t, "mine", "--pairs", pairsFile, "--corpus", corpusFile, "--query-embeddings", q, "--corpus-embeddings", c, "--out", out2); code != 0 {
+		t.Fatalf("mine from embeddings: exit %d: %s", code, errOut)
+	}
+	if a, b := readFile(t, out1), readFile(t, out2); a != b || a == "" {
+		t.Errorf("mine with prompts differs from mining the prompted embeddings:\n%s\n---\n%s", a, b)
+	}
+	// Without prompts the negatives change (the prompts matter here).
+	out3 := filepath.Join(dir, "c.jsonl")
+	if _, errOut, code := runEmbfit(t, "mine", "--model", model, "--pairs", pairsFile, "--corpus", corpusFile, "--out", out3); code != 0 {
+		t.Fatalf("mine: exit %d: %s", code, errOut)
+	}
+	if readFile(t, out3) == readFile(t, out1) {
+		t.Errorf("prompts changed nothing")
+	}
+	_, errOut, code := runEmbfit(t, "mine", "--model", model, "--pairs", pairsFile, "--out", filepath.Join(dir, "d.jsonl"), "--query-prompt-name", "q")
+	if code != 2 || !strings.HasPrefix(errOut, `embfit: --query-prompt-name: "q" is not one of the model's prompts (document, query)`) {
+		t.Errorf("bad prompt name: exit %d, %q", code, errOut)
+	}
+}

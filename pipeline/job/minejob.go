@@ -3,9 +3,11 @@ package job
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/embfit/embfit/internal/digest"
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/mining"
@@ -35,6 +37,13 @@ type MineJob struct {
 	// the texts with the Encoder settings.
 	Model   string
 	Encoder onnx.EncoderSettings
+	// QueryPrompt (or QueryPromptName, one of the model folder's prompts)
+	// is prepended to the queries, CorpusPrompt / CorpusPromptName to the
+	// corpus texts, as sentence-transformers' mine_hard_negatives does;
+	// left empty, each uses the folder's default prompt, if any. Labelled
+	// mode embeds its items once, with the query prompt.
+	QueryPrompt, QueryPromptName   string
+	CorpusPrompt, CorpusPromptName string
 	// QueryEmbeddings is a float32 .npy with one row per line of Pairs
 	// or Labelled; CorpusEmbeddings one row per line of Corpus.
 	QueryEmbeddings, CorpusEmbeddings string
@@ -217,13 +226,36 @@ func (j *MineJob) embed(ctx context.Context, p *mining.Problem, man *mining.Mani
 	if files.Tokenizer != "" {
 		man.Inputs = append(man.Inputs, mining.InputFile{Role: "tokenizer", Path: files.Tokenizer})
 	}
-	if p.Queries, err = tm.Embed(ctx, "embed queries", p.QueryText); err != nil {
+	qm, err := tm.WithPrompt(j.QueryPrompt, j.QueryPromptName)
+	if err != nil {
+		return promptError(err, "query_prompt")
+	}
+	if p.Queries, err = qm.Embed(ctx, "embed queries", p.QueryText); err != nil {
 		return err
 	}
+	pipes := map[string]onnx.Pipeline{"query": qm.Encoder().Pipeline()}
+	man.Encoder = pipes
 	if p.QueryLabels != nil {
+		if j.CorpusPrompt != "" || j.CorpusPromptName != "" {
+			return inputerr.Settingf("corpus_prompt", "labelled mode embeds its items once, with the query prompt")
+		}
 		p.Corpus = p.Queries
 		return nil
 	}
-	p.Corpus, err = tm.Embed(ctx, "embed corpus", p.CorpusText)
+	cm, err := tm.WithPrompt(j.CorpusPrompt, j.CorpusPromptName)
+	if err != nil {
+		return promptError(err, "corpus_prompt")
+	}
+	pipes["corpus"] = cm.Encoder().Pipeline()
+	p.Corpus, err = cm.Embed(ctx, "embed corpus", p.CorpusText)
+	return err
+}
+
+// promptError renames the encoder's prompt / prompt_name setting in err to
+// role's (query_prompt, query_prompt_name, …).
+func promptError(err error, role string) error {
+	if e, ok := inputerr.As(err); ok && (e.Setting == "prompt" || e.Setting == "prompt_name") {
+		return inputerr.SettingError(role+strings.TrimPrefix(e.Setting, "prompt"), e.Err)
+	}
 	return err
 }
