@@ -401,3 +401,50 @@ func TestMinePromptsE2E(t *testing.T) {
 		t.Errorf("bad prompt name: exit %d, %q", code, errOut)
 	}
 }
+
+// TestAuditPromptsE2E: audit --model embeds anchors and positives with
+// their prompts and records the pipelines in its JSON.
+func TestAuditPromptsE2E(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "st")
+	f := onnxtest.STFolder{Model: onnxtest.TokenModel{Template: "bert", Layers: 1, Seed: 9}, Pooling: "mean",
+		Prompts: map[string]string{"query": "hello world ", "document": "red "}}
+	if _, err := f.Write(model); err != nil {
+		t.Fatal(err)
+	}
+	words := onnxtest.DefaultWords
+	var pairs []map[string]string
+	for i := 0; i < 30; i++ {
+		pairs = append(pairs, map[string]string{"anchor": words[i%20] + " " + words[(i*3)%20], "positive": words[(i*7)%20] + " " + words[(i+5)%20]})
+	}
+	in := filepath.Join(dir, "pairs.jsonl")
+	writeJSONL(t, in, pairs)
+	audit := func(extra ...string) (string, map[string]any) {
+		out := filepath.Join(dir, fmt.Sprintf("a%d.json", len(extra)))
+		_, errOut, code := runEmbfit(t, append([]string{"audit", "--model", model, "--input", in, "--json", out}, extra...)...)
+		if code != 0 {
+			t.Fatalf("audit %v: exit %d: %s", extra, code, errOut)
+		}
+		var rep map[string]any
+		s := readFile(t, out)
+		if err := json.Unmarshal([]byte(s), &rep); err != nil {
+			t.Fatal(err)
+		}
+		return s, rep
+	}
+	plain, _ := audit()
+	_, rep := audit("--query-prompt-name", "query", "--corpus-prompt-name", "document")
+	enc, _ := rep["encoder"].(map[string]any)
+	anchors, _ := enc["anchors"].(map[string]any)
+	positives, _ := enc["positives"].(map[string]any)
+	if anchors["prompt"].(map[string]any)["value"] != "hello world " || positives["prompt"].(map[string]any)["value"] != "red " {
+		t.Errorf("audit JSON encoder: %v", rep["encoder"])
+	}
+	if r1, r2 := rep["retrieval"], func() any { var x map[string]any; json.Unmarshal([]byte(plain), &x); return x["retrieval"] }(); fmt.Sprint(r1) == fmt.Sprint(r2) {
+		t.Errorf("prompts changed no retrieval metric")
+	}
+	_, errOut, code := runEmbfit(t, "audit", "--model", model, "--input", in, "--corpus-prompt-name", "doc")
+	if code != 2 || !strings.HasPrefix(errOut, `embfit: --corpus-prompt-name: "doc" is not one of the model's prompts`) {
+		t.Errorf("bad prompt name: exit %d, %q", code, errOut)
+	}
+}

@@ -256,9 +256,13 @@ type Report struct {
 	// ZeroRowSuspects counts the would-be suspects left out because one of
 	// the two rows is an all-zero embedding: such a row ties with every
 	// other at score 0, so its "outranking" says nothing about labels.
-	ZeroRowSuspects int                `json:"zero_row_suspects"`
-	Settings        Settings           `json:"settings"`
-	Seconds         map[string]float64 `json:"-"` // per stage, for the table (not in the JSON: outputs are deterministic)
+	ZeroRowSuspects int      `json:"zero_row_suspects"`
+	Settings        Settings `json:"settings"`
+	// Encoder describes how the rows were embedded (set by the caller,
+	// e.g. the resolved pipelines of the model's query and corpus sides
+	// with their prompts); nil for precomputed embeddings.
+	Encoder any                `json:"encoder,omitempty"`
+	Seconds map[string]float64 `json:"-"` // per stage, for the table (not in the JSON: outputs are deterministic)
 	// PerQuery holds every query's retrieval metrics (not in the JSON
 	// report; used for per-sample output).
 	PerQuery []retrieval.QueryMetrics `json:"-"`
