@@ -242,7 +242,7 @@ func auditEmbed(c *cli.Context, model string, texts []string, queries int, stder
 		Progress: report,
 	})
 	if err != nil {
-		return blas32.General{}, nil, withHint(err, "model", "takes a float tensor", "embed it with `embfit embed` and audit with --embeddings")
+		return blas32.General{}, nil, withHint(err, "model", "takes a float tensor", "embfit audit --model needs text; embed it with `embfit embed` and audit with --embeddings")
 	}
 	defer tm.Close()
 	qm, err := tm.WithPrompt(c.String("query-prompt"), c.String("query-prompt-name"))

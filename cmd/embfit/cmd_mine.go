@@ -183,7 +183,7 @@ func runMine(c *cli.Context) error {
 	res, err := j.Run(c.Context) // c.Context is cancelled by main on SIGINT/SIGTERM
 	stop()
 	if err != nil {
-		return withHint(err, "model", "takes a float tensor", "embed it with `embfit embed` and mine with --query-embeddings")
+		return withHint(err, "model", "takes a float tensor", "embfit mine needs text; embed it with `embfit embed` and mine with --query-embeddings")
 	}
 	w := c.App.Writer
 	if w == nil {

@@ -448,3 +448,60 @@ func TestAuditPromptsE2E(t *testing.T) {
 		t.Errorf("bad prompt name: exit %d, %q", code, errOut)
 	}
 }
+
+// TestTensorModelCommandsE2E: a tensor model with an NHWC input, a rank-4
+// output and a fixed batch of 1 embeds labelled items from JSONL and from
+// .npy; mine and audit run on its embeddings; commands that need text
+// say so, naming the command and the model's input.
+func TestTensorModelCommandsE2E(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "img.onnx")
+	if _, _, err := (onnxtest.TensorModel{ItemShape: []int64{2, 2, 1}, OutShape: []int64{1, 1, 3}, FixedBatch: 1}).Write(model); err != nil {
+		t.Fatal(err)
+	}
+	var lines strings.Builder
+	var flat []float64
+	for i := 0; i < 24; i++ {
+		c := i % 3
+		v := []float64{float64(c) + 0.1*float64(i%5), float64(c*c) - 0.05*float64(i%4), 1 - float64(c), 0.3 * float64(i%2)}
+		flat = append(flat, v...)
+		fmt.Fprintf(&lines, `{"text":"item-%d","label":"c%d","tensor":[[[%g],[%g]],[[%g],[%g]]]}`+"\n", i, c, v[0], v[1], v[2], v[3])
+	}
+	items := embedWrite(t, filepath.Join(dir, "items.jsonl"), lines.String())
+	emb := filepath.Join(dir, "e.npy")
+	if _, errOut, code := runEmbfit(t, "embed", "--model", model, "--input", items, "--out", emb); code != 0 {
+		t.Fatalf("embed: exit %d: %s", code, errOut)
+	}
+	npyIn := filepath.Join(dir, "x.npy")
+	writeNPYTensor(t, npyIn, []int{24, 2, 2, 1}, flat)
+	emb2 := filepath.Join(dir, "e2.npy")
+	if _, errOut, code := runEmbfit(t, "embed", "--model", model, "--input", npyIn, "--out", emb2); code != 0 {
+		t.Fatalf("embed .npy: exit %d: %s", code, errOut)
+	}
+	if a, b := readFile(t, emb), readFile(t, emb2); a != b {
+		t.Errorf("JSONL and .npy inputs embed differently")
+	}
+	neg := filepath.Join(dir, "neg.jsonl")
+	if _, errOut, code := runEmbfit(t, "mine", "--labelled", items, "--query-embeddings", emb, "--out", neg, "--num-negatives", "2"); code != 0 {
+		t.Fatalf("mine: exit %d: %s", code, errOut)
+	}
+	if n := strings.Count(readFile(t, neg), "\n"); n == 0 {
+		t.Errorf("mine wrote nothing")
+	}
+	if out, errOut, code := runEmbfit(t, "audit", "--embeddings", emb, "--labels", items); code != 0 || !strings.Contains(out, "MAP@R") {
+		t.Fatalf("audit: exit %d: %s\n%s", code, errOut, out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--model", model, "--train", items, "--out", filepath.Join(dir, "run")}, "embfit: embfit train needs a text model; model " + model + " takes a float tensor (input input)"},
+		{[]string{"mine", "--model", model, "--labelled", items, "--out", filepath.Join(dir, "m.jsonl")}, "embfit: --model: " + model + " takes a float tensor (input input), not text; embfit mine needs text"},
+		{[]string{"audit", "--model", model, "--input", items}, "embfit: --model: " + model + " takes a float tensor (input input), not text; embfit audit --model needs text"},
+	} {
+		_, errOut, code := runEmbfit(t, tc.args...)
+		if code != 2 || !strings.HasPrefix(errOut, tc.want) {
+			t.Errorf("%v: exit %d, %q, want %q", tc.args[0], code, errOut, tc.want)
+		}
+	}
+}

@@ -56,8 +56,9 @@ func Open(model string, s ModelSettings) (*Model, error) {
 		return nil, inputerr.SettingError("model", err)
 	}
 	if !enc.IsText() {
+		in := enc.InputName()
 		enc.Close()
-		return nil, inputerr.Settingf("model", "%s takes a float tensor, not text", model)
+		return nil, inputerr.Settingf("model", "%s takes a float tensor (input %s), not text", model, in)
 	}
 	if s.Warn != nil {
 		for _, w := range enc.Warnings() {
