@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/inputerr"
+	"github.com/embfit/embfit/internal/tensorjson"
 	"github.com/embfit/embfit/onnx/graph"
 	"github.com/embfit/embfit/onnx/tokenizer"
 )
@@ -691,30 +692,7 @@ func (e *Encoder) EncodeFloats(ctx context.Context, dst, x blas32.General, itemS
 // against a model's fixed item shape want: dimension by dimension, or by
 // the number of values when got is flat (rank 1). Its error says which
 // dimension differs.
-func CheckItemShape(got, want []int64) error {
-	count := func(s []int64) int64 {
-		n := int64(1)
-		for _, d := range s {
-			n *= d
-		}
-		return n
-	}
-	if len(got) == 1 && len(want) != 1 {
-		if got[0] != count(want) {
-			return fmt.Errorf("%d values, the model's item shape %v needs %d", got[0], want, count(want))
-		}
-		return nil
-	}
-	if len(got) != len(want) {
-		return fmt.Errorf("shape %v has rank %d, the model's item shape %v has rank %d (or give a flat array of %d values)", got, len(got), want, len(want), count(want))
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			return fmt.Errorf("shape %v: dimension %d has %d values, the model's item shape %v needs %d", got, i+1, got[i], want, want[i])
-		}
-	}
-	return nil
-}
+func CheckItemShape(got, want []int64) error { return tensorjson.CheckShape(got, want) }
 
 func (e *Encoder) checkDst(n int, dst blas32.General) {
 	if dst.Rows != n || dst.Cols != e.dim {

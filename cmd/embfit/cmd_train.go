@@ -17,6 +17,7 @@ import (
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/onnx"
+	"github.com/embfit/embfit/pipeline/embed"
 	"github.com/embfit/embfit/pipeline/head"
 	"github.com/embfit/embfit/pipeline/job"
 	"github.com/embfit/embfit/pipeline/retrieval"
@@ -138,25 +139,37 @@ func jobFromFlags(c *cli.Context) (*job.TrainJob, string, error) {
 }
 
 // openJobEncoder opens the job's encoder and records its resolved files,
-// output and pooling in the job.
-func openJobEncoder(j *job.TrainJob, model, tokenizer string, embedBatch int) (*onnx.Encoder, error) {
+// output, pooling and pipeline in the job. A tensor model (with a fixed
+// item shape) is served through embed.TensorTexts: the job's item fields
+// then hold tensors (labelled items in "tensor", pairs in anchor and
+// positive).
+func openJobEncoder(j *job.TrainJob, model, tokenizer string, embedBatch int) (embed.Encoder, io.Closer, error) {
 	enc, err := onnx.OpenEncoder(model, onnx.EncoderSettings{Output: j.Merge.Output, Pooling: onnx.Pooling(j.Merge.Pooling), Tokenizer: tokenizer, BatchSize: embedBatch, MaxLength: j.MaxLength})
 	if err != nil {
-		return nil, err
-	}
-	if !enc.IsText() {
-		enc.Close()
-		return nil, fmt.Errorf("embfit train needs a text model; model %s takes a float tensor (input %s)", model, enc.InputName())
+		return nil, nil, err
 	}
 	for _, w := range enc.Warnings() {
-		fmt.Fprintln(os.Stderr, "embfit: warning:", w)
+		fmt.Fprintln(os.Stderr, "embfit: note:", w)
 	}
 	files, set := enc.Files(), enc.Settings()
 	j.Model, j.Tokenizer = files.Model, files.Tokenizer
 	j.Merge.Output, j.Merge.Pooling, j.MaxLength = set.Output, string(set.Pooling), set.MaxLength
 	p := enc.Pipeline()
 	j.Merge.Normalize, j.Pipeline = p.Normalize.Value, &p
-	return enc, nil
+	if enc.IsText() {
+		j.Fields.TensorShape = nil
+		return enc, enc, nil
+	}
+	shape := enc.ItemShape()
+	if shape == nil {
+		enc.Close()
+		return nil, nil, fmt.Errorf("embfit train: model %s takes a float tensor (input %s) whose item shape is not fixed; embfit train needs a fixed shape", model, enc.InputName())
+	}
+	j.Fields.TensorShape = shape
+	if j.Fields.Text == "" {
+		j.Fields.Text = "tensor" // labelled tensor items: {"tensor": [...], "label": ...}, as embed reads them
+	}
+	return embed.TensorTexts{Enc: enc}, enc, nil
 }
 
 func runTrain(c *cli.Context) error {
@@ -183,11 +196,11 @@ func runTrain(c *cli.Context) error {
 	if !resume {
 		model, tok = c.String("model"), c.String("tokenizer")
 	}
-	enc, err := openJobEncoder(j, model, tok, c.Int("embed-batch"))
+	enc, closer, err := openJobEncoder(j, model, tok, c.Int("embed-batch"))
 	if err != nil {
 		return err
 	}
-	defer enc.Close()
+	defer closer.Close()
 
 	ctx := c.Context
 	rep := newTrainReporter(os.Stderr)

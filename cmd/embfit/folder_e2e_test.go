@@ -491,11 +491,70 @@ func TestTensorModelCommandsE2E(t *testing.T) {
 	if out, errOut, code := runEmbfit(t, "audit", "--embeddings", emb, "--labels", items); code != 0 || !strings.Contains(out, "MAP@R") {
 		t.Fatalf("audit: exit %d: %s\n%s", code, errOut, out)
 	}
+	// train: a head on the tensor encoder, from JSONL and from the .npy
+	// (labels from its sidecar); merged.onnx embeds as head(encoder), and
+	// the run folder is a tensor model folder.
+	embedWrite(t, filepath.Join(dir, "x.ids.jsonl"), func() string {
+		var b strings.Builder
+		for i := 0; i < 24; i++ {
+			fmt.Fprintf(&b, `{"label":"c%d"}`+"\n", i%3)
+		}
+		return b.String()
+	}())
+	for _, src := range []string{items, npyIn} {
+		run := filepath.Join(dir, "run-"+filepath.Ext(src)[1:])
+		stdout, stderr, code := runTrainBin(t, nil, "train", "--model", model, "--train", src, "--out", run,
+			"--epochs", "2", "--batch-size", "6", "--per-class", "2", "--head", "linear", "--lr", "0.01", "--seed", "2")
+		if code != 0 {
+			t.Fatalf("train on %s: exit %d\n%s\n%s", src, code, stdout, stderr)
+		}
+		if strings.Count(stderr, "batch dimension is fixed at 1") != 1 {
+			t.Errorf("train: want one note about the fixed batch:\n%s", stderr)
+		}
+		_, hd, err := job.LoadRunHead(run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base, err := dataio.ReadNPY(emb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := linalg.NewMatrix(base.Rows, hd.Settings().Out)
+		head.Apply(hd, want, base)
+		for i := 0; i < want.Rows; i++ {
+			row := linalg.Row(want, i)
+			var ss float64
+			for _, v := range row {
+				ss += float64(v) * float64(v)
+			}
+			for k := range row {
+				row[k] = float32(float64(row[k]) / math.Sqrt(ss))
+			}
+		}
+		out := filepath.Join(dir, "merged-"+filepath.Ext(src)[1:]+".npy")
+		if _, errOut, code := runEmbfit(t, "embed", "--model", run, "--input", items, "--out", out); code != 0 {
+			t.Fatalf("embed with the tensor run folder: exit %d: %s", code, errOut)
+		}
+		got, err := dataio.ReadNPY(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := maxDiff(got.Data, want.Data); d > 1e-5 {
+			t.Errorf("%s: the run's merged model is %v away from head(encoder)", src, d)
+		}
+	}
+	if a, b := readFile(t, filepath.Join(dir, "run-jsonl", "head.onnx")), readFile(t, filepath.Join(dir, "run-npy", "head.onnx")); a != b {
+		t.Errorf("training from JSONL and from .npy gave different heads")
+	}
+	bad := embedWrite(t, filepath.Join(dir, "bad.jsonl"), `{"tensor":[[[1],[2]],[[3],[4]]],"label":"a"}`+"\n"+`{"tensor":[[[1],[2]],[[3],[4]],[[5],[6]]],"label":"b"}`+"\n")
+	_, errOut, code := runTrainBin(t, nil, "train", "--model", model, "--train", bad, "--out", filepath.Join(dir, "badrun"))
+	if want := bad + `:2: field "tensor": shape [3 2 1]: dimension 1 has 3 values, the model's item shape [2 2 1] needs 2`; code != 2 || !strings.Contains(errOut, want) {
+		t.Errorf("train on a wrong shape: exit %d, %q, want %q", code, errOut, want)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"train", "--model", model, "--train", items, "--out", filepath.Join(dir, "run")}, "embfit: embfit train needs a text model; model " + model + " takes a float tensor (input input)"},
 		{[]string{"mine", "--model", model, "--labelled", items, "--out", filepath.Join(dir, "m.jsonl")}, "embfit: --model: " + model + " takes a float tensor (input input), not text; embfit mine needs text"},
 		{[]string{"audit", "--model", model, "--input", items}, "embfit: --model: " + model + " takes a float tensor (input input), not text; embfit audit --model needs text"},
 	} {

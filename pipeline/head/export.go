@@ -56,7 +56,16 @@ func Merged(encoderPath string, h Head, s MergeSettings) (*graph.Model, error) {
 		return nil, err
 	}
 	if m.Names()[EmbeddingName] {
-		return nil, fmt.Errorf("%s: the encoder already has a tensor named %q", encoderPath, EmbeddingName)
+		// Tensor encoders often call their output "embedding" too:
+		// rename the encoder's tensor so the merged output can have the
+		// name.
+		renamed := m.UniqueName("encoder_" + EmbeddingName)
+		if err := renameTensor(m, EmbeddingName, renamed); err != nil {
+			return nil, fmt.Errorf("%s: %w", encoderPath, err)
+		}
+		if s.Output == EmbeddingName {
+			s.Output = renamed
+		}
 	}
 	outs := m.Outputs()
 	out := -1
@@ -136,4 +145,49 @@ func pooledWithSingletons(dims []graph.Dim) bool {
 		}
 	}
 	return n <= 1
+}
+
+// renameTensor renames tensor from to to in m's top-level graph: node
+// inputs and outputs, graph inputs, outputs, initializers and value infos.
+// A name used inside a subgraph is an error (not renamed).
+func renameTensor(m *graph.Model, from, to string) error {
+	g := m.Graph()
+	for _, n := range g.Node {
+		for i, x := range n.Input {
+			if x == from {
+				n.Input[i] = to
+			}
+		}
+		for i, x := range n.Output {
+			if x == from {
+				n.Output[i] = to
+			}
+		}
+		for _, a := range n.Attribute {
+			if a.G != nil || len(a.Graphs) > 0 {
+				return fmt.Errorf("cannot rename %q: the encoder has subgraphs", from)
+			}
+		}
+	}
+	for _, v := range g.Input {
+		if v.Name == from {
+			v.Name = to
+		}
+	}
+	for _, v := range g.Output {
+		if v.Name == from {
+			v.Name = to
+		}
+	}
+	for _, v := range g.ValueInfo {
+		if v.Name == from {
+			v.Name = to
+		}
+	}
+	for _, t := range g.Initializer {
+		if t.Name == from {
+			t.Name = to
+		}
+	}
+	return nil
 }
