@@ -56,7 +56,7 @@ func auditModelFlags() []cli.Flag {
 		&cli.GenericFlag{Name: "model", Value: &specList{}, // no alias: cli syncs aliases by re-Setting String()
 			Usage: "ONNX `MODEL` (file or folder with tokenizer.json) to embed --input with; give it twice to compare two models"},
 		&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "JSONL `FILE`: labelled {text, label} or pairs {anchor, positive}"},
-		&cli.StringFlag{Name: "text-field", Value: "text", Usage: "field of the text in labelled input"},
+		&cli.StringFlag{Name: "text-field", Value: "text", Usage: "field of the text in labelled input (\"tensor\" by default for tensor models)"},
 		&cli.StringFlag{Name: "label-field", Value: "label", Usage: "field of the label in labelled input"},
 		&cli.StringFlag{Name: "anchor-field", Value: "anchor", Usage: "field of the anchor in pairs input"},
 		&cli.StringFlag{Name: "positive-field", Value: "positive", Usage: "field of the positive in pairs input"},
@@ -159,8 +159,29 @@ func runAudit(c *cli.Context) error {
 		d = audit.Data{X: x, Labels: labels.IDs, ClassNames: labels.Names, Texts: audit.ReadLabelTexts(labPath, c.String("text-field"), x.Rows)}
 		names, xs = []string{embPath}, []blas32.General{x}
 	} else {
-		in, err := audit.ReadInput(input, audit.Columns{Text: c.String("text-field"), Label: c.String("label-field"),
-			Anchor: c.String("anchor-field"), Positive: c.String("positive-field")})
+		cols := audit.Columns{Text: c.String("text-field"), Label: c.String("label-field"),
+			Anchor: c.String("anchor-field"), Positive: c.String("positive-field")}
+		// Tensor models take tensor items ({"tensor": [...], "label": ...}).
+		for i, m := range models {
+			p, _, err := onnx.Resolve(m, onnx.EncoderSettings{File: c.String("file")})
+			if err != nil {
+				return fmt.Errorf("--model %s: %w", m, err)
+			}
+			tensor := p.Input == "tensor"
+			if i > 0 && tensor != (cols.TensorShape != nil) {
+				return fmt.Errorf("--model: cannot compare a text model with a tensor model")
+			}
+			if tensor {
+				if p.ItemShape == nil {
+					return fmt.Errorf("--model %s takes a float tensor (input %s) whose item shape is not fixed; embfit audit needs a fixed shape", m, p.InputName)
+				}
+				cols.TensorShape = p.ItemShape
+				if !c.IsSet("text-field") {
+					cols.Text = "tensor"
+				}
+			}
+		}
+		in, err := audit.ReadInput(input, cols)
 		if err != nil {
 			return fmt.Errorf("--input: %w", err)
 		}
@@ -231,6 +252,9 @@ var auditUnits = map[string]string{"losses": "losses", "triplets": "anchors", "t
 func auditEmbed(c *cli.Context, model string, texts []string, queries int, stderr io.Writer) (blas32.General, map[string]onnx.Pipeline, error) {
 	report, stop := progress.Bars(stderr, "audit: ", func(string) string { return "texts" })
 	defer stop()
+	if p, _, err := onnx.Resolve(model, onnx.EncoderSettings{File: c.String("file")}); err == nil && p.Input == "tensor" {
+		return auditEmbedTensors(c, model, texts)
+	}
 	tm, err := embed.Open(model, embed.ModelSettings{
 		Encoder: onnx.EncoderSettings{
 			Pooling:   onnx.Pooling(c.String("pooling")),
@@ -275,6 +299,33 @@ func auditEmbed(c *cli.Context, model string, texts []string, queries int, stder
 	copy(x.Data, xq.Data[:xq.Rows*xq.Cols])
 	copy(x.Data[xq.Rows*xq.Cols:], xc.Data[:xc.Rows*xc.Cols])
 	return x, map[string]onnx.Pipeline{"anchors": qm.Encoder().Pipeline(), "positives": cm.Encoder().Pipeline()}, nil
+}
+
+// auditEmbedTensors embeds tensor items (canonical texts) with a tensor
+// model.
+func auditEmbedTensors(c *cli.Context, model string, texts []string) (blas32.General, map[string]onnx.Pipeline, error) {
+	for _, f := range []string{"query-prompt", "query-prompt-name", "corpus-prompt", "corpus-prompt-name"} {
+		if c.String(f) != "" {
+			return blas32.General{}, nil, fmt.Errorf("--%s: model %s takes a float tensor: prompts do not apply", f, model)
+		}
+	}
+	set := onnx.EncoderSettings{File: c.String("file")}
+	if c.IsSet("batch-size") {
+		set.BatchSize = c.Int("batch-size")
+	}
+	enc, err := onnx.OpenEncoder(model, set)
+	if err != nil {
+		return blas32.General{}, nil, fmt.Errorf("--model %s: %w", model, err)
+	}
+	defer enc.Close()
+	for _, w := range enc.Warnings() {
+		fmt.Fprintf(c.App.ErrWriter, "embfit audit: note: %s\n", w)
+	}
+	x := linalg.NewMatrix(len(texts), enc.Dim())
+	if err := (embed.TensorTexts{Enc: enc}).Encode(c.Context, x, texts); err != nil {
+		return blas32.General{}, nil, fmt.Errorf("--model %s: %w", model, err)
+	}
+	return x, map[string]onnx.Pipeline{"items": enc.Pipeline()}, nil
 }
 
 // promptFlagError names the --query-… or --corpus-… prompt flag in an

@@ -56,7 +56,7 @@ func mineCommand() *cli.Command {
 			&cli.StringFlag{Name: "corpus-embeddings", Usage: "`C.npy`: one row per line of --corpus (with --query-embeddings)"},
 			&cli.StringFlag{Name: "anchor-field", Value: "anchor", Usage: "pairs field holding the query"},
 			&cli.StringFlag{Name: "positive-field", Value: "positive", Usage: "pairs field holding the positive"},
-			&cli.StringFlag{Name: "text-field", Value: "text", Usage: "corpus / labelled field holding the text"},
+			&cli.StringFlag{Name: "text-field", Value: "text", Usage: "corpus / labelled field holding the text (\"tensor\" by default for tensor models)"},
 			&cli.StringFlag{Name: "label-field", Value: "label", Usage: "labelled field holding the label"},
 			&cli.IntFlag{Name: "num-negatives", Value: 3, Usage: "negatives per query"},
 			&cli.IntFlag{Name: "range-min", Value: 0, Usage: "first rank considered (0 = the best non-positive)"},
@@ -92,7 +92,7 @@ func parseMineFlags(c *cli.Context) (*job.MineJob, error) {
 		Pairs: c.String("pairs"), Labelled: c.String("labelled"), Corpus: c.String("corpus"),
 		Model: c.String("model"), QueryEmbeddings: c.String("query-embeddings"), CorpusEmbeddings: c.String("corpus-embeddings"),
 		AnchorField: c.String("anchor-field"), PositiveField: c.String("positive-field"),
-		TextField: c.String("text-field"), LabelField: c.String("label-field"),
+		TextField: setString(c, "text-field"), LabelField: c.String("label-field"),
 		Format: c.String("output-format"), Out: c.String("out"),
 		Encoder:     onnx.EncoderSettings{BatchSize: c.Int("batch-size"), MaxLength: c.Int("max-length"), File: c.String("file")},
 		QueryPrompt: c.String("query-prompt"), QueryPromptName: c.String("query-prompt-name"),
@@ -199,4 +199,14 @@ func runMine(c *cli.Context) error {
 		man.Output.Rows, j.Format, j.Out, res.Load.Round(time.Millisecond), res.Search.Round(time.Millisecond),
 		time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// setString is the flag's value when given on the command line, else ""
+// (so the job's own default applies: "text", or "tensor" for tensor
+// models).
+func setString(c *cli.Context, name string) string {
+	if c.IsSet(name) {
+		return c.String(name)
+	}
+	return ""
 }

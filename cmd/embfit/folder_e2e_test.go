@@ -551,16 +551,44 @@ func TestTensorModelCommandsE2E(t *testing.T) {
 	if want := bad + `:2: field "tensor": shape [3 2 1]: dimension 1 has 3 values, the model's item shape [2 2 1] needs 2`; code != 2 || !strings.Contains(errOut, want) {
 		t.Errorf("train on a wrong shape: exit %d, %q, want %q", code, errOut, want)
 	}
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"mine", "--model", model, "--labelled", items, "--out", filepath.Join(dir, "m.jsonl")}, "embfit: --model: " + model + " takes a float tensor (input input), not text; embfit mine needs text"},
-		{[]string{"audit", "--model", model, "--input", items}, "embfit: --model: " + model + " takes a float tensor (input input), not text; embfit audit --model needs text"},
-	} {
-		_, errOut, code := runEmbfit(t, tc.args...)
-		if code != 2 || !strings.HasPrefix(errOut, tc.want) {
-			t.Errorf("%v: exit %d, %q, want %q", tc.args[0], code, errOut, tc.want)
+	// mine --model and audit --model take the tensor items themselves and
+	// score exactly as the precomputed embeddings do.
+	neg2 := filepath.Join(dir, "neg2.jsonl")
+	if _, errOut, code := runEmbfit(t, "mine", "--model", model, "--labelled", items, "--out", neg2, "--num-negatives", "2"); code != 0 {
+		t.Fatalf("mine --model: exit %d: %s", code, errOut)
+	}
+	scores := func(path string) string {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(readFile(t, path+".manifest.json")), &m); err != nil {
+			t.Fatal(err)
 		}
+		return fmt.Sprint(m["positive_scores"], m["negative_scores"], m["counts"])
+	}
+	if a, b := scores(neg), scores(neg2); a != b {
+		t.Errorf("mine --model on tensors and mine on their embeddings differ:\n%s\n%s", a, b)
+	}
+	auditJSON := func(args ...string) map[string]any {
+		out := filepath.Join(dir, fmt.Sprintf("audit%d.json", len(args)))
+		if _, errOut, code := runEmbfit(t, append(append([]string{"audit"}, args...), "--json", out)...); code != 0 {
+			t.Fatalf("audit %v: exit %d: %s", args, code, errOut)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(readFile(t, out)), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a1, a2 := auditJSON("--embeddings", emb, "--labels", items), auditJSON("--model", model, "--input", items)
+	if fmt.Sprint(a1["retrieval"]) != fmt.Sprint(a2["retrieval"]) || a2["encoder"] == nil {
+		t.Errorf("audit --model on tensors and audit of their embeddings differ:\n%v\n%v", a1["retrieval"], a2["retrieval"])
+	}
+	_, errOut, code = runEmbfit(t, "mine", "--model", model, "--labelled", items, "--out", filepath.Join(dir, "m.jsonl"), "--query-prompt", "x")
+	if code != 2 || !strings.HasPrefix(errOut, "embfit: --query-prompt: model "+model+" takes a float tensor: prompts do not apply") {
+		t.Errorf("prompt on a tensor model: exit %d, %q", code, errOut)
+	}
+	bad2 := embedWrite(t, filepath.Join(dir, "bad2.jsonl"), `{"tensor":[1,2,3],"label":"a"}`+"\n")
+	_, errOut, code = runEmbfit(t, "audit", "--model", model, "--input", bad2)
+	if want := bad2 + `:1: field "tensor": 3 values, the model's item shape [2 2 1] needs 4`; code != 2 || !strings.Contains(errOut, want) {
+		t.Errorf("audit on a wrong count: exit %d, %q, want %q", code, errOut, want)
 	}
 }

@@ -85,7 +85,7 @@ func ReadDataset(path string, f DataFields) (*Dataset, error) {
 		}
 		nonEmpty := func(field string) (string, error) {
 			if f.TensorShape != nil {
-				return tensorText(r, field, f.TensorShape)
+				return r.Item(field, f.TensorShape)
 			}
 			s, err := r.String(field)
 			if err == nil && strings.TrimSpace(s) == "" {
@@ -144,9 +144,14 @@ func ReadDataset(path string, f DataFields) (*Dataset, error) {
 	return d, nil
 }
 
-// tensorText reads field as a tensor of the given item shape and returns
-// its canonical text.
-func tensorText(r Record, field string, shape []int64) (string, error) {
+// Item returns field's value as an item: a string (shape nil; see
+// String), or a tensor of the given item shape (a JSON number array,
+// nested or flat, checked dimension by dimension) as its
+// tensorjson.Canonical text. Errors name file, line and field.
+func (r Record) Item(field string, shape []int64) (string, error) {
+	if shape == nil {
+		return r.String(field)
+	}
 	v, ok := r.Fields[field]
 	if !ok || string(v) == "null" {
 		return "", r.Errorf("missing field %q", field)
