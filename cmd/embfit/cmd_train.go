@@ -69,7 +69,11 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "checkpoint-every", Value: 50, Usage: "write a checkpoint every `N` steps (and at each epoch end)"},
 			&cli.StringFlag{Name: "cache-dir", Usage: "embedding cache `DIR` (default $XDG_CACHE_HOME/embfit or ~/.cache/embfit; \"none\": off)"},
 			&cli.IntFlag{Name: "embed-batch", Usage: "encoder batch size (default 64)"},
-			&cli.IntFlag{Name: "max-length", Usage: "encoder token limit per text (default 256, clamped to the model's)"},
+			&cli.IntFlag{Name: "max-length", Usage: "encoder token limit per text (default: the model folder's max_seq_length, else 256; clamped to the model's)"},
+			&cli.StringFlag{Name: "query-prompt", Usage: "text prepended to anchors (and labelled items) (default: the model folder's default prompt)"},
+			&cli.StringFlag{Name: "query-prompt-name", Usage: "one of the model folder's prompts for anchors, e.g. query"},
+			&cli.StringFlag{Name: "corpus-prompt", Usage: "text prepended to positives and negatives (default: the model folder's default prompt)"},
+			&cli.StringFlag{Name: "corpus-prompt-name", Usage: "one of the model folder's prompts for positives and negatives, e.g. document"},
 			&cli.DurationFlag{Name: "step-delay", Hidden: true, Usage: "pause after every training step (to watch or interrupt a run)"},
 		},
 		Action: runTrain,
@@ -104,6 +108,8 @@ func jobFromFlags(c *cli.Context) (*job.TrainJob, string, error) {
 		Merge:         head.MergeSettings{Output: c.String("output"), Pooling: c.String("pooling")},
 		MineNegatives: c.Int("mine-negatives"), MineRangeMin: c.Int("mine-range-min"),
 		CacheDir: c.String("cache-dir"), MaxLength: c.Int("max-length"),
+		QueryPrompt: c.String("query-prompt"), QueryPromptName: c.String("query-prompt-name"),
+		CorpusPrompt: c.String("corpus-prompt"), CorpusPromptName: c.String("corpus-prompt-name"),
 		Settings: train.Settings{
 			Head: head.Settings{Kind: c.String("head"), Out: c.Int("dim"), Hidden: c.Int("hidden"), Normalize: c.Bool("normalize-head")},
 			Optim: train.OptimSettings{Name: c.String("optimizer"), LR: c.Float64("lr"), Momentum: c.Float64("momentum"),
@@ -155,10 +161,29 @@ func openJobEncoder(j *job.TrainJob, model, tokenizer string, embedBatch int) (e
 	j.Model, j.Tokenizer = files.Model, files.Tokenizer
 	j.Merge.Output, j.Merge.Pooling, j.MaxLength = set.Output, string(set.Pooling), set.MaxLength
 	p := enc.Pipeline()
-	j.Merge.Normalize, j.Pipeline = p.Normalize.Value, &p
+	j.Merge.Normalize, j.Pipeline, j.CorpusPipeline = p.Normalize.Value, &p, nil
 	if enc.IsText() {
 		j.Fields.TensorShape = nil
-		return enc, enc, nil
+		if !j.Roles() {
+			return enc, enc, nil
+		}
+		q, err := enc.WithPrompt(j.QueryPrompt, j.QueryPromptName)
+		if err != nil {
+			enc.Close()
+			return nil, nil, promptFlagError(err, "query")
+		}
+		cp, err := enc.WithPrompt(j.CorpusPrompt, j.CorpusPromptName)
+		if err != nil {
+			enc.Close()
+			return nil, nil, promptFlagError(err, "corpus")
+		}
+		qp, ccp := q.Pipeline(), cp.Pipeline()
+		j.Pipeline, j.CorpusPipeline = &qp, &ccp
+		return embed.Roles{Query: q, Corpus: cp}, enc, nil
+	}
+	if j.Roles() {
+		enc.Close()
+		return nil, nil, fmt.Errorf("--query-prompt: model %s takes a float tensor (input %s): prompts do not apply", model, enc.InputName())
 	}
 	shape := enc.ItemShape()
 	if shape == nil {

@@ -592,3 +592,69 @@ func TestTensorModelCommandsE2E(t *testing.T) {
 		t.Errorf("audit on a wrong count: exit %d, %q, want %q", code, errOut, want)
 	}
 }
+
+// TestTrainPromptsE2E: train gives anchors and positives their own
+// prompts (recorded in config.json, part of the cache key) and the run
+// folder carries them.
+func TestTrainPromptsE2E(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "st")
+	f := onnxtest.STFolder{Model: onnxtest.TokenModel{Template: "bert", Layers: 1, Seed: 4}, Pooling: "mean", Normalize: true,
+		Prompts: map[string]string{"query": "hello world ", "document": "red "}}
+	if _, err := f.Write(model); err != nil {
+		t.Fatal(err)
+	}
+	words := onnxtest.DefaultWords
+	var pairs []map[string]string
+	for i := 0; i < 80; i++ {
+		pairs = append(pairs, map[string]string{"anchor": words[i%20] + " " + words[(i*3+1)%20], "positive": words[(i*7)%20] + " " + words[(i+5)%20] + " " + words[i%20]})
+	}
+	train, test := filepath.Join(dir, "train.jsonl"), filepath.Join(dir, "test.jsonl")
+	writeJSONL(t, train, pairs[:60])
+	writeJSONL(t, test, pairs[60:])
+	cache := t.TempDir()
+	trainRun := func(name string, extra ...string) (string, string) {
+		run := filepath.Join(dir, name)
+		args := append([]string{"train", "--model", model, "--train", train, "--test", test, "--out", run, "--epochs", "1", "--batch-size", "16", "--head", "linear", "--cache-dir", cache}, extra...)
+		stdout, stderr, code := runTrainBin(t, nil, args...)
+		if code != 0 {
+			t.Fatalf("train %v: exit %d\n%s\n%s", extra, code, stdout, stderr)
+		}
+		return run, stderr
+	}
+	prompts := []string{"--query-prompt-name", "query", "--corpus-prompt-name", "document"}
+	run, _ := trainRun("run", prompts...)
+	var cfg struct {
+		QueryPromptName string                                  `json:"query_prompt_name"`
+		Pipeline        struct{ Prompt struct{ Value string } } `json:"encoder_pipeline"`
+		CorpusPipeline  struct{ Prompt struct{ Value string } } `json:"corpus_pipeline"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(run, "config.json"))), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.QueryPromptName != "query" || cfg.Pipeline.Prompt.Value != "hello world " || cfg.CorpusPipeline.Prompt.Value != "red " {
+		t.Errorf("config.json: %+v", cfg)
+	}
+	// Same prompts, other hyperparameters: all from the cache. No
+	// prompts: other embeddings (nothing from the cache, other "before").
+	_, stderr := trainRun("run2", append(prompts, "--lr", "0.01")...)
+	if !strings.Contains(stderr, ", 0 encoded") {
+		t.Errorf("same prompts did not use the cache:\n%s", stderr)
+	}
+	plain, stderr := trainRun("run3")
+	if strings.Contains(stderr, ", 0 encoded") {
+		t.Errorf("no prompts served from the prompted cache:\n%s", stderr)
+	}
+	before := func(run string) string {
+		var m map[string]any
+		json.Unmarshal([]byte(readFile(t, filepath.Join(run, "test_metrics.json"))), &m)
+		return fmt.Sprint(m["before"])
+	}
+	if before(run) == before(plain) {
+		t.Errorf("prompts changed no test metric of the frozen encoder")
+	}
+	stdout, _, code := runEmbfit(t, "inspect", "--model", run, "--prompt-name", "document")
+	if code != 0 || !strings.Contains(stdout, `prompt:         "red " (document)`) || !strings.Contains(stdout, `prompts:        document="red " query="hello world "`) {
+		t.Errorf("inspect of the run:\n%s", stdout)
+	}
+}
