@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/inputerr"
+	"github.com/embfit/embfit/internal/rows"
 	"github.com/embfit/embfit/internal/tensorjson"
 	"github.com/embfit/embfit/onnx/graph"
 	"github.com/embfit/embfit/onnx/tokenizer"
@@ -234,7 +235,7 @@ func newEncoder(model string, s EncoderSettings) (*Encoder, error) {
 	}
 	if e.text {
 		if files.Tokenizer == "" {
-			return nil, fmt.Errorf("model %s: text model without tokenizer.json beside it (use --tokenizer)", files.Model)
+			return nil, inputerr.Settingf("tokenizer", "model %s is a text model without tokenizer.json beside it: give one", files.Model)
 		}
 		if e.tok, err = tokenizer.Load(files.Tokenizer); err != nil {
 			return nil, fmt.Errorf("tokenizer %w", err)
@@ -958,7 +959,7 @@ func (e *Encoder) runAndPool(ctx context.Context, inputs []ort.Value, batch []in
 		}
 		pool(row, item, sp, min(e.skip, sp.n), d, e.set.Pooling, acc)
 		if e.set.Normalize {
-			normalize(row)
+			rows.NormalizeVec(row, row)
 		}
 	}
 	return nil
@@ -1029,20 +1030,5 @@ func pool(row, item []float32, sp span, skip, d int, p Pooling, acc []float64) {
 	}
 	for j := range row {
 		row[j] = float32(acc[j] * inv)
-	}
-}
-
-// normalize scales v to unit L2 norm (a zero vector stays zero).
-func normalize(v []float32) {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	if s == 0 {
-		return
-	}
-	inv := 1 / math.Sqrt(s)
-	for j, x := range v {
-		v[j] = float32(float64(x) * inv)
 	}
 }

@@ -45,7 +45,7 @@ func ResolveModelFile(path, file string) (ModelFiles, error) {
 	var f ModelFiles
 	st, err := os.Stat(path)
 	if err != nil {
-		return f, inputerr.FileError(path, 0, errNotExist(err))
+		return f, inputerr.Settingf("model", "%s: %v", path, errNotExist(err))
 	}
 	var root string
 	if st.IsDir() {
@@ -69,7 +69,7 @@ func ResolveModelFile(path, file string) (ModelFiles, error) {
 			if file != "" {
 				return f, inputerr.Settingf("file", "%q: not in model folder %s (its ONNX files: %s)", file, path, have)
 			}
-			return f, inputerr.FileError(path, 0, fmt.Errorf("model folder holds neither model.onnx nor onnx/model.onnx (its ONNX files: %s)", have))
+			return f, inputerr.Settingf("model", "%s: model folder holds neither model.onnx nor onnx/model.onnx (its ONNX files: %s)", path, have)
 		}
 		// As sentence-transformers: a note only when the default was not
 		// at the folder's root and onnx/ holds several files.

@@ -46,7 +46,7 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "output", Usage: "encoder output `NAME` (default sentence_embedding, else last_hidden_state)"},
 			&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json `FILE` (default: beside the model)"},
 			&cli.GenericFlag{Name: "loss", Usage: "loss `SPEC` [W*]NAME[:key=value,...], repeatable (default infonce; names: " + strings.Join(losses.Names(), ", ") + ")", Value: &specList{}},
-			&cli.StringFlag{Name: "head", Value: "linear", Usage: "head kind: linear or mlp"},
+			&cli.StringFlag{Name: "head", Value: "linear", Usage: "head kind: " + strings.Join(head.Kinds(), ", ")},
 			&cli.IntFlag{Name: "dim", Usage: "head output width (default: the encoder's)"},
 			&cli.IntFlag{Name: "hidden", Usage: "mlp hidden width (default: the encoder's)"},
 			&cli.BoolFlag{Name: "normalize-head", Usage: "L2-normalize the head's output (merged.onnx always normalizes)"},

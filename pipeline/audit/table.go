@@ -99,7 +99,7 @@ func writeSummary(b *bytes.Buffer, r *Report, i int) {
 	}
 	if len(r.Suspects) > 0 {
 		n := min(len(r.Suspects), 5)
-		fmt.Fprintf(b, "\ntop %d of %d suspects (see --json / --html for all):\n", n, len(r.Suspects))
+		fmt.Fprintf(b, "\ntop %d of %d suspects (the JSON and HTML reports list all):\n", n, len(r.Suspects))
 		for _, x := range r.Suspects[:n] {
 			fmt.Fprintf(b, "  %.4f  row %d %s %q  ~  row %d %s %q\n", x.Score, x.A, x.LabelA, clip(x.TextA, 50), x.B, x.LabelB, clip(x.TextB, 50))
 		}

@@ -53,6 +53,9 @@ func Open(model string, s ModelSettings) (*Model, error) {
 	}
 	enc, err := onnx.OpenEncoder(model, set)
 	if err != nil {
+		if _, ok := inputerr.As(err); ok {
+			return nil, err // already names its setting
+		}
 		return nil, inputerr.SettingError("model", err)
 	}
 	if !enc.IsText() {

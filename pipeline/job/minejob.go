@@ -206,7 +206,7 @@ func (j *MineJob) Load(ctx context.Context) (*mining.Problem, mining.Manifest, e
 			p.Corpus = cm
 		}
 		if p.Queries.Cols != p.Corpus.Cols {
-			return nil, man, fmt.Errorf("--query-embeddings %s has %d columns but --corpus-embeddings %s has %d", j.QueryEmbeddings, p.Queries.Cols, j.CorpusEmbeddings, p.Corpus.Cols)
+			return nil, man, inputerr.FileError(j.CorpusEmbeddings, 0, fmt.Errorf("%d columns but the query embeddings %s have %d", p.Corpus.Cols, j.QueryEmbeddings, p.Queries.Cols))
 		}
 	}
 	for i := range man.Inputs {
