@@ -49,6 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			mineCommand(),
 			trainCommand(),
 			exportCommand(),
+			quantizeCommand(),
 		},
 	}
 	app.Writer, app.ErrWriter = stdout, stderr
