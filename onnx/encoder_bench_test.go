@@ -114,7 +114,7 @@ func benchInterleaved(b *testing.B, fp32, int8 string, s onnx.EncoderSettings, t
 			d.Rows = len(part)
 			for i, e := range encs {
 				t0, c0 := time.Now(), procCPU()
-				if err := e.EmbedTexts(context.Background(), part, d); err != nil {
+				if err := e.Encode(context.Background(), d, part); err != nil {
 					b.Fatal(err)
 				}
 				wall[i] += time.Since(t0)
@@ -140,7 +140,7 @@ func benchTexts(b *testing.B, model string, s onnx.EncoderSettings, texts []stri
 	run0, cpu0 := enc.RunTime(), procCPU()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := enc.EmbedTexts(context.Background(), texts, dst); err != nil {
+		if err := enc.Encode(context.Background(), dst, texts); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -76,7 +76,7 @@ func embedAll(tb testing.TB, model string, s onnx.EncoderSettings, texts []strin
 	}
 	defer enc.Close()
 	dst := linalg.NewMatrix(len(texts), enc.Dim())
-	if err := enc.EmbedTexts(context.Background(), texts, dst); err != nil {
+	if err := enc.Encode(context.Background(), dst, texts); err != nil {
 		tb.Fatal(err)
 	}
 	return dst
