@@ -6,12 +6,12 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"gonum.org/v1/gonum/blas/blas32"
 
+	"github.com/embfit/embfit/internal/procstat"
 	"github.com/embfit/embfit/onnx"
 	"github.com/embfit/embfit/onnx/onnxtest"
 	"github.com/embfit/embfit/onnx/quantize"
@@ -113,12 +113,12 @@ func benchInterleaved(b *testing.B, fp32, int8 string, s onnx.EncoderSettings, t
 			d := dst
 			d.Rows = len(part)
 			for i, e := range encs {
-				t0, c0 := time.Now(), procCPU()
+				t0, c0 := time.Now(), procstat.CPUTime()
 				if err := e.Encode(context.Background(), d, part); err != nil {
 					b.Fatal(err)
 				}
 				wall[i] += time.Since(t0)
-				cpu[i] += procCPU() - c0
+				cpu[i] += procstat.CPUTime() - c0
 			}
 		}
 	}
@@ -137,27 +137,16 @@ func benchTexts(b *testing.B, model string, s onnx.EncoderSettings, texts []stri
 	}
 	defer enc.Close()
 	dst := blas32.General{Rows: len(texts), Cols: enc.Dim(), Stride: enc.Dim(), Data: make([]float32, len(texts)*enc.Dim())}
-	run0, cpu0 := enc.RunTime(), procCPU()
+	run0, cpu0 := enc.RunTime(), procstat.CPUTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := enc.Encode(context.Background(), dst, texts); err != nil {
 			b.Fatal(err)
 		}
 	}
-	el, cpu := b.Elapsed(), procCPU()-cpu0
+	el, cpu := b.Elapsed(), procstat.CPUTime()-cpu0
 	run := enc.RunTime() - run0
 	b.ReportMetric(float64(b.N*len(texts))/el.Seconds(), "texts/s")
 	b.ReportMetric(float64(b.N*len(texts))/cpu.Seconds(), "texts/cpu-s")
 	b.ReportMetric(100*(1-run.Seconds()/el.Seconds()), "%outside-run")
-}
-
-// procCPU is the process's user + system CPU time so far (every ORT and
-// Go thread), for a measure that other load on the machine disturbs less
-// than wall time.
-func procCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

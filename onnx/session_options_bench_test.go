@@ -8,6 +8,7 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
+	"github.com/embfit/embfit/internal/procstat"
 	"github.com/embfit/embfit/onnx"
 	"github.com/embfit/embfit/onnx/quantize"
 	"github.com/embfit/embfit/onnx/tokenizer"
@@ -111,12 +112,12 @@ func BenchmarkEmbedSessionOptions(b *testing.B) {
 					}
 				}
 				runAll() // warm-up: first-run allocations
-				cpu0 := procCPU()
+				cpu0 := procstat.CPUTime()
 				b.ResetTimer()
 				for range b.N {
 					runAll()
 				}
-				el, cpu := b.Elapsed(), procCPU()-cpu0
+				el, cpu := b.Elapsed(), procstat.CPUTime()-cpu0
 				b.ReportMetric(float64(b.N*len(texts))/el.Seconds(), "texts/s")
 				b.ReportMetric(float64(b.N*len(texts))/cpu.Seconds(), "texts/cpu-s")
 			})
