@@ -1,14 +1,19 @@
 package quantize_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/onnx"
 	"github.com/embfit/embfit/onnx/graph"
@@ -322,4 +327,63 @@ func FuzzDynamic(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDeterministic quantizes the same model twice: the files are equal
+// byte for byte.
+func TestDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	tr, err := onnxtest.Transformer{Layers: 2, Hidden: 32, Heads: 4, FF: 64, Vocab: 50, Seed: 9}.Write(filepath.Join(dir, "m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range quantize.Formats {
+		var files [2][]byte
+		for i := range files {
+			out := filepath.Join(dir, string(f)+strconv.Itoa(i)+".onnx")
+			if _, err := quantize.Files(tr.Model, out, false, quantize.Options{Format: f}); err != nil {
+				t.Fatal(err)
+			}
+			if files[i], err = os.ReadFile(out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(files[0], files[1]) {
+			t.Errorf("%s: two runs wrote different bytes", f)
+		}
+	}
+}
+
+// TestThreadsIndependent embeds with the int8 model on one and on two
+// intra-op threads: the embeddings are equal bit for bit.
+func TestThreadsIndependent(t *testing.T) {
+	dir := t.TempDir()
+	tok, err := onnxtest.TokenModel{Dim: 64, Layers: 3, Seed: 3}.Write(filepath.Join(dir, "m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := filepath.Join(dir, "q")
+	if _, err := quantize.Files(tok.Dir, q, false, quantize.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	texts := make([]string, 300)
+	for i := range texts {
+		texts[i] = strings.Repeat(onnxtest.DefaultWords[i%len(onnxtest.DefaultWords)]+" ", 1+i%40) + onnxtest.DefaultWords[(i*7)%len(onnxtest.DefaultWords)]
+	}
+	var got [2][]float32
+	for i, threads := range []int{1, 2} {
+		enc, err := onnx.OpenEncoder(q, onnx.EncoderSettings{Threads: threads, Normalize: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := blas32.General{Rows: len(texts), Cols: enc.Dim(), Stride: enc.Dim(), Data: make([]float32, len(texts)*enc.Dim())}
+		if err := enc.Encode(context.Background(), dst, texts); err != nil {
+			t.Fatal(err)
+		}
+		enc.Close()
+		got[i] = dst.Data
+	}
+	if !slices.Equal(got[0], got[1]) {
+		t.Error("int8 embeddings differ between 1 and 2 threads")
+	}
 }
