@@ -14,14 +14,14 @@ import (
 	"github.com/embfit/embfit/onnx/tokenizer"
 )
 
-// BenchmarkEmbedSessionOptions runs the MiniLM-shaped transformer, float32
+// BenchmarkSessionOptions runs the MiniLM-shaped transformer, float32
 // and int8, on 640 WordNet test glosses (length-sorted batches of 64,
 // bert-base-uncased tokens) under ONNX Runtime session options embfit
 // could choose: intra-op threads 1 or 2, thread-pool spinning on (ORT's
 // default) or off, and each graph optimization level. It reports texts/s
 // and texts per CPU-second (session.Run only; tokenizing is done once
 // beforehand).
-func BenchmarkEmbedSessionOptions(b *testing.B) {
+func BenchmarkSessionOptions(b *testing.B) {
 	if err := onnx.Init(); err != nil {
 		b.Fatal(err)
 	}
