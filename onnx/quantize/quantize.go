@@ -12,7 +12,8 @@
 //     MatMulInteger (uint8 × int8 → int32) → Cast → Mul by the activation
 //     scale times the weight's per-column scales.
 //   - FormatDynamicQuantizeMatMul: ONNX Runtime's com.microsoft
-//     DynamicQuantizeMatMul, one node per weight, bias folded in.
+//     DynamicQuantizeMatMul, one node per weight, with the bias of a
+//     following Add (or of a Gemm) folded in.
 //
 // ONNX Runtime fuses the first into the second when it optimizes the
 // graph, so both run alike there; the first is the portable default.
@@ -99,9 +100,23 @@ func Dynamic(m *graph.Model, o Options) (Report, error) {
 			q.consumers[in]++
 		}
 	}
+	q.adds, q.folded = map[string]*onnxpb.NodeProto{}, map[*onnxpb.NodeProto]bool{}
+	for _, n := range q.g.Node {
+		if n.OpType == "Add" && (n.Domain == "" || n.Domain == "ai.onnx") && len(n.Input) == 2 {
+			for _, in := range n.Input {
+				q.adds[in] = n
+			}
+		}
+	}
+	for _, o := range q.g.Output {
+		q.consumers[o.Name]++ // a graph output is never folded away
+	}
 	var rep Report
 	var nodes []*onnxpb.NodeProto
 	for _, n := range q.g.Node {
+		if q.folded[n] {
+			continue
+		}
 		if n.OpType != "MatMul" && n.OpType != "Gemm" || (n.Domain != "" && n.Domain != "ai.onnx") {
 			nodes = append(nodes, n)
 			continue
@@ -147,8 +162,10 @@ type quantizer struct {
 	o         Options
 	inits     map[string]*onnxpb.TensorProto
 	consumers map[string]int
-	weights   map[string]qweight   // by float weight name and layout
-	actQ      map[string][3]string // activation → its DynamicQuantizeLinear outputs
+	adds      map[string]*onnxpb.NodeProto // a tensor → an Add reading it
+	folded    map[*onnxpb.NodeProto]bool   // Adds folded into a quantized node
+	weights   map[string]qweight           // by float weight name and layout
+	actQ      map[string][3]string         // activation → its DynamicQuantizeLinear outputs
 	added     []*onnxpb.TensorProto
 	taken     map[string]bool // names in use
 }
@@ -234,6 +251,19 @@ func (q *quantizer) rewrite(n *onnxpb.NodeProto) ([]*onnxpb.NodeProto, string, e
 		scale = q.addFloat(q.unique(w.scale+"_alpha"), []int64{int64(len(s))}, s)
 	}
 	out := n.Output[0]
+	if n.OpType == "MatMul" && q.o.Format == FormatDynamicQuantizeMatMul {
+		// MatMul then Add of a [N] constant: the bias goes into the node.
+		if add := q.adds[out]; add != nil && q.consumers[out] == 1 {
+			other := add.Input[0]
+			if other == out {
+				other = add.Input[1]
+			}
+			if q.isVector(other, int(bt.Dims[1])) {
+				bias, out = other, add.Output[0]
+				q.folded[add] = true
+			}
+		}
+	}
 	base := q.unique(out + "_quant")
 	var nodes []*onnxpb.NodeProto
 	mm := out

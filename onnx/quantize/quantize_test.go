@@ -173,6 +173,23 @@ func TestDynamic(t *testing.T) {
 						t.Errorf("float node %s %v left", n.OpType, n.Input)
 					}
 				}
+				if f == quantize.FormatDynamicQuantizeMatMul {
+					// Biases are folded: no Add reads a quantized node's output.
+					q, inits := map[string]bool{}, map[string]bool{}
+					for _, n := range m.Graph().Node {
+						if n.OpType == "DynamicQuantizeMatMul" {
+							q[n.Output[0]] = true
+						}
+					}
+					for _, in := range m.Graph().Initializer {
+						inits[in.Name] = true
+					}
+					for _, n := range m.Graph().Node {
+						if n.OpType == "Add" && (q[n.Input[0]] && inits[n.Input[1]] || inits[n.Input[0]] && q[n.Input[1]]) {
+							t.Errorf("bias Add %s not folded", n.Name)
+						}
+					}
+				}
 				for _, in := range m.Graph().Initializer {
 					if strings.HasSuffix(in.Name, ".weight") || in.Name == "W" || strings.HasPrefix(in.Name, "W") && len(in.Name) == 2 {
 						t.Errorf("float weight %s left", in.Name)
