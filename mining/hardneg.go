@@ -364,7 +364,7 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 	// Search the queries in chunks so that the candidate lists take at most
 	// queryChunk × (RangeMax·5/4+4) × 16 bytes, however many queries.
 	var hits Results
-	search := SearchSettings{K: s.RangeMax, QueryBlock: s.QueryBlock, CorpusBlock: s.CorpusBlock}
+	search := SearchSettings{QueryBlock: s.QueryBlock, CorpusBlock: s.CorpusBlock}
 	total := int64(nq) * int64(p.Corpus.Rows)
 	var posScores, negScores []float64
 	var passed []Hit
@@ -375,7 +375,7 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 		if progress != nil {
 			prog = func(done, _ int64) { progress(int64(q0)*int64(p.Corpus.Rows)+done, total) }
 		}
-		if err := TopK(ctx, &hits, linalg.Slice(p.Queries, q0, q1), p.Corpus, search, ex, prog); err != nil {
+		if err := TopK(ctx, &hits, linalg.Slice(p.Queries, q0, q1), p.Corpus, s.RangeMax, search, ex, prog); err != nil {
 			return nil, err
 		}
 		for q := q0; q < q1; q++ {
