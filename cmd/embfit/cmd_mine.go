@@ -39,6 +39,11 @@ func mineCommand() *cli.Command {
 			"  n-tuple         {anchor, positive, negative_1..negative_N}; queries short of N negatives are left out\n" +
 			"  n-tuple-scores  n-tuple plus \"scores\": [s(anchor,positive), s(anchor,negative_1), ...]\n" +
 			"  labeled-pair    {text1, text2, label}: 1 for each positive, 0 for each negative\n" +
+			"  labeled-list    {anchor, positive: [positive, negative_1..negative_k], labels: [1, 0..0]}; queries\n" +
+			"                  with no negative are left out\n" +
+			"--include-positives keeps the positives (labelled: the label's items) among the ranked candidates, so\n" +
+			"each n-tuple line is the query's first-stage ranking (for re-ranking evaluation sets); it needs\n" +
+			"--output-format n-tuple or n-tuple-scores, and the filters and --range-min may drop positives too.\n" +
 			"In labelled mode each item's output positive is one item of its label chosen with --seed.\n" +
 			"OUT.manifest.json records the model sha256, inputs, every setting, counts, score statistics, the\n" +
 			"candidates each filter dropped and the queries short of negatives.\n" +
@@ -56,7 +61,7 @@ func mineCommand() *cli.Command {
 			&cli.StringFlag{Name: "corpus-embeddings", Usage: "`C.npy`: one row per line of --corpus (with --query-embeddings)"},
 			&cli.StringFlag{Name: "anchor-field", Value: "anchor", Usage: "pairs field holding the query"},
 			&cli.StringFlag{Name: "positive-field", Value: "positive", Usage: "pairs field holding the positive"},
-			&cli.StringFlag{Name: "text-field", Value: "text", Usage: "corpus / labelled field holding the text"},
+			&cli.StringFlag{Name: "text-field", Value: "text", Usage: "corpus / labelled field holding the text (\"tensor\" by default for tensor models)"},
 			&cli.StringFlag{Name: "label-field", Value: "label", Usage: "labelled field holding the label"},
 			&cli.IntFlag{Name: "num-negatives", Value: 3, Usage: "negatives per query"},
 			&cli.IntFlag{Name: "range-min", Value: 0, Usage: "first rank considered (0 = the best non-positive)"},
@@ -67,12 +72,18 @@ func mineCommand() *cli.Command {
 			&cli.Float64Flag{Name: "relative-margin", DefaultText: "off", Usage: "drop candidates with s_neg > s_pos − `R`·|s_pos|"},
 			&cli.StringFlag{Name: "sampling", Value: "top", Usage: "top (best ranked) or random (seeded) among passing candidates"},
 			&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "seed for random sampling and labelled positives"},
-			&cli.StringFlag{Name: "output-format", Value: "triplet", Usage: "triplet, n-tuple, n-tuple-scores or labeled-pair"},
+			&cli.StringFlag{Name: "output-format", Value: "triplet", Usage: "triplet, n-tuple, n-tuple-scores, labeled-pair or labeled-list"},
+			&cli.BoolFlag{Name: "include-positives", Usage: "rank the positives among the candidates (with an n-tuple format)"},
 			&cli.StringFlag{Name: "out", Usage: "output `FILE` (JSONL); the manifest goes to FILE.manifest.json (required)"},
 			&cli.IntFlag{Name: "query-block", Value: mining.DefaultQueryBlock, Usage: "queries per GEMM block"},
 			&cli.IntFlag{Name: "corpus-block", Value: mining.DefaultCorpusBlock, Usage: "corpus rows per GEMM block"},
 			&cli.IntFlag{Name: "batch-size", Usage: "encoder batch size (default 64)"},
-			&cli.IntFlag{Name: "max-length", Usage: "encoder max tokens per text (default 256)"},
+			&cli.IntFlag{Name: "max-length", Usage: "encoder max tokens per text (default: the model folder's max_seq_length, else 256)"},
+			&cli.StringFlag{Name: "file", Usage: "ONNX file inside the model folder, e.g. onnx/model_O4.onnx"},
+			&cli.StringFlag{Name: "query-prompt", Usage: "text prepended to every query (default: the model folder's default prompt)"},
+			&cli.StringFlag{Name: "query-prompt-name", Usage: "one of the model folder's prompts for the queries, e.g. query"},
+			&cli.StringFlag{Name: "corpus-prompt", Usage: "text prepended to every corpus text (default: the model folder's default prompt)"},
+			&cli.StringFlag{Name: "corpus-prompt-name", Usage: "one of the model folder's prompts for the corpus, e.g. document"},
 		},
 		Action: runMine,
 	}
@@ -87,9 +98,11 @@ func parseMineFlags(c *cli.Context) (*job.MineJob, error) {
 		Pairs: c.String("pairs"), Labelled: c.String("labelled"), Corpus: c.String("corpus"),
 		Model: c.String("model"), QueryEmbeddings: c.String("query-embeddings"), CorpusEmbeddings: c.String("corpus-embeddings"),
 		AnchorField: c.String("anchor-field"), PositiveField: c.String("positive-field"),
-		TextField: c.String("text-field"), LabelField: c.String("label-field"),
+		TextField: setString(c, "text-field"), LabelField: c.String("label-field"),
 		Format: c.String("output-format"), Out: c.String("out"),
-		Encoder: onnx.EncoderSettings{BatchSize: c.Int("batch-size"), MaxLength: c.Int("max-length")},
+		Encoder:     onnx.EncoderSettings{BatchSize: c.Int("batch-size"), MaxLength: c.Int("max-length"), File: c.String("file")},
+		QueryPrompt: c.String("query-prompt"), QueryPromptName: c.String("query-prompt-name"),
+		CorpusPrompt: c.String("corpus-prompt"), CorpusPromptName: c.String("corpus-prompt-name"),
 	}
 	switch {
 	case (j.Pairs == "") == (j.Labelled == ""):
@@ -112,6 +125,10 @@ func parseMineFlags(c *cli.Context) (*job.MineJob, error) {
 		NumNegatives: c.Int("num-negatives"), RangeMin: c.Int("range-min"), RangeMax: c.Int("range-max"),
 		Sampling: c.String("sampling"), Seed: c.Uint64("seed"),
 		QueryBlock: c.Int("query-block"), CorpusBlock: c.Int("corpus-block"),
+		IncludePositives: c.Bool("include-positives"),
+	}
+	if err := mining.CheckOutput(j.Format, s); err != nil {
+		return nil, err // names include_positives: main names the flag
 	}
 	switch {
 	case s.NumNegatives < 1:
@@ -176,7 +193,7 @@ func runMine(c *cli.Context) error {
 	res, err := j.Run(c.Context) // c.Context is cancelled by main on SIGINT/SIGTERM
 	stop()
 	if err != nil {
-		return withHint(err, "model", "takes a float tensor", "embed it with `embfit embed` and mine with --query-embeddings")
+		return withHint(err, "model", "takes a float tensor", "embfit mine needs text; embed it with `embfit embed` and mine with --query-embeddings")
 	}
 	w := c.App.Writer
 	if w == nil {
@@ -192,4 +209,14 @@ func runMine(c *cli.Context) error {
 		man.Output.Rows, j.Format, j.Out, res.Load.Round(time.Millisecond), res.Search.Round(time.Millisecond),
 		time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// setString is the flag's value when given on the command line, else ""
+// (so the job's own default applies: "text", or "tensor" for tensor
+// models).
+func setString(c *cli.Context, name string) string {
+	if c.IsSet(name) {
+		return c.String(name)
+	}
+	return ""
 }

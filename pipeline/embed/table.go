@@ -121,6 +121,7 @@ func (t *Table) Encode(_ context.Context, dst blas32.General, texts []string) er
 		panic("embed: Table.Encode: dst shape does not match")
 	}
 	for i, s := range texts {
+		s = Untag(s) // the table holds one vector per text, whatever its role
 		j, ok := t.index[s]
 		if !ok {
 			return fmt.Errorf("%s: text %s: %w", t.source, quoteShort(s), ErrNotInTable)
