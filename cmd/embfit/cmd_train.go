@@ -52,7 +52,7 @@ func trainCommand() *cli.Command {
 			&cli.GenericFlag{Name: "loss", Usage: "loss `SPEC` [W*]NAME[:key=value,...], repeatable (default infonce; names: " + strings.Join(losses.Names(), ", ") + ")", Value: &specList{}},
 			&cli.StringFlag{Name: "head", Value: "linear", Usage: "head kind: " + strings.Join(head.Kinds(), ", ")},
 			&cli.IntFlag{Name: "dim", Usage: "head output width (default: the encoder's)"},
-			&cli.IntFlag{Name: "hidden", Usage: "mlp hidden width (default: the encoder's)"},
+			&cli.IntFlag{Name: "hidden", Usage: "mlp hidden width (default: 4× the encoder's)"},
 			&cli.BoolFlag{Name: "normalize-head", Usage: "L2-normalize the head's output (merged.onnx always normalizes)"},
 			&cli.StringFlag{Name: "optimizer", Value: "adamw", Usage: "sgd, adam or adamw"},
 			&cli.Float64Flag{Name: "lr", Usage: "peak learning rate (default 1e-3; sgd 0.05)"},

@@ -34,11 +34,17 @@ type Settings struct {
 	// Out is the head's output width D'; 0 means In.
 	Out int `json:"out"`
 	// Hidden is the hidden width of kinds that have one (mlp); 0 means
-	// In. Always 0 for kinds without one.
+	// DefaultHiddenFactor·In. Always 0 for kinds without one.
 	Hidden int `json:"hidden"`
 	// Normalize L2-normalizes each output row.
 	Normalize bool `json:"normalize"`
 }
+
+// DefaultHiddenFactor is the default hidden width of an mlp head in
+// multiples of its input width. Measured on WordNet with GloVe (5 epochs,
+// seed 1): 4× the width gave test MAP@R 0.1655 against 0.1570 at 1× for
+// about 1.5× the training time; see docs/TRAINING.md.
+const DefaultHiddenFactor = 4
 
 // Head is a trainable map from N×In encoder embeddings to N×Out rows, with
 // its parameters, their gradients and the activations of the last Forward
@@ -113,7 +119,7 @@ func (s Settings) WithDefaults() (Settings, error) {
 		s.Out = s.In
 	}
 	if s.Hidden == 0 {
-		s.Hidden = s.In
+		s.Hidden = DefaultHiddenFactor * s.In
 	}
 	if s.Out < 0 || s.Hidden < 0 {
 		return s, fmt.Errorf("head: widths must be positive (out %d, hidden %d)", s.Out, s.Hidden)
