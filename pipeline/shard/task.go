@@ -1,0 +1,232 @@
+package shard
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/embfit/embfit/internal/atomicfile"
+	"github.com/embfit/embfit/mining"
+	"github.com/embfit/embfit/pipeline"
+)
+
+// Inputs are a plan's inputs opened for running its tasks: the texts
+// (read and checked against the plan's sha256 once) and the embeddings
+// files (read row range by row range). One Inputs may run many tasks, from
+// several goroutines; it keeps the last corpus shard it read, so tasks of
+// the same shard in one process read it once.
+type Inputs struct {
+	plan   *Plan
+	texts  *texts
+	qe, ce *npyFile
+
+	mu         sync.Mutex
+	shard      int // index of the cached shard, -1 for none
+	shardRows  blas32.General
+	shardError error
+}
+
+// OpenInputs reads the plan's texts, verifying that the pairs and corpus
+// files still have the sha256 the plan recorded, and opens its embeddings.
+func OpenInputs(p *Plan) (*Inputs, error) {
+	for _, k := range []int{inPairs, inCorpus} {
+		in := p.Inputs[k]
+		sum, err := pipeline.FileSHA256(in.Path)
+		if err != nil {
+			return nil, err
+		}
+		if sum != in.SHA256 {
+			return nil, fmt.Errorf("%s: changed since the plan was made (sha256 %s, plan has %s)", in.Path, sum, in.SHA256)
+		}
+	}
+	t, err := loadTexts(p.Inputs[inPairs].Path, p.Inputs[inCorpus].Path, p.AnchorField, p.PositiveField, p.TextField)
+	if err != nil {
+		return nil, err
+	}
+	if len(t.queryText) != p.Queries || len(t.corpusText) != p.Corpus {
+		return nil, fmt.Errorf("inputs have %d queries × %d corpus rows, the plan %d × %d", len(t.queryText), len(t.corpusText), p.Queries, p.Corpus)
+	}
+	in := &Inputs{plan: p, texts: t, shard: -1}
+	if in.qe, err = openNPY(p.Inputs[inQueryEmb].Path); err != nil {
+		return nil, err
+	}
+	if in.ce, err = openNPY(p.Inputs[inCorpusEmb].Path); err != nil {
+		in.qe.Close()
+		return nil, err
+	}
+	if in.qe.cols != p.Dim || in.ce.cols != p.Dim || in.qe.rows != p.Inputs[inQueryEmb].Rows || in.ce.rows != p.Corpus {
+		in.Close()
+		return nil, fmt.Errorf("embeddings' shapes differ from the plan's")
+	}
+	return in, nil
+}
+
+// Close closes the embeddings files.
+func (in *Inputs) Close() error {
+	in.qe.Close()
+	return in.ce.Close()
+}
+
+// readChecked reads rows of f, checks their sha256 against want and
+// L2-normalizes them.
+func readChecked(f *npyFile, rows []int, want string, task int) (blas32.General, error) {
+	h := sha256.New()
+	m, err := f.readRows(rows, h)
+	if err != nil {
+		return m, err
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != want {
+		return m, fmt.Errorf("%s: the rows of task %d changed since the plan was made (sha256 %s, plan has %s)", f.path, task, sum, want)
+	}
+	mining.NormalizeRows(m)
+	return m, nil
+}
+
+// corpusShard returns the normalized rows of task t's corpus shard,
+// reading them unless they are the cached shard.
+func (in *Inputs) corpusShard(t Task) (blas32.General, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.shard != t.Shard {
+		in.shardRows, in.shardError = readChecked(in.ce, span(t.C0, t.C1), t.CorpusRowsSHA256, t.Index)
+		in.shard = t.Shard
+	}
+	return in.shardRows, in.shardError
+}
+
+// RunTask runs task i of the plan and writes its partial (to a temporary
+// name, renamed when complete: rerunning a task replaces its partial with
+// identical bytes). Memory: the task's query rows and corpus shard, the
+// search buffer and candidates for at most 65,536 queries.
+func (in *Inputs) RunTask(ctx context.Context, i int) error {
+	p := in.plan
+	if i < 0 || i >= len(p.Tasks) {
+		return fmt.Errorf("task %d: the plan has tasks 0 to %d", i, len(p.Tasks)-1)
+	}
+	t := p.Tasks[i]
+	queries, err := readChecked(in.qe, in.texts.firstPair[t.Q0:t.Q1], t.QueryRowsSHA256, i)
+	if err != nil {
+		return err
+	}
+	corpus, err := in.corpusShard(t)
+	if err != nil {
+		return err
+	}
+	path := p.PartialPath(i)
+	f, err := atomicfile.Create(path, false)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	pw, err := newPartialWriter(f, in.header(t))
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	sh := mining.Shard{Queries: queries, Corpus: corpus, Q0: t.Q0, C0: t.C0,
+		QueryText: in.texts.queryText, CorpusText: in.texts.corpusText, Positives: in.texts.positives}
+	err = mining.SearchShard(ctx, sh, p.Settings, func(_ int, c *mining.Candidates) error { return pw.add(c) })
+	if err != nil {
+		return err
+	}
+	if err := pw.close(f); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// header is the partial header task t must carry.
+func (in *Inputs) header(t Task) PartialHeader {
+	p := in.plan
+	return PartialHeader{Task: t.Index, Q0: t.Q0, Q1: t.Q1, C0: t.C0, C1: t.C1, RangeMax: p.Settings.RangeMax,
+		PairsSHA256: p.Inputs[inPairs].SHA256, CorpusSHA256: p.Inputs[inCorpus].SHA256,
+		QueryRowsSHA256: t.QueryRowsSHA256, CorpusRowsSHA256: t.CorpusRowsSHA256}
+}
+
+// MergeResult is the outcome of Merge.
+type MergeResult struct {
+	Mined    *mining.Mined
+	Manifest mining.Manifest
+}
+
+// Merge reads every task's partial, block by block, merges each query's
+// candidates over the corpus shards, selects negatives exactly as
+// `embfit mine` does and writes out and out.manifest.json (atomically;
+// both or neither). Each partial's header must match its task in the plan
+// (inputs' sha256 included) and its checksum must hold. Memory: the
+// texts, the results (as for one machine) and one query's candidates per
+// shard, whatever the number of tasks.
+func (in *Inputs) Merge(ctx context.Context, out string) (*MergeResult, error) {
+	p := in.plan
+	m, err := mining.NewMerger(in.texts.positives, p.Corpus, p.Settings)
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]*mining.Candidates, p.Shards)
+	for i := range parts {
+		parts[i] = &mining.Candidates{}
+	}
+	for b := 0; b*p.Shards < len(p.Tasks); b++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := in.mergeBlock(m, p.Tasks[b*p.Shards:(b+1)*p.Shards], parts); err != nil {
+			return nil, err
+		}
+	}
+	mined, err := m.Mined()
+	if err != nil {
+		return nil, err
+	}
+	prob := &mining.Problem{QueryText: in.texts.queryText, CorpusText: in.texts.corpusText, Positives: in.texts.positives}
+	man := mining.Manifest{Command: "embfit mine", Mode: "pairs", Inputs: append([]mining.InputFile(nil), p.Inputs...)}
+	man, err = mining.WriteOutputs(out, p.Format, false, prob, mined, man)
+	if err != nil {
+		return nil, err
+	}
+	return &MergeResult{Mined: mined, Manifest: man}, nil
+}
+
+func (in *Inputs) mergeBlock(m *mining.Merger, tasks []Task, parts []*mining.Candidates) error {
+	readers := make([]*PartialReader, len(tasks))
+	for s, t := range tasks {
+		path := in.plan.PartialPath(t.Index)
+		f, err := os.Open(path)
+		if os.IsNotExist(err) {
+			return fmt.Errorf("task %d has no partial %s (not run yet?)", t.Index, path)
+		}
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r, err := NewPartialReader(f, path)
+		if err != nil {
+			return err
+		}
+		if r.Header != in.header(t) {
+			return fmt.Errorf("%s: written for other inputs or another split than task %d of the plan (header %+v)", path, t.Index, r.Header)
+		}
+		readers[s] = r
+	}
+	for q := tasks[0].Q0; q < tasks[0].Q1; q++ {
+		for s, r := range readers {
+			if _, err := r.Next(parts[s]); err != nil {
+				return err
+			}
+		}
+		if err := m.Add(q, parts); err != nil {
+			return err
+		}
+	}
+	for _, r := range readers {
+		if _, err := r.Next(parts[0]); err != io.EOF {
+			return err
+		}
+	}
+	return nil
+}
