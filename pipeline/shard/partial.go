@@ -19,12 +19,12 @@ const partialMagic = "embfit-partial\x01\n"
 // PartialHeader describes a partial: which task of which plan wrote it,
 // from which inputs. The merge checks it against the plan.
 type PartialHeader struct {
-	Task       int `json:"task"`
-	Q0         int `json:"q0"`
-	Q1         int `json:"q1"`
-	C0         int `json:"c0"`
-	C1         int `json:"c1"`
-	RangeMax   int `json:"range_max"`
+	Task     int `json:"task"`
+	Q0       int `json:"q0"`
+	Q1       int `json:"q1"`
+	C0       int `json:"c0"`
+	C1       int `json:"c1"`
+	RangeMax int `json:"range_max"`
 	// Inputs are the sha256 of the text inputs (pairs, corpus) and of the
 	// embedding rows the task read (its query rows, its corpus rows).
 	PairsSHA256      string `json:"pairs_sha256"`

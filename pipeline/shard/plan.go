@@ -53,7 +53,7 @@ type PlanSettings struct {
 
 // Plan is a mining job split into tasks, as written by MakePlan.
 type Plan struct {
-	Version int `json:"version"`
+	Version int    `json:"version"`
 	Mode    string `json:"mode"`
 	// Inputs are the manifest's inputs: pairs, corpus, query-embeddings,
 	// corpus-embeddings, with rows and sha256.
