@@ -5,9 +5,13 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
@@ -87,30 +91,60 @@ func runPrism(t *testing.T, build func(beam.Scope) error) {
 	}
 }
 
+// mineSingle runs `embfit mine`'s job on the problem, writing out and its
+// manifest, and returns their contents.
+func mineSingle(t *testing.T, pairs, corpus, qe, ce string, s mining.Settings, format, out string) (jsonl, manifest []byte) {
+	t.Helper()
+	j := &pipeline.MineJob{Pairs: pairs, Corpus: corpus, QueryEmbeddings: qe, CorpusEmbeddings: ce, Settings: s, Format: format, Out: out}
+	_, err := j.Run(context.Background())
+	must(t, err)
+	jsonl, err = os.ReadFile(out)
+	must(t, err)
+	manifest, err = os.ReadFile(out + ".manifest.json")
+	must(t, err)
+	must(t, os.Remove(out))
+	must(t, os.Remove(out+".manifest.json"))
+	return jsonl, manifest
+}
+
+// sameOutput checks that out and its manifest hold jsonl and manifest.
+func sameOutput(t *testing.T, out string, jsonl, manifest []byte) {
+	t.Helper()
+	got, err := os.ReadFile(out)
+	must(t, err)
+	if !bytes.Equal(got, jsonl) {
+		t.Errorf("%s differs from embfit mine's output (%d vs %d bytes)", out, len(got), len(jsonl))
+	}
+	got, err = os.ReadFile(out + ".manifest.json")
+	must(t, err)
+	if !bytes.Equal(got, manifest) {
+		t.Errorf("%s.manifest.json differs from embfit mine's:\n%s\nwant\n%s", out, got, manifest)
+	}
+}
+
+var mineSettings = mining.Settings{NumNegatives: 4, RangeMin: 1, RangeMax: 25, MaxScore: ptr(0.95), MinScore: ptr(-0.6),
+	AbsoluteMargin: ptr(0.02), RelativeMargin: ptr(0.05), Sampling: mining.SamplingRandom, Seed: 8}
+
 func TestMinePrismEqualsMine(t *testing.T) {
 	pairs, corpus, qe, ce := writeProblem(t, t.TempDir(), 80, 53, 5)
-	s := mining.Settings{NumNegatives: 4, RangeMin: 1, RangeMax: 25, MaxScore: ptr(0.95), MinScore: ptr(-0.6),
-		AbsoluteMargin: ptr(0.02), RelativeMargin: ptr(0.05), Sampling: mining.SamplingRandom, Seed: 8}
-	single := t.TempDir()
-	t.Chdir(single)
-	j := &pipeline.MineJob{Pairs: pairs, Corpus: corpus, QueryEmbeddings: qe, CorpusEmbeddings: ce, Settings: s, Format: mining.FormatNTupleScores, Out: "neg.jsonl"}
-	if _, err := j.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	// Outputs go to the same path (the manifest records it): the single
+	// run's files are read and removed before each sharded run.
+	out := filepath.Join(t.TempDir(), "neg.jsonl")
+	wantJSONL, wantManifest := mineSingle(t, pairs, corpus, qe, ce, mineSettings, mining.FormatNTupleScores, out)
 	for _, shards := range []int{1, 3, 7} {
 		for _, tq := range []int{9, 80} {
 			t.Run(fmt.Sprintf("shards%d/tq%d", shards, tq), func(t *testing.T) {
 				work := t.TempDir()
-				t.Chdir(work)
 				p, err := shard.MakePlan(context.Background(), shard.PlanSettings{Pairs: pairs, Corpus: corpus, QueryEmbeddings: qe, CorpusEmbeddings: ce,
-					Settings: s, Format: mining.FormatNTupleScores, TaskQueries: tq, Shards: shards})
+					Settings: mineSettings, Format: mining.FormatNTupleScores, TaskQueries: tq, Shards: shards})
 				must(t, err)
-				must(t, p.Write("plan.json"))
-				job := &mineJob{plan: filepath.Join(work, "plan.json"), out: "neg.jsonl"}
+				must(t, p.Write(filepath.Join(work, "plan.json")))
+				job := &mineJob{plan: filepath.Join(work, "plan.json"), out: out}
 				must(t, job.check())
 				runPrism(t, job.build)
-				sameFiles(t, filepath.Join(single, "neg.jsonl"), filepath.Join(work, "neg.jsonl"))
-				sameFiles(t, filepath.Join(single, "neg.jsonl.manifest.json"), filepath.Join(work, "neg.jsonl.manifest.json"))
+				sameOutput(t, out, wantJSONL, wantManifest)
+				os.Remove(out)
+				os.Remove(out + ".manifest.json")
 			})
 		}
 	}
@@ -143,12 +177,63 @@ func TestEmbedPrismEqualsEmbed(t *testing.T) {
 }
 
 func TestBootArgs(t *testing.T) {
-	boot := []string{"--id='1-2'", "--provision_endpoint=localhost:1", "--logging_endpoint=localhost:2", "--artifact_endpoint=localhost:3", "--control_endpoint=localhost:4"}
+	boot := []string{"--id='1-2'", "--provision_endpoint=localhost:1"}
 	if !isBoot(boot) || isBoot([]string{"--worker", "--id=1"}) || isBoot([]string{"mine", "--plan", "p"}) {
 		t.Fatal("isBoot")
 	}
-	got := fmt.Sprint(bootToWorker(boot))
-	if want := "[--worker=true --id=1-2 --logging_endpoint=localhost:2 --control_endpoint=localhost:4]"; got != want {
-		t.Fatalf("bootToWorker = %s, want %s", got, want)
+	for in, want := range map[string]string{"'1-2'": "1-2", `"x"`: "x", "plain": "plain", "'": "'", "'a\"": "'a\""} {
+		if got := stripQuotes(in); got != want {
+			t.Errorf("stripQuotes(%s) = %s, want %s", in, got, want)
+		}
 	}
+}
+
+// TestPrismProcessSmoke runs `embfit-beam mine` as its own process
+// against a standalone Prism job server (its own process too), whose
+// PROCESS environment starts separate worker processes of the same
+// binary.
+func TestPrismProcessSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two binaries")
+	}
+	bin := t.TempDir()
+	for _, b := range []struct{ out, pkg string }{{"prism", "github.com/apache/beam/sdks/v2/go/cmd/prism"}, {"embfit-beam", "."}} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, b.out), b.pkg)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", b.pkg, err, out)
+		}
+	}
+	l, err := net.Listen("tcp", "localhost:0")
+	must(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	var prismLog bytes.Buffer
+	server := exec.Command(filepath.Join(bin, "prism"), "--job_port", strconv.Itoa(port), "--serve_http=false", "--log_level", "warn")
+	server.Stdout, server.Stderr = &prismLog, &prismLog
+	must(t, server.Start())
+	defer func() {
+		server.Process.Kill()
+		server.Wait()
+	}()
+	pairs, corpus, qe, ce := writeProblem(t, t.TempDir(), 60, 41, 4)
+	out := filepath.Join(t.TempDir(), "neg.jsonl")
+	wantJSONL, wantManifest := mineSingle(t, pairs, corpus, qe, ce, mineSettings, mining.FormatTriplet, out)
+	work := t.TempDir()
+	p, err := shard.MakePlan(context.Background(), shard.PlanSettings{Pairs: pairs, Corpus: corpus, QueryEmbeddings: qe, CorpusEmbeddings: ce,
+		Settings: mineSettings, Format: mining.FormatTriplet, TaskQueries: 16, Shards: 3})
+	must(t, err)
+	must(t, p.Write(filepath.Join(work, "plan.json")))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	exe := filepath.Join(bin, "embfit-beam")
+	var driverLog bytes.Buffer
+	driver := exec.CommandContext(ctx, exe, "mine", "--plan", filepath.Join(work, "plan.json"), "--out", out,
+		"--runner", "universal", "--endpoint", "localhost:"+strconv.Itoa(port),
+		"--environment_type", "PROCESS", "--environment_config", `{"command":"`+exe+`"}`)
+	driver.Dir = work
+	driver.Stdout, driver.Stderr = &driverLog, &driverLog
+	if err := driver.Run(); err != nil {
+		t.Fatalf("embfit-beam mine: %v\n%s\nprism:\n%s", err, driverLog.String(), prismLog.String())
+	}
+	sameOutput(t, out, wantJSONL, wantManifest)
 }

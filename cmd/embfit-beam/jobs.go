@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -76,11 +77,11 @@ func (m *mineJob) check() error {
 	case m.out == "":
 		return errors.New("missing flag --out")
 	}
-	_, err := shard.ReadPlan(m.plan)
-	if err != nil {
+	if _, err := shard.ReadPlan(m.plan); err != nil {
 		return fmt.Errorf("--plan: %w", err)
 	}
-	return nil
+	// Workers may run in another folder.
+	return absPaths(&m.plan, &m.out)
 }
 
 // build: task indices → runTasksFn (a partial each) → one group →
@@ -226,7 +227,8 @@ func (e *embedJob) check() error {
 	case e.BatchSize < 1 || e.MaxLength < 1:
 		return errors.New("--batch-size and --max-length must be positive")
 	}
-	return nil
+	// Workers may run in another folder.
+	return absPaths(&e.Model, &e.input, &e.out, &e.Tokenizer)
 }
 
 func (e *embedJob) build(s beam.Scope) error {
@@ -295,4 +297,19 @@ func (f *concatFn) ProcessElement(_ context.Context, _ int, paths func(*string) 
 		return fmt.Errorf("shards written %v, want %v", got, want)
 	}
 	return shard.ConcatEmbeddings(f.Out, want)
+}
+
+// absPaths makes the non-empty paths absolute.
+func absPaths(paths ...*string) error {
+	for _, p := range paths {
+		if *p == "" {
+			continue
+		}
+		a, err := filepath.Abs(*p)
+		if err != nil {
+			return err
+		}
+		*p = a
+	}
+	return nil
 }

@@ -25,12 +25,14 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/apache/beam/sdks/v2/go/container/tools"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/flink"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/util/grpcx"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 )
 
@@ -50,7 +52,12 @@ func main() {
 func run(ctx context.Context, args []string) int {
 	if isBoot(args) {
 		// Started by a runner as a PROCESS environment: become the worker.
-		os.Args = append(os.Args[:1], bootToWorker(args)...)
+		wargs, err := bootToWorker(ctx, args)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "embfit-beam: worker boot:", err)
+			return 2
+		}
+		os.Args = append(os.Args[:1], wargs...)
 		flag.Parse()
 		beam.Init() // runs the harness and exits
 		return 0
@@ -69,7 +76,6 @@ func run(ctx context.Context, args []string) int {
 		e := &embedJob{}
 		e.flags(flag.CommandLine)
 		job = e.build
-		defer func() {}()
 		flag.CommandLine.Parse(args[1:])
 		if err := e.check(); err != nil {
 			fmt.Fprintln(os.Stderr, "embfit-beam embed:", err)
@@ -143,12 +149,14 @@ func isBoot(args []string) bool {
 	return boot && !worker
 }
 
-// bootToWorker turns boot arguments into the worker harness's: --worker,
-// --id with the quotes Prism v2.78.0 adds stripped, and the control and
-// logging endpoints; the rest (provision, artifact) is dropped since the
-// executable is already the worker.
-func bootToWorker(args []string) []string {
-	out := []string{"--worker=true"}
+// bootToWorker does what the SDK's container boot program does for a
+// worker binary that is already in place: it asks the provision service
+// (--provision_endpoint) for the control and logging endpoints and the
+// pipeline options (passed on through PIPELINE_OPTIONS_FILE), and returns
+// the worker harness's arguments, with --id stripped of the literal
+// quotes Prism v2.78.0's PROCESS environment puts around it.
+func bootToWorker(ctx context.Context, args []string) ([]string, error) {
+	var id, prov, semi string
 	for _, a := range args {
 		k, v, ok := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		if !ok {
@@ -156,10 +164,42 @@ func bootToWorker(args []string) []string {
 		}
 		switch k {
 		case "id":
-			out = append(out, "--id="+strings.Trim(v, `'"`))
-		case "control_endpoint", "logging_endpoint", "semi_persist_dir":
-			out = append(out, "--"+k+"="+v)
+			id = stripQuotes(v)
+		case "provision_endpoint":
+			prov = v
+		case "semi_persist_dir":
+			semi = v
 		}
 	}
-	return out
+	info, err := tools.ProvisionInfo(grpcx.WriteWorkerID(ctx, id), prov)
+	if err != nil {
+		return nil, fmt.Errorf("provision service %s: %w", prov, err)
+	}
+	options, err := tools.ProtoToJSON(info.GetPipelineOptions())
+	if err != nil {
+		return nil, fmt.Errorf("pipeline options: %w", err)
+	}
+	if err := tools.MakePipelineOptionsFileAndEnvVar(options); err != nil {
+		return nil, fmt.Errorf("pipeline options: %w", err)
+	}
+	if caps := info.GetRunnerCapabilities(); len(caps) > 0 {
+		os.Setenv("RUNNER_CAPABILITIES", strings.Join(caps, " "))
+	}
+	if ep := info.GetStatusEndpoint().GetUrl(); ep != "" {
+		os.Setenv("STATUS_ENDPOINT", ep)
+	}
+	out := []string{"--worker=true", "--id=" + id,
+		"--logging_endpoint=" + info.GetLoggingEndpoint().GetUrl(), "--control_endpoint=" + info.GetControlEndpoint().GetUrl()}
+	if semi != "" {
+		out = append(out, "--semi_persist_dir="+semi)
+	}
+	return out, nil
+}
+
+// stripQuotes removes one pair of matching quotes around v.
+func stripQuotes(v string) string {
+	if len(v) >= 2 && (v[0] == '\'' || v[0] == '"') && v[len(v)-1] == v[0] {
+		return v[1 : len(v)-1]
+	}
+	return v
 }

@@ -68,6 +68,10 @@ type Plan struct {
 	Dim           int                `json:"dim"`
 	TaskQueries   int                `json:"task_queries"`
 	Shards        int                `json:"shards"`
+	// WorkDir is the working folder MakePlan ran in: relative input paths
+	// (kept as given, for the manifest) are opened relative to it, so
+	// tasks may run from any folder.
+	WorkDir string `json:"work_dir"`
 	// Partials is the partials' folder, relative to the plan file's.
 	Partials string `json:"partials"`
 	Tasks    []Task `json:"tasks"`
@@ -244,6 +248,9 @@ func MakePlan(ctx context.Context, s PlanSettings) (*Plan, error) {
 		}
 	}
 	p.Partials = s.Partials
+	if p.WorkDir, err = os.Getwd(); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -268,6 +275,15 @@ func (p *Plan) Write(path string) error {
 		return err
 	}
 	return atomicfile.WriteFile(path, append(b, '\n'))
+}
+
+// inputPath returns the path to open input k at.
+func (p *Plan) inputPath(k int) string {
+	path := p.Inputs[k].Path
+	if filepath.IsAbs(path) || p.WorkDir == "" {
+		return path
+	}
+	return filepath.Join(p.WorkDir, path)
 }
 
 // PartialsDir returns the partials' folder.

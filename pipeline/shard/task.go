@@ -37,7 +37,7 @@ type Inputs struct {
 func OpenInputs(p *Plan) (*Inputs, error) {
 	for _, k := range []int{inPairs, inCorpus} {
 		in := p.Inputs[k]
-		sum, err := pipeline.FileSHA256(in.Path)
+		sum, err := pipeline.FileSHA256(p.inputPath(k))
 		if err != nil {
 			return nil, err
 		}
@@ -45,7 +45,7 @@ func OpenInputs(p *Plan) (*Inputs, error) {
 			return nil, fmt.Errorf("%s: changed since the plan was made (sha256 %s, plan has %s)", in.Path, sum, in.SHA256)
 		}
 	}
-	t, err := loadTexts(p.Inputs[inPairs].Path, p.Inputs[inCorpus].Path, p.AnchorField, p.PositiveField, p.TextField)
+	t, err := loadTexts(p.inputPath(inPairs), p.inputPath(inCorpus), p.AnchorField, p.PositiveField, p.TextField)
 	if err != nil {
 		return nil, err
 	}
@@ -53,10 +53,10 @@ func OpenInputs(p *Plan) (*Inputs, error) {
 		return nil, fmt.Errorf("inputs have %d queries × %d corpus rows, the plan %d × %d", len(t.queryText), len(t.corpusText), p.Queries, p.Corpus)
 	}
 	in := &Inputs{plan: p, texts: t, shard: -1}
-	if in.qe, err = openNPY(p.Inputs[inQueryEmb].Path); err != nil {
+	if in.qe, err = openNPY(p.inputPath(inQueryEmb)); err != nil {
 		return nil, err
 	}
-	if in.ce, err = openNPY(p.Inputs[inCorpusEmb].Path); err != nil {
+	if in.ce, err = openNPY(p.inputPath(inCorpusEmb)); err != nil {
 		in.qe.Close()
 		return nil, err
 	}
