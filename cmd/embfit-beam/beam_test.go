@@ -209,6 +209,7 @@ func TestPrismProcessSmoke(t *testing.T) {
 	l.Close()
 	var prismLog bytes.Buffer
 	server := exec.Command(filepath.Join(bin, "prism"), "--job_port", strconv.Itoa(port), "--serve_http=false", "--log_level", "warn")
+	server.Dir = t.TempDir() // workers start there
 	server.Stdout, server.Stderr = &prismLog, &prismLog
 	must(t, server.Start())
 	defer func() {

@@ -179,9 +179,20 @@ func bootToWorker(ctx context.Context, args []string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline options: %w", err)
 	}
-	if err := tools.MakePipelineOptionsFileAndEnvVar(options); err != nil {
+	// The harness reads them from PIPELINE_OPTIONS_FILE (the SDK's helper
+	// would write it into the working folder).
+	f, err := os.CreateTemp("", "embfit-beam-options-*.json")
+	if err != nil {
 		return nil, fmt.Errorf("pipeline options: %w", err)
 	}
+	_, err = f.WriteString(options)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pipeline options: %w", err)
+	}
+	os.Setenv("PIPELINE_OPTIONS_FILE", f.Name())
 	if caps := info.GetRunnerCapabilities(); len(caps) > 0 {
 		os.Setenv("RUNNER_CAPABILITIES", strings.Join(caps, " "))
 	}
