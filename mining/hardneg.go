@@ -277,7 +277,7 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 	nq := p.Queries.Rows
 	sel := newSelector(s, nq, p.Corpus.Rows)
 	m := sel.m
-	qText, cText := internTexts(p.QueryText, p.CorpusText)
+	qText, cText := InternTexts(p.QueryText, p.CorpusText)
 
 	var exclude Exclude
 	if p.labelled() {

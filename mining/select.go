@@ -63,9 +63,10 @@ func (sel *selector) finish() *Mined {
 	return sel.m
 }
 
-// internTexts maps every distinct text of queryText and corpusText to a
-// small integer, so that exclusion compares integers.
-func internTexts(queryText, corpusText []string) (qText, cText []int32) {
+// InternTexts maps every distinct text of queryText and corpusText to a
+// small integer (equal ids for equal texts, in either slice), so that
+// exclusion compares integers.
+func InternTexts(queryText, corpusText []string) (qText, cText []int32) {
 	ids := make(map[string]int32)
 	intern := func(t string) int32 {
 		id, ok := ids[t]

@@ -13,37 +13,43 @@ import (
 
 // Shard is the input of one mining task of a pairs-mode problem split
 // into query blocks × corpus shards: the embeddings of queries
-// [Q0, Q0+Queries.Rows) and of corpus rows [C0, C0+Corpus.Rows), and the
-// complete texts and positives (which the exclusions need). Rows must be
+// [Q0, Q0+Queries.Rows) and of corpus rows [C0, C0+Corpus.Rows), and what
+// the exclusions need of them, as text ids (InternTexts over the whole
+// problem): nothing of size of the whole problem. Rows must be
 // L2-normalized as for Mine.
 type Shard struct {
 	Queries, Corpus blas32.General
 	Q0, C0          int
-	// QueryText, CorpusText and Positives are those of the whole problem
-	// (see Problem).
-	QueryText, CorpusText []string
-	Positives             [][]int
+	// QueryText[i] is the text id of query Q0+i, CorpusText[j] that of
+	// corpus row C0+j.
+	QueryText, CorpusText []int32
+	// Positives[i] are the (global) corpus rows of query Q0+i's
+	// positives, and PositiveText[i] their text ids.
+	Positives    [][]int
+	PositiveText [][]int32
 }
 
 func (sh *Shard) check() error {
-	q1, c1 := sh.Q0+sh.Queries.Rows, sh.C0+sh.Corpus.Rows
+	nq, nc := sh.Queries.Rows, sh.Corpus.Rows
 	switch {
 	case sh.Queries.Cols != sh.Corpus.Cols:
 		return fmt.Errorf("query dimension %d != corpus dimension %d", sh.Queries.Cols, sh.Corpus.Cols)
-	case sh.Q0 < 0 || q1 > len(sh.QueryText) || sh.C0 < 0 || c1 > len(sh.CorpusText):
-		return fmt.Errorf("shard queries [%d,%d) × corpus [%d,%d) outside %d queries × %d corpus rows", sh.Q0, q1, sh.C0, c1, len(sh.QueryText), len(sh.CorpusText))
-	case len(sh.Positives) != len(sh.QueryText):
-		return fmt.Errorf("%d positive lists for %d queries", len(sh.Positives), len(sh.QueryText))
-	case sh.Queries.Rows == 0 || sh.Corpus.Rows == 0:
+	case sh.Q0 < 0 || sh.C0 < 0:
+		return fmt.Errorf("negative shard offsets %d, %d", sh.Q0, sh.C0)
+	case len(sh.QueryText) != nq || len(sh.CorpusText) != nc:
+		return fmt.Errorf("%d query text ids for %d rows, %d corpus text ids for %d rows", len(sh.QueryText), nq, len(sh.CorpusText), nc)
+	case len(sh.Positives) != nq || len(sh.PositiveText) != nq:
+		return fmt.Errorf("%d positive lists and %d positive text lists for %d queries", len(sh.Positives), len(sh.PositiveText), nq)
+	case nq == 0 || nc == 0:
 		return errors.New("empty shard")
 	}
-	for q := sh.Q0; q < q1; q++ {
-		if len(sh.Positives[q]) == 0 {
-			return fmt.Errorf("query %d has no positive", q)
+	for i, ps := range sh.Positives {
+		if len(ps) == 0 || len(sh.PositiveText[i]) != len(ps) {
+			return fmt.Errorf("query %d: %d positives, %d positive text ids", sh.Q0+i, len(ps), len(sh.PositiveText[i]))
 		}
-		for _, c := range sh.Positives[q] {
-			if c < 0 || c >= len(sh.CorpusText) {
-				return fmt.Errorf("query %d: positive row %d out of range", q, c)
+		for _, c := range ps {
+			if c < 0 {
+				return fmt.Errorf("query %d: positive row %d out of range", sh.Q0+i, c)
 			}
 		}
 	}
@@ -88,15 +94,17 @@ func SearchShard(ctx context.Context, sh Shard, s Settings, emit func(q int, c *
 	if err := sh.check(); err != nil {
 		return err
 	}
-	qText, cText := internTexts(sh.QueryText, sh.CorpusText)
-	exclude := pairsExclude(sh.Positives, qText, cText)
+	exclude := func(q, c int) bool { // shard-local q and c
+		t := sh.CorpusText[c]
+		return t == sh.QueryText[q] || containsInt32(sh.PositiveText[q], t)
+	}
 	search := SearchSettings{K: s.RangeMax, QueryBlock: s.QueryBlock, CorpusBlock: s.CorpusBlock}
 	var hits Results
 	var cand Candidates
 	nq, c1 := sh.Queries.Rows, sh.C0+sh.Corpus.Rows
 	for q0 := 0; q0 < nq; q0 += queryChunk {
 		q1 := min(q0+queryChunk, nq)
-		ex := func(q, c int) bool { return exclude(sh.Q0+q0+q, sh.C0+c) }
+		ex := func(q, c int) bool { return exclude(q0+q, c) }
 		if err := TopK(ctx, &hits, linalg.Slice(sh.Queries, q0, q1), sh.Corpus, search, ex, nil); err != nil {
 			return err
 		}
@@ -105,7 +113,7 @@ func SearchShard(ctx context.Context, sh Shard, s Settings, emit func(q int, c *
 			qv := linalg.Row(sh.Queries, q)
 			cand.Zero = isZero(qv)
 			cand.Positives = cand.Positives[:0]
-			for i, c := range sh.Positives[g] {
+			for i, c := range sh.Positives[q] {
 				if c >= sh.C0 && c < c1 {
 					cand.Positives = append(cand.Positives, PositiveScore{Slot: int32(i), Score: dot(qv, linalg.Row(sh.Corpus, c-sh.C0))})
 				}

@@ -15,6 +15,13 @@ import (
 func mineSharded(t *testing.T, p Problem, s Settings, queryBlock, shards int) *Mined {
 	t.Helper()
 	nq, nc := p.Queries.Rows, p.Corpus.Rows
+	qText, cText := InternTexts(p.QueryText, p.CorpusText)
+	posText := make([][]int32, nq)
+	for q, ps := range p.Positives {
+		for _, c := range ps {
+			posText[q] = append(posText[q], cText[c])
+		}
+	}
 	m, err := NewMerger(p.Positives, nc, s)
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +35,7 @@ func mineSharded(t *testing.T, p Problem, s Settings, queryBlock, shards int) *M
 				continue
 			}
 			sh := Shard{Queries: linalg.Slice(p.Queries, q0, q1), Corpus: linalg.Slice(p.Corpus, c0, c1), Q0: q0, C0: c0,
-				QueryText: p.QueryText, CorpusText: p.CorpusText, Positives: p.Positives}
+				QueryText: qText[q0:q1], CorpusText: cText[c0:c1], Positives: p.Positives[q0:q1], PositiveText: posText[q0:q1]}
 			err := SearchShard(context.Background(), sh, s, func(q int, c *Candidates) error {
 				cp := &Candidates{Zero: c.Zero, Positives: append([]PositiveScore(nil), c.Positives...), Hits: append([]Hit(nil), c.Hits...)}
 				parts[q-q0] = append(parts[q-q0], cp)

@@ -33,9 +33,9 @@ func init() {
 }
 
 // Process-level caches. The Go SDK calls Setup once per cached plan and
-// concurrent bundle and never calls Teardown, so opened inputs (texts,
-// a corpus shard) and ONNX sessions live here for the worker process's
-// life instead of in DoFn fields.
+// concurrent bundle and never calls Teardown, so opened inputs (files and
+// the last corpus shard read) and ONNX sessions live here for the worker
+// process's life instead of in DoFn fields.
 var (
 	inputsMu    sync.Mutex
 	inputsCache = map[string]*shard.Inputs{}
@@ -158,11 +158,11 @@ func (f *mergeFn) ProcessElement(ctx context.Context, _ int, done func(*int) boo
 	if i := slices.Index(seen, false); i >= 0 {
 		return fmt.Errorf("task %d did not finish", i)
 	}
-	_, in, err := planInputs(f.Plan)
+	p, err := shard.ReadPlan(f.Plan)
 	if err != nil {
 		return err
 	}
-	_, err = in.Merge(ctx, f.Out)
+	_, err = shard.Merge(ctx, p, f.Out)
 	return err
 }
 

@@ -46,8 +46,8 @@ func mineTaskCommands(mineFlags []cli.Flag) []*cli.Command {
 			UsageText: "embfit mine run --plan plan.json --task I",
 			Description: "Writes the task's partial (per query, the exact top --range-max candidates of its corpus shard with\n" +
 				"float64 scores, and the scores of the positives in the shard) into the plan's partials folder, to a\n" +
-				"temporary name renamed when complete: a task can be retried or run twice. The inputs must still\n" +
-				"have the sha256 the plan recorded.",
+				"temporary name renamed when complete: a task can be retried or run twice. It reads only its own\n" +
+				"rows of the embeddings and of the plan's text-ids file, which must still have the plan's sha256.",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "plan", Usage: "plan `FILE` written by embfit mine plan"},
 				&cli.IntFlag{Name: "task", Value: -1, Usage: "task index `I`, 0 to tasks-1 (e.g. $JOB_COMPLETION_INDEX or $SLURM_ARRAY_TASK_ID)"},
@@ -149,11 +149,13 @@ func runMineMerge(c *cli.Context) error {
 	if st, err := os.Stat(filepath.Dir(out)); err != nil || !st.IsDir() {
 		return fmt.Errorf("--out %s: folder %s does not exist", out, filepath.Dir(out))
 	}
-	p, in, err := openPlan(c)
-	if err != nil {
+	if err := requireFlags(c, "plan"); err != nil {
 		return err
 	}
-	defer in.Close()
+	p, err := shard.ReadPlan(c.String("plan"))
+	if err != nil {
+		return fmt.Errorf("--plan: %w", err)
+	}
 	for _, inp := range p.Inputs {
 		for _, o := range []string{out, out + ".manifest.json"} {
 			if samePath(o, inp.Path) {
@@ -161,7 +163,7 @@ func runMineMerge(c *cli.Context) error {
 			}
 		}
 	}
-	res, err := in.Merge(c.Context, out)
+	res, err := shard.Merge(c.Context, p, out)
 	if err != nil {
 		return err
 	}

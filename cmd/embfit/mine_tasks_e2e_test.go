@@ -152,10 +152,17 @@ func TestMineTasksE2E(t *testing.T) {
 			t.Errorf("%s written despite an error", f)
 		}
 	}
-	// Inputs changed after the plan: the task refuses.
+	// Inputs changed after the plan: the task or the merge refuses.
+	mustRun(t, work, "mine", "run", "--plan", "plan.json", "--task", "0")
+	mustRun(t, work, "mine", "run", "--plan", "plan.json", "--task", "1")
 	embedWrite(t, pairs, "{\"anchor\":\"the\",\"positive\":\"the\"}\n")
-	_, errOut, code := runEmbfitIn(t, work, nil, "mine", "run", "--plan", "plan.json", "--task", "0")
+	_, errOut, code := runEmbfitIn(t, work, nil, "mine", "merge", "--plan", "plan.json", "--out", "neg.jsonl")
 	if code != 2 || !strings.Contains(errOut, "changed since the plan") {
-		t.Errorf("changed input: exit %d, %q", code, errOut)
+		t.Errorf("changed pairs: exit %d, %q", code, errOut)
+	}
+	embedWrite(t, filepath.Join(dir, "c.npy"), "\x93NUMPY")
+	_, errOut, code = runEmbfitIn(t, work, nil, "mine", "run", "--plan", "plan.json", "--task", "0")
+	if code != 2 || !strings.Contains(errOut, "c.npy") {
+		t.Errorf("changed embeddings: exit %d, %q", code, errOut)
 	}
 }

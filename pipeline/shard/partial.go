@@ -25,12 +25,15 @@ type PartialHeader struct {
 	C0       int `json:"c0"`
 	C1       int `json:"c1"`
 	RangeMax int `json:"range_max"`
-	// Inputs are the sha256 of the text inputs (pairs, corpus) and of the
-	// embedding rows the task read (its query rows, its corpus rows).
+	// Inputs are the sha256 of the text inputs (pairs, corpus), of the
+	// embedding rows the task read (its query rows, its corpus rows) and
+	// of its parts of the text-ids file.
 	PairsSHA256      string `json:"pairs_sha256"`
 	CorpusSHA256     string `json:"corpus_sha256"`
 	QueryRowsSHA256  string `json:"query_rows_sha256"`
 	CorpusRowsSHA256 string `json:"corpus_rows_sha256"`
+	QueryIDsSHA256   string `json:"query_ids_sha256"`
+	CorpusIDsSHA256  string `json:"corpus_ids_sha256"`
 }
 
 // crc32c is the partials' checksum table (Castagnoli).

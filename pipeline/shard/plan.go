@@ -19,7 +19,10 @@
 package shard
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,11 +75,17 @@ type Plan struct {
 	// (kept as given, for the manifest) are opened relative to it, so
 	// tasks may run from any folder.
 	WorkDir string `json:"work_dir"`
-	// Partials is the partials' folder, relative to the plan file's.
-	Partials string `json:"partials"`
-	Tasks    []Task `json:"tasks"`
+	// Partials is the partials' folder, relative to the plan file's; it
+	// also holds the text-ids file (IDsFile, with Positives positives in
+	// all and sha256 IDsSHA256).
+	Partials  string `json:"partials"`
+	IDsFile   string `json:"ids_file"`
+	IDsSHA256 string `json:"ids_sha256"`
+	Positives int    `json:"positives"`
+	Tasks     []Task `json:"tasks"`
 
 	dir string // the plan file's folder
+	ids []byte // the text-ids file, until Write
 }
 
 // Task is one query block × corpus shard.
@@ -90,9 +99,12 @@ type Task struct {
 	C1    int `json:"c1"`
 	// QueryRowsSHA256 and CorpusRowsSHA256 are the sha256 of the raw
 	// embedding rows the task reads (its queries' rows of the query
-	// embeddings in order, its corpus rows).
+	// embeddings in order, its corpus rows); QueryIDsSHA256 and
+	// CorpusIDsSHA256 those of the parts of the text-ids file it reads.
 	QueryRowsSHA256  string `json:"query_rows_sha256"`
 	CorpusRowsSHA256 string `json:"corpus_rows_sha256"`
+	QueryIDsSHA256   string `json:"query_ids_sha256"`
+	CorpusIDsSHA256  string `json:"corpus_ids_sha256"`
 	// Partial is the partial's file name in the partials folder.
 	Partial string `json:"partial"`
 }
@@ -221,13 +233,23 @@ func MakePlan(ctx context.Context, s PlanSettings) (*Plan, error) {
 			return nil, err
 		}
 	}
+	var l idsLayout
+	p.ids, l = buildIDs(t)
+	p.Positives = int(l.p)
+	sum := sha256.Sum256(p.ids)
+	p.IDsSHA256, p.IDsFile = hex.EncodeToString(sum[:]), "text-ids.bin"
+	ids := &idsReader{name: "text ids", r: bytes.NewReader(p.ids), l: l}
 	shardSums := make([]string, s.Shards)
+	shardIDs := make([]string, s.Shards)
 	for i := range shardSums {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		c0, c1 := Rows(p.Corpus, i, s.Shards)
 		if shardSums[i], err = ce.rowsSHA256(span(c0, c1)); err != nil {
+			return nil, err
+		}
+		if shardIDs[i], err = ids.corpusTextSHA256(c0, c1); err != nil {
 			return nil, err
 		}
 	}
@@ -240,11 +262,16 @@ func MakePlan(ctx context.Context, s PlanSettings) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
+		qi, err := ids.queryBlockSHA256(q0, q1)
+		if err != nil {
+			return nil, err
+		}
 		for i := range s.Shards {
 			c0, c1 := Rows(p.Corpus, i, s.Shards)
 			n := len(p.Tasks)
 			p.Tasks = append(p.Tasks, Task{Index: n, Block: b, Shard: i, Q0: q0, Q1: q1, C0: c0, C1: c1,
-				QueryRowsSHA256: qs, CorpusRowsSHA256: shardSums[i], Partial: fmt.Sprintf("task-%06d.part", n)})
+				QueryRowsSHA256: qs, CorpusRowsSHA256: shardSums[i], QueryIDsSHA256: qi, CorpusIDsSHA256: shardIDs[i],
+				Partial: fmt.Sprintf("task-%06d.part", n)})
 		}
 	}
 	p.Partials = s.Partials
@@ -254,9 +281,10 @@ func MakePlan(ctx context.Context, s PlanSettings) (*Plan, error) {
 	return p, nil
 }
 
-// Write writes the plan to path atomically and creates its partials
-// folder (default path + ".partials"), which is stored relative to the
-// plan's folder.
+// Write creates the plan's partials folder (default path + ".partials",
+// stored relative to the plan's folder), writes the text-ids file into
+// it and the plan to path, all atomically. Only a plan made by MakePlan
+// can be written.
 func (p *Plan) Write(path string) error {
 	dir := filepath.Dir(path)
 	if p.Partials == "" {
@@ -267,7 +295,13 @@ func (p *Plan) Write(path string) error {
 		}
 	}
 	p.dir = dir
+	if p.ids == nil {
+		return errors.New("plan: no text ids (plans come from MakePlan)")
+	}
 	if err := os.MkdirAll(p.PartialsDir(), 0o755); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(p.idsPath(), p.ids); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(p, "", "  ")
@@ -284,6 +318,14 @@ func (p *Plan) inputPath(k int) string {
 		return path
 	}
 	return filepath.Join(p.WorkDir, path)
+}
+
+// idsPath returns the text-ids file.
+func (p *Plan) idsPath() string { return filepath.Join(p.PartialsDir(), p.IDsFile) }
+
+// idsLayout returns the layout of the plan's text-ids file.
+func (p *Plan) idsLayout() idsLayout {
+	return idsLayout{q: int64(p.Queries), c: int64(p.Corpus), p: int64(p.Positives)}
 }
 
 // PartialsDir returns the partials' folder.
@@ -321,6 +363,8 @@ func (p *Plan) check() error {
 		return errors.New("no tasks")
 	case p.Partials == "" || strings.Contains(p.Partials, "\x00"):
 		return errors.New("no partials folder")
+	case p.IDsFile == "" || filepath.Base(p.IDsFile) != p.IDsFile || p.Positives < p.Queries:
+		return errors.New("no text-ids file")
 	}
 	if err := p.Settings.Validate(); err != nil {
 		return err

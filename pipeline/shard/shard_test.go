@@ -133,7 +133,7 @@ func TestPlanRunMergeEqualsMine(t *testing.T) {
 					if err := inputs.RunTask(context.Background(), 0); err != nil {
 						t.Fatal(err)
 					}
-					if _, err := inputs.Merge(context.Background(), "neg.jsonl"); err != nil {
+					if _, err := Merge(context.Background(), p, "neg.jsonl"); err != nil {
 						t.Fatal(err)
 					}
 					gotOut, gotMan := readOut(t, "neg.jsonl")
@@ -171,7 +171,7 @@ func TestMergeRejectsBadPartials(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := inputs.Merge(context.Background(), "neg.jsonl"); err == nil || !strings.Contains(err.Error(), "task 0 has no partial") {
+	if _, err := Merge(context.Background(), p, "neg.jsonl"); err == nil || !strings.Contains(err.Error(), "task 0 has no partial") {
 		t.Fatalf("missing partial: %v", err)
 	}
 	if err := inputs.RunTask(context.Background(), 0); err != nil {
@@ -181,14 +181,14 @@ func TestMergeRejectsBadPartials(t *testing.T) {
 	b, _ := os.ReadFile(p.PartialPath(1))
 	good, _ := os.ReadFile(p.PartialPath(0))
 	os.WriteFile(p.PartialPath(0), b, 0o644)
-	if _, err := inputs.Merge(context.Background(), "neg.jsonl"); err == nil || !strings.Contains(err.Error(), "another split") {
+	if _, err := Merge(context.Background(), p, "neg.jsonl"); err == nil || !strings.Contains(err.Error(), "another split") {
 		t.Fatalf("swapped partial: %v", err)
 	}
 	// A flipped bit in a score: the checksum fails.
 	bad := bytes.Clone(good)
 	bad[len(bad)-10] ^= 1
 	os.WriteFile(p.PartialPath(0), bad, 0o644)
-	if _, err := inputs.Merge(context.Background(), "neg.jsonl"); err == nil {
+	if _, err := Merge(context.Background(), p, "neg.jsonl"); err == nil {
 		t.Fatal("corrupt partial accepted")
 	}
 	if _, err := os.Stat("neg.jsonl"); !os.IsNotExist(err) {
@@ -206,6 +206,24 @@ func TestMergeRejectsBadPartials(t *testing.T) {
 	defer fresh.Close()
 	if err := fresh.RunTask(context.Background(), 0); err == nil || !strings.Contains(err.Error(), "changed since the plan") {
 		t.Fatalf("changed embeddings: %v", err)
+	}
+	// Changed texts: the merge refuses.
+	os.WriteFile(pairs, []byte("{\"anchor\":\"c1\",\"positive\":\"c1\"}\n"), 0o644)
+	if _, err := Merge(context.Background(), p, "neg.jsonl"); err == nil || !strings.Contains(err.Error(), "changed since the plan") {
+		t.Fatalf("changed pairs: %v", err)
+	}
+	// A corrupt text-ids file: the task refuses.
+	idsPath := filepath.Join(p.PartialsDir(), p.IDsFile)
+	ids, _ := os.ReadFile(idsPath)
+	ids[4*p.Corpus] ^= 1 // the text id of query 0
+	os.WriteFile(idsPath, ids, 0o644)
+	again, err := OpenInputs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if err := again.RunTask(context.Background(), 0); err == nil || !strings.Contains(err.Error(), "text-ids.bin: the part of task 0 changed") {
+		t.Fatalf("corrupt text ids: %v", err)
 	}
 }
 

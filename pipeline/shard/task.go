@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"sync"
@@ -16,25 +17,170 @@ import (
 	"github.com/embfit/embfit/pipeline"
 )
 
-// Inputs are a plan's inputs opened for running its tasks: the texts
-// (read and checked against the plan's sha256 once) and the embeddings
-// files (read row range by row range). One Inputs may run many tasks, from
-// several goroutines; it keeps the last corpus shard it read, so tasks of
-// the same shard in one process read it once.
+// Inputs are a plan's inputs opened for running its tasks: the
+// embeddings and the text-ids file, read part by part (a task reads its
+// query block's and its corpus shard's part of each, never every text).
+// One Inputs may run many tasks, from several goroutines; it keeps the
+// last corpus shard it read, so tasks of the same shard in one process
+// read it once.
 type Inputs struct {
 	plan   *Plan
-	texts  *texts
+	ids    *idsReader
+	idsF   *os.File
 	qe, ce *npyFile
 
-	mu         sync.Mutex
-	shard      int // index of the cached shard, -1 for none
-	shardRows  blas32.General
-	shardError error
+	mu    sync.Mutex
+	shard int // index of the cached shard, -1 for none
+	rows  blas32.General
+	text  []int32
+	err   error
 }
 
-// OpenInputs reads the plan's texts, verifying that the pairs and corpus
-// files still have the sha256 the plan recorded, and opens its embeddings.
+// OpenInputs opens the plan's embeddings and text-ids file and checks
+// their shapes against the plan.
 func OpenInputs(p *Plan) (*Inputs, error) {
+	in := &Inputs{plan: p, shard: -1}
+	var err error
+	if in.ids, in.idsF, err = openIDs(p.idsPath(), p.idsLayout()); err != nil {
+		return nil, err
+	}
+	if in.qe, err = openNPY(p.inputPath(inQueryEmb)); err != nil {
+		in.idsF.Close()
+		return nil, err
+	}
+	if in.ce, err = openNPY(p.inputPath(inCorpusEmb)); err != nil {
+		in.idsF.Close()
+		in.qe.Close()
+		return nil, err
+	}
+	if in.qe.cols != p.Dim || in.ce.cols != p.Dim || in.qe.rows != p.Inputs[inQueryEmb].Rows || in.ce.rows != p.Corpus {
+		in.Close()
+		return nil, fmt.Errorf("embeddings' shapes differ from the plan's")
+	}
+	return in, nil
+}
+
+// Close closes the files.
+func (in *Inputs) Close() error {
+	in.idsF.Close()
+	in.qe.Close()
+	return in.ce.Close()
+}
+
+// checkSum compares h's sum with want.
+func checkSum(h hash.Hash, want, name string, task int) error {
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != want {
+		return fmt.Errorf("%s: the part of task %d changed since the plan was made (sha256 %s, plan has %s)", name, task, sum, want)
+	}
+	return nil
+}
+
+// readChecked reads rows of f, checks their sha256 against want and
+// L2-normalizes them.
+func readChecked(f *npyFile, rows []int, want string, task int) (blas32.General, error) {
+	h := sha256.New()
+	m, err := f.readRows(rows, h)
+	if err != nil {
+		return m, err
+	}
+	if err := checkSum(h, want, f.path, task); err != nil {
+		return m, err
+	}
+	mining.NormalizeRows(m)
+	return m, nil
+}
+
+// corpusShard returns the normalized rows and text ids of task t's corpus
+// shard, reading them unless they are the cached shard.
+func (in *Inputs) corpusShard(t Task) (blas32.General, []int32, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.shard != t.Shard {
+		in.shard = t.Shard
+		in.rows, in.err = readChecked(in.ce, span(t.C0, t.C1), t.CorpusRowsSHA256, t.Index)
+		if in.err == nil {
+			h := sha256.New()
+			if in.text, in.err = in.ids.corpusText(t.C0, t.C1, h); in.err == nil {
+				in.err = checkSum(h, t.CorpusIDsSHA256, in.ids.name, t.Index)
+			}
+		}
+	}
+	return in.rows, in.text, in.err
+}
+
+// RunTask runs task i of the plan and writes its partial (to a temporary
+// name, renamed when complete: rerunning a task replaces its partial with
+// identical bytes). Memory: the task's query rows and corpus shard (with
+// their text ids), the search buffer and candidates for at most 65,536
+// queries.
+func (in *Inputs) RunTask(ctx context.Context, i int) error {
+	p := in.plan
+	if i < 0 || i >= len(p.Tasks) {
+		return fmt.Errorf("task %d: the plan has tasks 0 to %d", i, len(p.Tasks)-1)
+	}
+	t := p.Tasks[i]
+	h := sha256.New()
+	qb, err := in.ids.queryBlock(t.Q0, t.Q1, h)
+	if err != nil {
+		return err
+	}
+	if err := checkSum(h, t.QueryIDsSHA256, in.ids.name, i); err != nil {
+		return err
+	}
+	queries, err := readChecked(in.qe, qb.rows, t.QueryRowsSHA256, i)
+	if err != nil {
+		return err
+	}
+	corpus, ctext, err := in.corpusShard(t)
+	if err != nil {
+		return err
+	}
+	path := p.PartialPath(i)
+	f, err := atomicfile.Create(path, false)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	pw, err := newPartialWriter(f, partialHeader(p, t))
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	sh := mining.Shard{Queries: queries, Corpus: corpus, Q0: t.Q0, C0: t.C0,
+		QueryText: qb.text, CorpusText: ctext, Positives: qb.positives, PositiveText: qb.positiveText}
+	err = mining.SearchShard(ctx, sh, p.Settings, func(_ int, c *mining.Candidates) error { return pw.add(c) })
+	if err != nil {
+		return err
+	}
+	if err := pw.close(f); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// partialHeader is the header task t's partial must carry.
+func partialHeader(p *Plan, t Task) PartialHeader {
+	return PartialHeader{Task: t.Index, Q0: t.Q0, Q1: t.Q1, C0: t.C0, C1: t.C1, RangeMax: p.Settings.RangeMax,
+		PairsSHA256: p.Inputs[inPairs].SHA256, CorpusSHA256: p.Inputs[inCorpus].SHA256,
+		QueryRowsSHA256: t.QueryRowsSHA256, CorpusRowsSHA256: t.CorpusRowsSHA256,
+		QueryIDsSHA256: t.QueryIDsSHA256, CorpusIDsSHA256: t.CorpusIDsSHA256}
+}
+
+// MergeResult is the outcome of Merge.
+type MergeResult struct {
+	Mined    *mining.Mined
+	Manifest mining.Manifest
+}
+
+// Merge reads the plan's texts (checking that the pairs and corpus files
+// still have the sha256 the plan recorded) and every task's partial,
+// block by block, merges each query's
+// candidates over the corpus shards, selects negatives exactly as
+// `embfit mine` does and writes out and out.manifest.json (atomically;
+// both or neither). Each partial's header must match its task in the plan
+// (inputs' sha256 included) and its checksum must hold. Memory: the
+// texts, the results (as for one machine) and one query's candidates per
+// shard, whatever the number of tasks.
+func Merge(ctx context.Context, p *Plan, out string) (*MergeResult, error) {
 	for _, k := range []int{inPairs, inCorpus} {
 		in := p.Inputs[k]
 		sum, err := pipeline.FileSHA256(p.inputPath(k))
@@ -52,118 +198,7 @@ func OpenInputs(p *Plan) (*Inputs, error) {
 	if len(t.queryText) != p.Queries || len(t.corpusText) != p.Corpus {
 		return nil, fmt.Errorf("inputs have %d queries × %d corpus rows, the plan %d × %d", len(t.queryText), len(t.corpusText), p.Queries, p.Corpus)
 	}
-	in := &Inputs{plan: p, texts: t, shard: -1}
-	if in.qe, err = openNPY(p.inputPath(inQueryEmb)); err != nil {
-		return nil, err
-	}
-	if in.ce, err = openNPY(p.inputPath(inCorpusEmb)); err != nil {
-		in.qe.Close()
-		return nil, err
-	}
-	if in.qe.cols != p.Dim || in.ce.cols != p.Dim || in.qe.rows != p.Inputs[inQueryEmb].Rows || in.ce.rows != p.Corpus {
-		in.Close()
-		return nil, fmt.Errorf("embeddings' shapes differ from the plan's")
-	}
-	return in, nil
-}
-
-// Close closes the embeddings files.
-func (in *Inputs) Close() error {
-	in.qe.Close()
-	return in.ce.Close()
-}
-
-// readChecked reads rows of f, checks their sha256 against want and
-// L2-normalizes them.
-func readChecked(f *npyFile, rows []int, want string, task int) (blas32.General, error) {
-	h := sha256.New()
-	m, err := f.readRows(rows, h)
-	if err != nil {
-		return m, err
-	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != want {
-		return m, fmt.Errorf("%s: the rows of task %d changed since the plan was made (sha256 %s, plan has %s)", f.path, task, sum, want)
-	}
-	mining.NormalizeRows(m)
-	return m, nil
-}
-
-// corpusShard returns the normalized rows of task t's corpus shard,
-// reading them unless they are the cached shard.
-func (in *Inputs) corpusShard(t Task) (blas32.General, error) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.shard != t.Shard {
-		in.shardRows, in.shardError = readChecked(in.ce, span(t.C0, t.C1), t.CorpusRowsSHA256, t.Index)
-		in.shard = t.Shard
-	}
-	return in.shardRows, in.shardError
-}
-
-// RunTask runs task i of the plan and writes its partial (to a temporary
-// name, renamed when complete: rerunning a task replaces its partial with
-// identical bytes). Memory: the task's query rows and corpus shard, the
-// search buffer and candidates for at most 65,536 queries.
-func (in *Inputs) RunTask(ctx context.Context, i int) error {
-	p := in.plan
-	if i < 0 || i >= len(p.Tasks) {
-		return fmt.Errorf("task %d: the plan has tasks 0 to %d", i, len(p.Tasks)-1)
-	}
-	t := p.Tasks[i]
-	queries, err := readChecked(in.qe, in.texts.firstPair[t.Q0:t.Q1], t.QueryRowsSHA256, i)
-	if err != nil {
-		return err
-	}
-	corpus, err := in.corpusShard(t)
-	if err != nil {
-		return err
-	}
-	path := p.PartialPath(i)
-	f, err := atomicfile.Create(path, false)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	pw, err := newPartialWriter(f, in.header(t))
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	sh := mining.Shard{Queries: queries, Corpus: corpus, Q0: t.Q0, C0: t.C0,
-		QueryText: in.texts.queryText, CorpusText: in.texts.corpusText, Positives: in.texts.positives}
-	err = mining.SearchShard(ctx, sh, p.Settings, func(_ int, c *mining.Candidates) error { return pw.add(c) })
-	if err != nil {
-		return err
-	}
-	if err := pw.close(f); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Commit()
-}
-
-// header is the partial header task t must carry.
-func (in *Inputs) header(t Task) PartialHeader {
-	p := in.plan
-	return PartialHeader{Task: t.Index, Q0: t.Q0, Q1: t.Q1, C0: t.C0, C1: t.C1, RangeMax: p.Settings.RangeMax,
-		PairsSHA256: p.Inputs[inPairs].SHA256, CorpusSHA256: p.Inputs[inCorpus].SHA256,
-		QueryRowsSHA256: t.QueryRowsSHA256, CorpusRowsSHA256: t.CorpusRowsSHA256}
-}
-
-// MergeResult is the outcome of Merge.
-type MergeResult struct {
-	Mined    *mining.Mined
-	Manifest mining.Manifest
-}
-
-// Merge reads every task's partial, block by block, merges each query's
-// candidates over the corpus shards, selects negatives exactly as
-// `embfit mine` does and writes out and out.manifest.json (atomically;
-// both or neither). Each partial's header must match its task in the plan
-// (inputs' sha256 included) and its checksum must hold. Memory: the
-// texts, the results (as for one machine) and one query's candidates per
-// shard, whatever the number of tasks.
-func (in *Inputs) Merge(ctx context.Context, out string) (*MergeResult, error) {
-	p := in.plan
-	m, err := mining.NewMerger(in.texts.positives, p.Corpus, p.Settings)
+	m, err := mining.NewMerger(t.positives, p.Corpus, p.Settings)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +210,7 @@ func (in *Inputs) Merge(ctx context.Context, out string) (*MergeResult, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if err := in.mergeBlock(m, p.Tasks[b*p.Shards:(b+1)*p.Shards], parts); err != nil {
+		if err := mergeBlock(p, m, p.Tasks[b*p.Shards:(b+1)*p.Shards], parts); err != nil {
 			return nil, err
 		}
 	}
@@ -183,7 +218,7 @@ func (in *Inputs) Merge(ctx context.Context, out string) (*MergeResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	prob := &mining.Problem{QueryText: in.texts.queryText, CorpusText: in.texts.corpusText, Positives: in.texts.positives}
+	prob := &mining.Problem{QueryText: t.queryText, CorpusText: t.corpusText, Positives: t.positives}
 	man := mining.Manifest{Command: "embfit mine", Mode: "pairs", Inputs: append([]mining.InputFile(nil), p.Inputs...)}
 	man, err = mining.WriteOutputs(out, p.Format, false, prob, mined, man)
 	if err != nil {
@@ -192,10 +227,10 @@ func (in *Inputs) Merge(ctx context.Context, out string) (*MergeResult, error) {
 	return &MergeResult{Mined: mined, Manifest: man}, nil
 }
 
-func (in *Inputs) mergeBlock(m *mining.Merger, tasks []Task, parts []*mining.Candidates) error {
+func mergeBlock(p *Plan, m *mining.Merger, tasks []Task, parts []*mining.Candidates) error {
 	readers := make([]*PartialReader, len(tasks))
 	for s, t := range tasks {
-		path := in.plan.PartialPath(t.Index)
+		path := p.PartialPath(t.Index)
 		f, err := os.Open(path)
 		if os.IsNotExist(err) {
 			return fmt.Errorf("task %d has no partial %s (not run yet?)", t.Index, path)
@@ -208,7 +243,7 @@ func (in *Inputs) mergeBlock(m *mining.Merger, tasks []Task, parts []*mining.Can
 		if err != nil {
 			return err
 		}
-		if r.Header != in.header(t) {
+		if r.Header != partialHeader(p, t) {
 			return fmt.Errorf("%s: written for other inputs or another split than task %d of the plan (header %+v)", path, t.Index, r.Header)
 		}
 		readers[s] = r
