@@ -58,8 +58,8 @@ func (sel *selector) query(q int, r *QueryResult, zero bool, row []Hit) {
 
 // finish computes the score summaries and returns the outcome.
 func (sel *selector) finish() *Mined {
-	sel.m.PositiveScores = Summarize(sel.posScores)
-	sel.m.NegativeScores = Summarize(sel.negScores)
+	sel.m.PositiveScores = summarize(sel.posScores)
+	sel.m.NegativeScores = summarize(sel.negScores)
 	return sel.m
 }
 

@@ -20,7 +20,9 @@ import (
 	"github.com/embfit/embfit/mining"
 	"github.com/embfit/embfit/onnx"
 	"github.com/embfit/embfit/onnx/onnxtest"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/dataio"
+	"github.com/embfit/embfit/pipeline/embed"
+	"github.com/embfit/embfit/pipeline/job"
 	"github.com/embfit/embfit/pipeline/shard"
 )
 
@@ -58,8 +60,8 @@ func writeProblem(t *testing.T, dir string, nPairs, nCorpus, d int) (pairs, corp
 	copy(linalg.Row(c, 3), linalg.Row(c, 0))
 	clear(linalg.Row(q, 1))
 	qe, ce = filepath.Join(dir, "q.npy"), filepath.Join(dir, "c.npy")
-	must(t, pipeline.WriteNPY(qe, q))
-	must(t, pipeline.WriteNPY(ce, c))
+	must(t, dataio.WriteNPY(qe, q))
+	must(t, dataio.WriteNPY(ce, c))
 	return pairs, corpus, qe, ce
 }
 
@@ -95,7 +97,7 @@ func runPrism(t *testing.T, build func(beam.Scope) error) {
 // manifest, and returns their contents.
 func mineSingle(t *testing.T, pairs, corpus, qe, ce string, s mining.Settings, format, out string) (jsonl, manifest []byte) {
 	t.Helper()
-	j := &pipeline.MineJob{Pairs: pairs, Corpus: corpus, QueryEmbeddings: qe, CorpusEmbeddings: ce, Settings: s, Format: format, Out: out}
+	j := &job.MineJob{Pairs: pairs, Corpus: corpus, QueryEmbeddings: qe, CorpusEmbeddings: ce, Settings: s, Format: format, Out: out}
 	_, err := j.Run(context.Background())
 	must(t, err)
 	jsonl, err = os.ReadFile(out)
@@ -130,13 +132,13 @@ func TestMinePrismEqualsMine(t *testing.T) {
 	// Outputs go to the same path (the manifest records it): the single
 	// run's files are read and removed before each sharded run.
 	out := filepath.Join(t.TempDir(), "neg.jsonl")
-	wantJSONL, wantManifest := mineSingle(t, pairs, corpus, qe, ce, mineSettings, mining.FormatNTupleScores, out)
+	wantJSONL, wantManifest := mineSingle(t, pairs, corpus, qe, ce, mineSettings, "n-tuple-scores", out)
 	for _, shards := range []int{1, 3, 7} {
 		for _, tq := range []int{9, 80} {
 			t.Run(fmt.Sprintf("shards%d/tq%d", shards, tq), func(t *testing.T) {
 				work := t.TempDir()
 				p, err := shard.MakePlan(context.Background(), shard.PlanSettings{Pairs: pairs, Corpus: corpus, QueryEmbeddings: qe, CorpusEmbeddings: ce,
-					Settings: mineSettings, Format: mining.FormatNTupleScores, TaskQueries: tq, Shards: shards})
+					Settings: mineSettings, Format: "n-tuple-scores", TaskQueries: tq, Shards: shards})
 				must(t, err)
 				must(t, p.Write(filepath.Join(work, "plan.json")))
 				job := &mineJob{plan: filepath.Join(work, "plan.json"), out: out}
@@ -163,7 +165,7 @@ func TestEmbedPrismEqualsEmbed(t *testing.T) {
 	must(t, os.WriteFile(input, in.Bytes(), 0o644))
 	enc, err := onnx.OpenEncoder(w.Dir, onnx.EncoderSettings{BatchSize: 4})
 	must(t, err)
-	_, err = pipeline.EmbedJSONL(context.Background(), enc, pipeline.EmbedFileSettings{Input: input, Out: filepath.Join(dir, "single.npy")})
+	_, err = embed.JSONL(context.Background(), enc, embed.FileSettings{Input: input, Out: filepath.Join(dir, "single.npy")})
 	enc.Close()
 	must(t, err)
 	for _, n := range []int{1, 3, 7} {
@@ -172,7 +174,7 @@ func TestEmbedPrismEqualsEmbed(t *testing.T) {
 		must(t, job.check())
 		runPrism(t, job.build)
 		sameFiles(t, filepath.Join(dir, "single.npy"), out)
-		sameFiles(t, filepath.Join(dir, "single.ids.jsonl"), pipeline.SidecarPath(out))
+		sameFiles(t, filepath.Join(dir, "single.ids.jsonl"), dataio.SidecarPath(out))
 	}
 }
 
@@ -218,10 +220,10 @@ func TestPrismProcessSmoke(t *testing.T) {
 	}()
 	pairs, corpus, qe, ce := writeProblem(t, t.TempDir(), 60, 41, 4)
 	out := filepath.Join(t.TempDir(), "neg.jsonl")
-	wantJSONL, wantManifest := mineSingle(t, pairs, corpus, qe, ce, mineSettings, mining.FormatTriplet, out)
+	wantJSONL, wantManifest := mineSingle(t, pairs, corpus, qe, ce, mineSettings, "triplet", out)
 	work := t.TempDir()
 	p, err := shard.MakePlan(context.Background(), shard.PlanSettings{Pairs: pairs, Corpus: corpus, QueryEmbeddings: qe, CorpusEmbeddings: ce,
-		Settings: mineSettings, Format: mining.FormatTriplet, TaskQueries: 16, Shards: 3})
+		Settings: mineSettings, Format: "triplet", TaskQueries: 16, Shards: 3})
 	must(t, err)
 	must(t, p.Write(filepath.Join(work, "plan.json")))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -15,7 +15,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/embfit/embfit/onnx"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/embed"
 	"github.com/embfit/embfit/pipeline/shard"
 )
 
@@ -265,7 +265,7 @@ func (f *embedShardFn) ProcessElement(ctx context.Context, i int, emit func(stri
 	e.Lock()
 	defer e.Unlock()
 	path := shardPath(f.Out, i, f.Shards)
-	_, err = pipeline.EmbedJSONL(ctx, e.enc, pipeline.EmbedFileSettings{Input: f.Input, Field: f.Field, Out: path, Shard: i, Shards: f.Shards})
+	_, err = embed.JSONL(ctx, e.enc, embed.FileSettings{Input: f.Input, Field: f.Field, Out: path, Shard: i, Shards: f.Shards})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -11,11 +12,12 @@ import (
 	"strings"
 
 	"github.com/embfit/embfit/internal/atomicfile"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/internal/inputerr"
+	"github.com/embfit/embfit/pipeline/dataio"
 )
 
 // ConcatEmbeddings joins the outputs of `embfit embed --shard i/n`, given
-// in shard order, into out and its sidecar (pipeline.SidecarPath): the
+// in shard order, into out and its sidecar (dataio.SidecarPath): the
 // same bytes as one unsharded run. Every shard must be a float32 .npy of
 // the same width with its sidecar beside it, and the sidecars' row
 // numbers must continue one another (a missing, repeated or misordered
@@ -27,8 +29,8 @@ func ConcatEmbeddings(out string, shards []string) error {
 	files := make([]*npyFile, len(shards))
 	rows, cols := 0, -1
 	for i, s := range shards {
-		if sameFile(s, out) || sameFile(pipeline.SidecarPath(s), pipeline.SidecarPath(out)) {
-			return fmt.Errorf("%s: is also the output", s)
+		if sameFile(s, out) || sameFile(dataio.SidecarPath(s), dataio.SidecarPath(out)) {
+			return inputerr.FileError(s, 0, fmt.Errorf("is also the output"))
 		}
 		f, err := openNPY(s)
 		if err != nil {
@@ -36,7 +38,7 @@ func ConcatEmbeddings(out string, shards []string) error {
 		}
 		defer f.Close()
 		if cols >= 0 && f.cols != cols {
-			return fmt.Errorf("%s: %d columns, %s has %d", s, f.cols, shards[0], cols)
+			return inputerr.FileError(s, 0, fmt.Errorf("%d columns, %s has %d", f.cols, shards[0], cols))
 		}
 		cols = f.cols
 		files[i] = f
@@ -47,7 +49,7 @@ func ConcatEmbeddings(out string, shards []string) error {
 		return err
 	}
 	defer npy.Abort()
-	side, err := atomicfile.Create(pipeline.SidecarPath(out), false)
+	side, err := atomicfile.Create(dataio.SidecarPath(out), false)
 	if err != nil {
 		return err
 	}
@@ -58,14 +60,14 @@ func ConcatEmbeddings(out string, shards []string) error {
 	next := 0
 	for i, f := range files {
 		if _, err := io.Copy(npy, io.NewSectionReader(f.f, f.offset, 4*int64(f.rows)*int64(f.cols))); err != nil {
-			return fmt.Errorf("%s: %w", shards[i], err)
+			return inputerr.FileError(shards[i], 0, err)
 		}
-		n, err := copySidecar(side, pipeline.SidecarPath(shards[i]), next)
+		n, err := copySidecar(side, dataio.SidecarPath(shards[i]), next)
 		if err != nil {
 			return err
 		}
 		if n != f.rows {
-			return fmt.Errorf("%s: %d lines for %d rows of %s", pipeline.SidecarPath(shards[i]), n, f.rows, shards[i])
+			return inputerr.FileError(dataio.SidecarPath(shards[i]), 0, fmt.Errorf("%d lines for %d rows of %s", n, f.rows, shards[i]))
 		}
 		next += n
 	}
@@ -95,10 +97,10 @@ func copySidecar(w io.Writer, path string, first int) (int, error) {
 			Row *int `json:"row"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil || r.Row == nil {
-			return n, fmt.Errorf("%s:%d: not an embfit sidecar line", path, n+1)
+			return n, inputerr.FileError(path, n+1, errors.New("not an embfit sidecar line"))
 		}
 		if *r.Row != first+n {
-			return n, fmt.Errorf("%s:%d: row %d, want %d (shards missing, repeated or out of order?)", path, n+1, *r.Row, first+n)
+			return n, inputerr.FileError(path, n+1, fmt.Errorf("row %d, want %d (shards missing, repeated or out of order?)", *r.Row, first+n))
 		}
 		if _, err := w.Write(append(sc.Bytes(), '\n')); err != nil {
 			return n, err
@@ -106,7 +108,7 @@ func copySidecar(w io.Writer, path string, first int) (int, error) {
 		n++
 	}
 	if err := sc.Err(); err != nil {
-		return n, fmt.Errorf("%s: %w", path, err)
+		return n, inputerr.FileError(path, 0, err)
 	}
 	return n, nil
 }

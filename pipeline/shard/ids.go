@@ -8,6 +8,7 @@ import (
 	"hash"
 	"os"
 
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/mining"
 )
 
@@ -82,7 +83,7 @@ type idsReader struct {
 func (r *idsReader) read(off, n int64, h hash.Hash) ([]byte, error) {
 	b := make([]byte, n)
 	if _, err := r.r.ReadAt(b, off); err != nil {
-		return nil, fmt.Errorf("%s: %w", r.name, err)
+		return nil, inputerr.FileError(r.name, 0, err)
 	}
 	if h != nil {
 		h.Write(b)
@@ -125,7 +126,7 @@ func (r *idsReader) queryBlock(q0, q1 int, h hash.Hash) (*queryBlock, error) {
 	for i := range off {
 		off[i] = int64(binary.LittleEndian.Uint64(ob[8*i:]))
 		if off[i] < 0 || off[i] > r.l.p || (i > 0 && off[i] < off[i-1]) {
-			return nil, fmt.Errorf("%s: corrupt positive offsets", r.name)
+			return nil, inputerr.FileError(r.name, 0, fmt.Errorf("corrupt positive offsets"))
 		}
 	}
 	pb, err := r.read(r.l.posRow()+4*off[0], 4*(off[n]-off[0]), h)
@@ -145,7 +146,7 @@ func (r *idsReader) queryBlock(q0, q1 int, h hash.Hash) (*queryBlock, error) {
 		a, b := off[i]-off[0], off[i+1]-off[0]
 		for _, c := range rows[a:b] {
 			if c < 0 || int64(c) >= r.l.c {
-				return nil, fmt.Errorf("%s: corrupt positive row %d", r.name, c)
+				return nil, inputerr.FileError(r.name, 0, fmt.Errorf("corrupt positive row %d", c))
 			}
 			qb.positives[i] = append(qb.positives[i], int(c))
 		}
@@ -189,7 +190,7 @@ func openIDs(path string, l idsLayout) (*idsReader, *os.File, error) {
 	}
 	if st.Size() != l.size() {
 		f.Close()
-		return nil, nil, fmt.Errorf("%s: %d bytes, the plan wants %d (truncated or from another plan)", path, st.Size(), l.size())
+		return nil, nil, inputerr.FileError(path, 0, fmt.Errorf("%d bytes, the plan wants %d (truncated or from another plan)", st.Size(), l.size()))
 	}
 	return &idsReader{name: path, r: f, l: l}, f, nil
 }

@@ -14,6 +14,8 @@ import (
 
 	"codeberg.org/sbinet/npyio"
 	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/embfit/embfit/internal/inputerr"
 )
 
 // npyFile is an open float32 C-order 2-D .npy file whose rows are read
@@ -48,21 +50,21 @@ func readNPYHeader(f *os.File, path string) (n *npyFile, err error) {
 	cr := &countingReader{r: bufio.NewReaderSize(f, 4096)}
 	r, err := newNPYReader(cr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a .npy file: %w", path, err)
+		return nil, inputerr.FileError(path, 0, fmt.Errorf("not a .npy file: %w", err))
 	}
 	h := r.Header.Descr
 	switch {
 	case len(h.Shape) != 2:
-		return nil, fmt.Errorf("%s: want a 2-D array [N,D], got shape %v", path, h.Shape)
+		return nil, inputerr.FileError(path, 0, fmt.Errorf("want a 2-D array [N,D], got shape %v", h.Shape))
 	case h.Fortran:
-		return nil, fmt.Errorf("%s: Fortran-order arrays are not supported", path)
+		return nil, inputerr.FileError(path, 0, fmt.Errorf("Fortran-order arrays are not supported"))
 	case strings.Trim(h.Type, `'"`) != "<f4":
-		return nil, fmt.Errorf("%s: dtype %s not supported by sharded mining (want float32 '<f4', as embfit embed writes)", path, h.Type)
+		return nil, inputerr.FileError(path, 0, fmt.Errorf("dtype %s not supported by sharded mining (want float32 '<f4', as embfit embed writes)", h.Type))
 	}
 	// npyio reads exactly the header bytes.
 	off := cr.n
 	if want := off + 4*int64(h.Shape[0])*int64(h.Shape[1]); st.Size() != want {
-		return nil, fmt.Errorf("%s: file is %d bytes, header says %d (truncated or corrupt)", path, st.Size(), want)
+		return nil, inputerr.FileError(path, 0, fmt.Errorf("file is %d bytes, header says %d (truncated or corrupt)", st.Size(), want))
 	}
 	return &npyFile{path: path, f: f, rows: h.Shape[0], cols: h.Shape[1], offset: off}, nil
 }
@@ -79,7 +81,7 @@ func (n *npyFile) readRows(rows []int, h hash.Hash) (blas32.General, error) {
 	flush := func(first, count, dst int) error {
 		buf = buf[:count*rowBytes]
 		if _, err := n.f.ReadAt(buf, n.offset+int64(first)*int64(rowBytes)); err != nil {
-			return fmt.Errorf("%s: %w", n.path, err)
+			return inputerr.FileError(n.path, 0, err)
 		}
 		if h != nil {
 			h.Write(buf)
@@ -87,7 +89,7 @@ func (n *npyFile) readRows(rows []int, h hash.Hash) (blas32.General, error) {
 		for k := range count * n.cols {
 			v := math.Float32frombits(binary.LittleEndian.Uint32(buf[4*k:]))
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return fmt.Errorf("%s: row %d holds a non-finite value", n.path, first+k/n.cols)
+				return inputerr.FileError(n.path, 0, fmt.Errorf("row %d holds a non-finite value", first+k/n.cols))
 			}
 			m.Data[dst*n.cols+k] = v
 		}
@@ -98,7 +100,7 @@ func (n *npyFile) readRows(rows []int, h hash.Hash) (blas32.General, error) {
 	for i := 0; i < len(rows); {
 		r := rows[i]
 		if r < 0 || r >= n.rows {
-			return m, fmt.Errorf("%s: row %d out of range (%d rows)", n.path, r, n.rows)
+			return m, inputerr.FileError(n.path, 0, fmt.Errorf("row %d out of range (%d rows)", r, n.rows))
 		}
 		j := i + 1
 		for j < len(rows) && rows[j] == rows[j-1]+1 && j-i < maxRun {

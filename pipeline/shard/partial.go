@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/mining"
 )
 
@@ -118,22 +119,22 @@ func NewPartialReader(r io.Reader, name string) (*PartialReader, error) {
 	pr := &PartialReader{name: name, r: &crcReader{r: bufio.NewReaderSize(r, 1<<16)}}
 	head := make([]byte, len(partialMagic)+4)
 	if _, err := io.ReadFull(pr.r, head); err != nil || string(head[:len(partialMagic)]) != partialMagic {
-		return nil, fmt.Errorf("%s: not an embfit partial", name)
+		return nil, inputerr.FileError(name, 0, fmt.Errorf("not an embfit partial"))
 	}
 	n := binary.LittleEndian.Uint32(head[len(partialMagic):])
 	if n > maxPartialHeader {
-		return nil, fmt.Errorf("%s: header of %d bytes is too long", name, n)
+		return nil, inputerr.FileError(name, 0, fmt.Errorf("header of %d bytes is too long", n))
 	}
 	hb := make([]byte, n)
 	if _, err := io.ReadFull(pr.r, hb); err != nil {
-		return nil, fmt.Errorf("%s: truncated header", name)
+		return nil, inputerr.FileError(name, 0, fmt.Errorf("truncated header"))
 	}
 	if err := json.Unmarshal(hb, &pr.Header); err != nil {
-		return nil, fmt.Errorf("%s: header: %w", name, err)
+		return nil, inputerr.FileError(name, 0, fmt.Errorf("header: %w", err))
 	}
 	h := pr.Header
 	if h.Q0 < 0 || h.Q1 < h.Q0 || h.C0 < 0 || h.C1 <= h.C0 || h.C1 > math.MaxInt32 || h.RangeMax <= 0 {
-		return nil, fmt.Errorf("%s: header has invalid ranges %+v", name, h)
+		return nil, inputerr.FileError(name, 0, fmt.Errorf("header has invalid ranges %+v", h))
 	}
 	pr.next = h.Q0
 	return pr, nil
@@ -151,7 +152,7 @@ func (pr *PartialReader) Next(c *mining.Candidates) (int, error) {
 	}
 	q := pr.next
 	bad := func(format string, args ...any) (int, error) {
-		return q, fmt.Errorf("%s: query %d: %s", pr.name, q, fmt.Sprintf(format, args...))
+		return q, inputerr.FileError(pr.name, 0, fmt.Errorf("query %d: %s", q, fmt.Sprintf(format, args...)))
 	}
 	flags, err := pr.r.ReadByte()
 	if err != nil {
@@ -212,13 +213,13 @@ func (pr *PartialReader) finish() error {
 	want := pr.r.crc // of everything read so far
 	var b [4]byte
 	if _, err := io.ReadFull(pr.r.r, b[:]); err != nil {
-		return fmt.Errorf("%s: truncated (no checksum)", pr.name)
+		return inputerr.FileError(pr.name, 0, fmt.Errorf("truncated (no checksum)"))
 	}
 	if binary.LittleEndian.Uint32(b[:]) != want {
-		return fmt.Errorf("%s: checksum mismatch (corrupt partial)", pr.name)
+		return inputerr.FileError(pr.name, 0, fmt.Errorf("checksum mismatch (corrupt partial)"))
 	}
 	if _, err := pr.r.r.ReadByte(); err != io.EOF {
-		return fmt.Errorf("%s: data after the checksum", pr.name)
+		return inputerr.FileError(pr.name, 0, fmt.Errorf("data after the checksum"))
 	}
 	return io.EOF
 }

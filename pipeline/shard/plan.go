@@ -31,8 +31,10 @@ import (
 	"strings"
 
 	"github.com/embfit/embfit/internal/atomicfile"
+	"github.com/embfit/embfit/internal/digest"
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/mining"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/dataio"
 )
 
 // PlanSettings are the inputs of MakePlan: those of `embfit mine` in
@@ -131,7 +133,7 @@ func ParseShard(s string) (i, n int, err error) {
 		_, err = fmt.Sscanf(a+" "+b, "%d %d", &i, &n)
 	}
 	if !ok || err != nil || n < 1 || i < 0 || i >= n || strings.ContainsAny(s, " +") {
-		return 0, 0, fmt.Errorf("%q: want i/n with 0 ≤ i < n, e.g. 0/4", s)
+		return 0, 0, inputerr.Settingf("shard", "%q: want i/n with 0 ≤ i < n, e.g. 0/4", s)
 	}
 	return i, n, nil
 }
@@ -153,18 +155,18 @@ func field(name, def string) string {
 
 // loadTexts reads the pairs and corpus as `embfit mine` does.
 func loadTexts(pairs, corpus, anchorField, positiveField, textField string) (*texts, error) {
-	anchors, positives, lines, err := pipeline.ReadPairTexts(pairs, anchorField, positiveField)
+	anchors, positives, lines, err := dataio.ReadPairTexts(pairs, anchorField, positiveField)
 	if err != nil {
 		return nil, err
 	}
 	set := mining.GroupPairs(anchors, positives)
 	t := &texts{queryText: set.Queries, firstPair: set.FirstPair, pairs: set.Pairs}
-	if t.corpusText, err = pipeline.ReadCorpusTexts(corpus, textField); err != nil {
+	if t.corpusText, err = dataio.ReadCorpusTexts(corpus, textField); err != nil {
 		return nil, err
 	}
 	rows, missing := set.CorpusRows(t.corpusText)
 	if missing >= 0 {
-		return nil, fmt.Errorf("%s:%d: positive %q is not in the corpus %s", pairs, lines[missing], positives[missing], corpus)
+		return nil, inputerr.FileError(pairs, lines[missing], fmt.Errorf("positive %q is not in the corpus %s", positives[missing], corpus))
 	}
 	t.positives = rows
 	return t, nil
@@ -188,11 +190,11 @@ func MakePlan(ctx context.Context, s PlanSettings) (*Plan, error) {
 		s.Shards = 1
 	}
 	if s.TaskQueries < 0 || s.Shards < 0 {
-		return nil, fmt.Errorf("task_queries (%d) and shards (%d) must be positive", s.TaskQueries, s.Shards)
+		return nil, inputerr.Settingf("shards", "task_queries (%d) and shards (%d) must be positive", s.TaskQueries, s.Shards)
 	}
 	for _, f := range []struct{ name, v string }{{"pairs", s.Pairs}, {"corpus", s.Corpus}, {"query_embeddings", s.QueryEmbeddings}, {"corpus_embeddings", s.CorpusEmbeddings}} {
 		if f.v == "" {
-			return nil, fmt.Errorf("%s: required for a mining plan", f.name)
+			return nil, inputerr.Settingf(f.name, "required for a mining plan")
 		}
 	}
 	p := &Plan{Version: 1, Mode: "pairs", AnchorField: field(s.AnchorField, "anchor"), PositiveField: field(s.PositiveField, "positive"),
@@ -203,23 +205,23 @@ func MakePlan(ctx context.Context, s PlanSettings) (*Plan, error) {
 	}
 	qe, err := openNPY(s.QueryEmbeddings)
 	if err != nil {
-		return nil, fmt.Errorf("--query-embeddings: %w", err)
+		return nil, err
 	}
 	defer qe.Close()
 	ce, err := openNPY(s.CorpusEmbeddings)
 	if err != nil {
-		return nil, fmt.Errorf("--corpus-embeddings: %w", err)
+		return nil, err
 	}
 	defer ce.Close()
 	switch {
 	case qe.rows != t.pairs:
-		return nil, fmt.Errorf("--query-embeddings %s: %d rows but %s has %d JSON lines", s.QueryEmbeddings, qe.rows, s.Pairs, t.pairs)
+		return nil, inputerr.FileError(s.QueryEmbeddings, 0, fmt.Errorf("%d rows but %s has %d JSON lines", qe.rows, s.Pairs, t.pairs))
 	case ce.rows != len(t.corpusText):
-		return nil, fmt.Errorf("--corpus-embeddings %s: %d rows but %s has %d JSON lines", s.CorpusEmbeddings, ce.rows, s.Corpus, len(t.corpusText))
+		return nil, inputerr.FileError(s.CorpusEmbeddings, 0, fmt.Errorf("%d rows but %s has %d JSON lines", ce.rows, s.Corpus, len(t.corpusText)))
 	case qe.cols != ce.cols:
-		return nil, fmt.Errorf("--query-embeddings %s has %d columns but --corpus-embeddings %s has %d", s.QueryEmbeddings, qe.cols, s.CorpusEmbeddings, ce.cols)
+		return nil, inputerr.FileError(s.CorpusEmbeddings, 0, fmt.Errorf("%d columns but the query embeddings %s have %d", ce.cols, s.QueryEmbeddings, qe.cols))
 	case s.Shards > len(t.corpusText):
-		return nil, fmt.Errorf("shards: %d shards for %d corpus rows", s.Shards, len(t.corpusText))
+		return nil, inputerr.Settingf("shards", "%d shards for %d corpus rows", s.Shards, len(t.corpusText))
 	}
 	p.Queries, p.Corpus, p.Dim = len(t.queryText), len(t.corpusText), qe.cols
 	p.Inputs = []mining.InputFile{
@@ -229,7 +231,7 @@ func MakePlan(ctx context.Context, s PlanSettings) (*Plan, error) {
 		{Role: "corpus-embeddings", Path: s.CorpusEmbeddings, Rows: ce.rows},
 	}
 	for i := range p.Inputs {
-		if p.Inputs[i].SHA256, err = pipeline.FileSHA256(p.Inputs[i].Path); err != nil {
+		if p.Inputs[i].SHA256, err = digest.File(p.Inputs[i].Path); err != nil {
 			return nil, err
 		}
 	}
@@ -342,11 +344,11 @@ func ReadPlan(path string) (*Plan, error) {
 	}
 	p := &Plan{}
 	if err := json.Unmarshal(b, p); err != nil {
-		return nil, fmt.Errorf("%s: not a mining plan: %w", path, err)
+		return nil, inputerr.FileError(path, 0, fmt.Errorf("not a mining plan: %w", err))
 	}
 	p.dir = filepath.Dir(path)
 	if err := p.check(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, inputerr.FileError(path, 0, err)
 	}
 	return p, nil
 }

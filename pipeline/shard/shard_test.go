@@ -13,7 +13,8 @@ import (
 
 	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/mining"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/dataio"
+	"github.com/embfit/embfit/pipeline/job"
 )
 
 func ptr(v float64) *float64 { return &v }
@@ -54,10 +55,10 @@ func writeProblem(t *testing.T, dir string, nPairs, nCorpus, d int) (pairs, corp
 	copy(linalg.Row(c, nCorpus-1), linalg.Row(c, 0))
 	clear(linalg.Row(q, 2))
 	qe, ce = filepath.Join(dir, "q.npy"), filepath.Join(dir, "c.npy")
-	if err := pipeline.WriteNPY(qe, q); err != nil {
+	if err := dataio.WriteNPY(qe, q); err != nil {
 		t.Fatal(err)
 	}
-	if err := pipeline.WriteNPY(ce, c); err != nil {
+	if err := dataio.WriteNPY(ce, c); err != nil {
 		t.Fatal(err)
 	}
 	return pairs, corpus, qe, ce
@@ -85,16 +86,16 @@ func TestPlanRunMergeEqualsMine(t *testing.T) {
 		settings mining.Settings
 		format   string
 	}{
-		{"defaults", mining.Settings{}, mining.FormatTriplet},
-		{"window", mining.Settings{NumNegatives: 4, RangeMin: 3, RangeMax: 11}, mining.FormatNTupleScores},
-		{"scores-random", mining.Settings{NumNegatives: 3, RangeMax: 40, MaxScore: ptr(0.7), MinScore: ptr(-0.3), Sampling: mining.SamplingRandom, Seed: 5}, mining.FormatLabeledPair},
-		{"margins", mining.Settings{NumNegatives: 2, RangeMin: 1, RangeMax: 20, AbsoluteMargin: ptr(0.1), RelativeMargin: ptr(0.2), QueryBlock: 7, CorpusBlock: 5}, mining.FormatNTuple},
-		{"all-filters-random", mining.Settings{NumNegatives: 5, RangeMin: 2, RangeMax: 100, MaxScore: ptr(0.9), MinScore: ptr(-0.9), AbsoluteMargin: ptr(0.05), RelativeMargin: ptr(0.1), Sampling: mining.SamplingRandom, Seed: 77}, mining.FormatTriplet},
+		{"defaults", mining.Settings{}, "triplet"},
+		{"window", mining.Settings{NumNegatives: 4, RangeMin: 3, RangeMax: 11}, "n-tuple-scores"},
+		{"scores-random", mining.Settings{NumNegatives: 3, RangeMax: 40, MaxScore: ptr(0.7), MinScore: ptr(-0.3), Sampling: mining.SamplingRandom, Seed: 5}, "labeled-pair"},
+		{"margins", mining.Settings{NumNegatives: 2, RangeMin: 1, RangeMax: 20, AbsoluteMargin: ptr(0.1), RelativeMargin: ptr(0.2), QueryBlock: 7, CorpusBlock: 5}, "n-tuple"},
+		{"all-filters-random", mining.Settings{NumNegatives: 5, RangeMin: 2, RangeMax: 100, MaxScore: ptr(0.9), MinScore: ptr(-0.9), AbsoluteMargin: ptr(0.05), RelativeMargin: ptr(0.1), Sampling: mining.SamplingRandom, Seed: 77}, "triplet"},
 	}
 	for _, tc := range cases {
 		single := t.TempDir()
 		t.Chdir(single)
-		j := &pipeline.MineJob{Pairs: pairs, Corpus: corpus, QueryEmbeddings: qe, CorpusEmbeddings: ce, Settings: tc.settings, Format: tc.format, Out: "neg.jsonl"}
+		j := &job.MineJob{Pairs: pairs, Corpus: corpus, QueryEmbeddings: qe, CorpusEmbeddings: ce, Settings: tc.settings, Format: tc.format, Out: "neg.jsonl"}
 		if _, err := j.Run(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +155,7 @@ func TestMergeRejectsBadPartials(t *testing.T) {
 	pairs, corpus, qe, ce := writeProblem(t, in, 30, 20, 4)
 	dir := t.TempDir()
 	t.Chdir(dir)
-	p, err := MakePlan(context.Background(), PlanSettings{Pairs: pairs, Corpus: corpus, QueryEmbeddings: qe, CorpusEmbeddings: ce, Format: mining.FormatTriplet, TaskQueries: 10, Shards: 2})
+	p, err := MakePlan(context.Background(), PlanSettings{Pairs: pairs, Corpus: corpus, QueryEmbeddings: qe, CorpusEmbeddings: ce, Format: "triplet", TaskQueries: 10, Shards: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,9 +197,9 @@ func TestMergeRejectsBadPartials(t *testing.T) {
 	}
 	// Changed embeddings: the task refuses to run.
 	os.WriteFile(p.PartialPath(0), good, 0o644)
-	m, _ := pipeline.ReadNPY(ce)
+	m, _ := dataio.ReadNPY(ce)
 	m.Data[0] += 1
-	pipeline.WriteNPY(ce, m)
+	dataio.WriteNPY(ce, m)
 	fresh, err := OpenInputs(p) // inputs caches the shard it read
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +267,7 @@ func TestConcatEmbeddings(t *testing.T) {
 	for s := range 3 {
 		lo, hi := Rows(10, s, 3)
 		path := filepath.Join(dir, fmt.Sprintf("s%d.npy", s))
-		if err := pipeline.WriteNPY(path, linalg.Slice(all, lo, hi)); err != nil {
+		if err := dataio.WriteNPY(path, linalg.Slice(all, lo, hi)); err != nil {
 			t.Fatal(err)
 		}
 		var b bytes.Buffer
@@ -275,11 +276,11 @@ func TestConcatEmbeddings(t *testing.T) {
 			b.Write(append(line, '\n'))
 		}
 		side.Write(b.Bytes())
-		os.WriteFile(pipeline.SidecarPath(path), b.Bytes(), 0o644)
+		os.WriteFile(dataio.SidecarPath(path), b.Bytes(), 0o644)
 		parts = append(parts, path)
 	}
 	want := filepath.Join(dir, "want.npy")
-	pipeline.WriteNPY(want, all)
+	dataio.WriteNPY(want, all)
 	out := filepath.Join(dir, "all.npy")
 	if err := ConcatEmbeddings(out, parts); err != nil {
 		t.Fatal(err)
@@ -289,7 +290,7 @@ func TestConcatEmbeddings(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Error("concatenated .npy differs from the single file")
 	}
-	if s, _ := os.ReadFile(pipeline.SidecarPath(out)); !bytes.Equal(s, side.Bytes()) {
+	if s, _ := os.ReadFile(dataio.SidecarPath(out)); !bytes.Equal(s, side.Bytes()) {
 		t.Error("concatenated sidecar differs")
 	}
 	// Out of order: an error naming the shard, no output.

@@ -13,8 +13,9 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/atomicfile"
+	"github.com/embfit/embfit/internal/digest"
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/mining"
-	"github.com/embfit/embfit/pipeline"
 )
 
 // Inputs are a plan's inputs opened for running its tasks: the
@@ -70,7 +71,7 @@ func (in *Inputs) Close() error {
 // checkSum compares h's sum with want.
 func checkSum(h hash.Hash, want, name string, task int) error {
 	if sum := hex.EncodeToString(h.Sum(nil)); sum != want {
-		return fmt.Errorf("%s: the part of task %d changed since the plan was made (sha256 %s, plan has %s)", name, task, sum, want)
+		return inputerr.FileError(name, 0, fmt.Errorf("the part of task %d changed since the plan was made (sha256 %s, plan has %s)", task, sum, want))
 	}
 	return nil
 }
@@ -116,7 +117,7 @@ func (in *Inputs) corpusShard(t Task) (blas32.General, []int32, error) {
 func (in *Inputs) RunTask(ctx context.Context, i int) error {
 	p := in.plan
 	if i < 0 || i >= len(p.Tasks) {
-		return fmt.Errorf("task %d: the plan has tasks 0 to %d", i, len(p.Tasks)-1)
+		return inputerr.Settingf("task", "%d: the plan has tasks 0 to %d", i, len(p.Tasks)-1)
 	}
 	t := p.Tasks[i]
 	h := sha256.New()
@@ -143,7 +144,7 @@ func (in *Inputs) RunTask(ctx context.Context, i int) error {
 	defer f.Abort()
 	pw, err := newPartialWriter(f, partialHeader(p, t))
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return inputerr.FileError(path, 0, err)
 	}
 	sh := mining.Shard{Queries: queries, Corpus: corpus, Q0: t.Q0, C0: t.C0,
 		QueryText: qb.text, CorpusText: ctext, Positives: qb.positives, PositiveText: qb.positiveText}
@@ -152,7 +153,7 @@ func (in *Inputs) RunTask(ctx context.Context, i int) error {
 		return err
 	}
 	if err := pw.close(f); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return inputerr.FileError(path, 0, err)
 	}
 	return f.Commit()
 }
@@ -183,12 +184,12 @@ type MergeResult struct {
 func Merge(ctx context.Context, p *Plan, out string) (*MergeResult, error) {
 	for _, k := range []int{inPairs, inCorpus} {
 		in := p.Inputs[k]
-		sum, err := pipeline.FileSHA256(p.inputPath(k))
+		sum, err := digest.File(p.inputPath(k))
 		if err != nil {
 			return nil, err
 		}
 		if sum != in.SHA256 {
-			return nil, fmt.Errorf("%s: changed since the plan was made (sha256 %s, plan has %s)", in.Path, sum, in.SHA256)
+			return nil, inputerr.FileError(in.Path, 0, fmt.Errorf("changed since the plan was made (sha256 %s, plan has %s)", sum, in.SHA256))
 		}
 	}
 	t, err := loadTexts(p.inputPath(inPairs), p.inputPath(inCorpus), p.AnchorField, p.PositiveField, p.TextField)
@@ -244,7 +245,7 @@ func mergeBlock(p *Plan, m *mining.Merger, tasks []Task, parts []*mining.Candida
 			return err
 		}
 		if r.Header != partialHeader(p, t) {
-			return fmt.Errorf("%s: written for other inputs or another split than task %d of the plan (header %+v)", path, t.Index, r.Header)
+			return inputerr.FileError(path, 0, fmt.Errorf("written for other inputs or another split than task %d of the plan (header %+v)", t.Index, r.Header))
 		}
 		readers[s] = r
 	}
