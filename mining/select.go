@@ -88,9 +88,10 @@ func InternTexts(queryText, corpusText []string) (qText, cText []int32) {
 }
 
 // pairsExclude returns the pairs-mode exclusion: a corpus row is never a
-// negative of query q if its text equals q's text or one of q's
-// positives' texts. Query and corpus indices are global.
-func pairsExclude(positives [][]int, qText, cText []int32) func(q, c int) bool {
+// negative of query q if its text equals q's text or (unless
+// includePositives) one of q's positives' texts. Query and corpus indices
+// are global.
+func pairsExclude(positives [][]int, qText, cText []int32, includePositives bool) func(q, c int) bool {
 	posText := make([][]int32, len(positives))
 	for q, ps := range positives {
 		for _, c := range ps {
@@ -100,7 +101,7 @@ func pairsExclude(positives [][]int, qText, cText []int32) func(q, c int) bool {
 		}
 	}
 	return func(q, c int) bool {
-		return cText[c] == qText[q] || containsInt32(posText[q], cText[c])
+		return cText[c] == qText[q] || !includePositives && containsInt32(posText[q], cText[c])
 	}
 }
 

@@ -96,16 +96,16 @@ func SearchShard(ctx context.Context, sh Shard, s Settings, emit func(q int, c *
 	}
 	exclude := func(q, c int) bool { // shard-local q and c
 		t := sh.CorpusText[c]
-		return t == sh.QueryText[q] || containsInt32(sh.PositiveText[q], t)
+		return t == sh.QueryText[q] || !s.IncludePositives && containsInt32(sh.PositiveText[q], t)
 	}
-	search := SearchSettings{K: s.RangeMax, QueryBlock: s.QueryBlock, CorpusBlock: s.CorpusBlock}
+	search := SearchSettings{QueryBlock: s.QueryBlock, CorpusBlock: s.CorpusBlock}
 	var hits Results
 	var cand Candidates
 	nq, c1 := sh.Queries.Rows, sh.C0+sh.Corpus.Rows
 	for q0 := 0; q0 < nq; q0 += queryChunk {
 		q1 := min(q0+queryChunk, nq)
 		ex := func(q, c int) bool { return exclude(q0+q, c) }
-		if err := TopK(ctx, &hits, linalg.Slice(sh.Queries, q0, q1), sh.Corpus, search, ex, nil); err != nil {
+		if err := TopK(ctx, &hits, linalg.Slice(sh.Queries, q0, q1), sh.Corpus, s.RangeMax, search, ex, nil); err != nil {
 			return err
 		}
 		for q := q0; q < q1; q++ {

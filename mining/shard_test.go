@@ -73,6 +73,7 @@ func TestSearchShardMergeEqualsMine(t *testing.T) {
 		{NumNegatives: 4, RangeMax: 30, MaxScore: ptr(0.8), MinScore: ptr(-0.5), Sampling: SamplingRandom, Seed: 3},
 		{NumNegatives: 2, RangeMin: 1, RangeMax: 12, AbsoluteMargin: ptr(0.05), RelativeMargin: ptr(0.1)},
 		{NumNegatives: 3, RangeMax: 200, Sampling: SamplingRandom, Seed: 9, QueryBlock: 4, CorpusBlock: 7},
+		{NumNegatives: 4, RangeMax: 10, IncludePositives: true, MaxScore: ptr(0.9)},
 	}
 	for si, s := range settings {
 		want, err := Mine(context.Background(), p, s, nil)

@@ -180,7 +180,7 @@ func MakePlan(ctx context.Context, s PlanSettings) (*Plan, error) {
 	if err := s.Settings.Validate(); err != nil {
 		return nil, err
 	}
-	if err := mining.CheckFormat(s.Format); err != nil {
+	if err := mining.CheckOutput(s.Format, s.Settings); err != nil {
 		return nil, err
 	}
 	if s.TaskQueries == 0 {

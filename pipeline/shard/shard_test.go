@@ -90,6 +90,8 @@ func TestPlanRunMergeEqualsMine(t *testing.T) {
 		{"window", mining.Settings{NumNegatives: 4, RangeMin: 3, RangeMax: 11}, "n-tuple-scores"},
 		{"scores-random", mining.Settings{NumNegatives: 3, RangeMax: 40, MaxScore: ptr(0.7), MinScore: ptr(-0.3), Sampling: mining.SamplingRandom, Seed: 5}, "labeled-pair"},
 		{"margins", mining.Settings{NumNegatives: 2, RangeMin: 1, RangeMax: 20, AbsoluteMargin: ptr(0.1), RelativeMargin: ptr(0.2), QueryBlock: 7, CorpusBlock: 5}, "n-tuple"},
+		{"include-positives", mining.Settings{NumNegatives: 6, RangeMax: 15, IncludePositives: true, MinScore: ptr(-0.2)}, "n-tuple-scores"},
+		{"labeled-list", mining.Settings{NumNegatives: 3, RangeMin: 1, RangeMax: 9}, "labeled-list"},
 		{"all-filters-random", mining.Settings{NumNegatives: 5, RangeMin: 2, RangeMax: 100, MaxScore: ptr(0.9), MinScore: ptr(-0.9), AbsoluteMargin: ptr(0.05), RelativeMargin: ptr(0.1), Sampling: mining.SamplingRandom, Seed: 77}, "triplet"},
 	}
 	for _, tc := range cases {
