@@ -106,7 +106,7 @@ func TestPlanRunMergeEqualsMine(t *testing.T) {
 			t.Fatal("no manifest")
 		}
 		for _, shards := range []int{1, 3, 7} {
-			for _, tq := range []int{4, 13, 1000} {
+			for _, tq := range []int{9, 31, 1000} {
 				t.Run(fmt.Sprintf("%s/shards%d/tq%d", tc.name, shards, tq), func(t *testing.T) {
 					dir := t.TempDir()
 					t.Chdir(dir)
