@@ -20,8 +20,8 @@ type BPE struct {
 	fuseUnk     bool
 	byteFall    bool
 	ignoreMerge bool
-	prefix      string // continuing_subword_prefix
-	suffix      string // end_of_word_suffix
+	prefix      string     // continuing_subword_prefix
+	suffix      string     // end_of_word_suffix
 	byteIDs     [256]int64 // id of <0xNN>, -1 if absent
 
 	mu    sync.RWMutex

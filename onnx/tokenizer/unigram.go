@@ -95,9 +95,9 @@ func (u *Unigram) VocabSize() int { return len(u.pieces) }
 func (u *Unigram) MaxID() int64 { return int64(len(u.pieces)) - 1 }
 
 type bestNode struct {
-	score  float64
-	start  int // -1: unreached
-	id     int64
+	score float64
+	start int // -1: unreached
+	id    int64
 }
 
 // Tokenize implements Model.

@@ -180,11 +180,11 @@ func (m *Model) TokenizerJSON() ([]byte, error) {
 		prepend = "never"
 	}
 	doc := obj{
-		"version":      "1.0",
-		"truncation":   nil,
-		"padding":      nil,
-		"added_tokens": added,
-		"normalizer":   obj{"type": "Sequence", "normalizers": norms},
+		"version":       "1.0",
+		"truncation":    nil,
+		"padding":       nil,
+		"added_tokens":  added,
+		"normalizer":    obj{"type": "Sequence", "normalizers": norms},
 		"pre_tokenizer": obj{"type": "Metaspace", "replacement": "▁", "prepend_scheme": prepend, "split": true},
 		"decoder":       obj{"type": "Metaspace", "replacement": "▁", "prepend_scheme": prepend, "split": true},
 		"model":         obj{"type": "Unigram", "unk_id": m.UnkID, "vocab": vocab, "byte_fallback": m.ByteFallback},
