@@ -151,7 +151,7 @@ func (b *BPE) Tokenize(dst []Token, word string) ([]Token, error) {
 	}
 	if b.ignoreMerge {
 		if id, ok := b.ids[word]; ok {
-			return append(dst, Token{ID: id, Value: b.tokens[id], End: len(word)}), nil
+			return append(dst, Token{ID: id, Value: b.token(id), End: len(word)}), nil
 		}
 	}
 	cacheable := len(word) <= bpeCacheMaxLen
@@ -258,7 +258,7 @@ func (b *BPE) mergeWord(dst []Token, word string) ([]Token, error) {
 	b.mergeAll(syms)
 	for k := 0; k >= 0 && k < len(syms); k = syms[k].next {
 		s := syms[k]
-		dst = append(dst, Token{ID: s.id, Value: b.tokens[s.id], Start: s.start, End: s.end})
+		dst = append(dst, Token{ID: s.id, Value: b.token(s.id), Start: s.start, End: s.end})
 	}
 	return dst, nil
 }
@@ -277,7 +277,7 @@ func candLess(a, b cand) bool { return a.rank < b.rank || a.rank == b.rank && a.
 // mergeAll applies merges lowest rank first (leftmost first among equal
 // ranks), as Hugging Face's Word::merge_all does.
 func (b *BPE) mergeAll(syms []symbol) {
-	var h []cand
+	h := make([]cand, 0, len(syms))
 	push := func(c cand) {
 		h = append(h, c)
 		for i := len(h) - 1; i > 0; {

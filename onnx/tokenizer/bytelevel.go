@@ -2,7 +2,7 @@ package tokenizer
 
 import (
 	"encoding/json"
-	"unicode/utf8"
+	"strings"
 )
 
 // byteRune is GPT-2's reversible map from bytes to printable runes:
@@ -69,18 +69,32 @@ func prependPiece(p piece, s string) piece {
 	return q
 }
 
+// byteStr is byteRune as UTF-8 strings.
+var byteStr = func() (t [256]string) {
+	for b, r := range byteRune {
+		t[b] = string(r)
+	}
+	return t
+}()
+
 // byteMap maps every byte of p to its GPT-2 rune.
 func byteMap(p piece) piece {
-	buf := make([]byte, 0, 2*len(p.s))
-	m := make([]int32, 0, 2*len(p.s)+1)
+	var sb strings.Builder
+	sb.Grow(2 * len(p.s))
 	for k := 0; k < len(p.s); k++ {
-		n := len(buf)
-		buf = utf8.AppendRune(buf, byteRune[p.s[k]])
+		sb.WriteString(byteStr[p.s[k]])
+	}
+	s := sb.String()
+	if p.m == nil && !p.byteLevel {
+		return piece{s: s, start: p.start, first: p.first, byteLevel: true}
+	}
+	m := make([]int32, 0, len(s)+1)
+	for k := 0; k < len(p.s); k++ {
 		at := int32(p.at(k))
-		for range len(buf) - n {
+		for range len(byteStr[p.s[k]]) {
 			m = append(m, at)
 		}
 	}
 	m = append(m, int32(p.at(len(p.s))))
-	return piece{s: string(buf), m: m, start: m[0], first: p.first}
+	return piece{s: s, m: m, start: m[0], first: p.first}
 }

@@ -70,7 +70,9 @@ func fieldErrorf(field, format string, args ...any) error {
 // vocab is a validated {token: id} map with its inverse.
 type vocab struct {
 	ids    map[string]int64
-	tokens map[int64]string
+	byID   []string // token of each id; "" for ids with none
+	hasID  []bool
+	sparse map[int64]string // for sparse ids (truncated vocabularies)
 	max    int64
 }
 
@@ -86,28 +88,53 @@ func parseVocab(raw json.RawMessage) (vocab, error) {
 	if err := json.Unmarshal(raw, &v.ids); err != nil {
 		return v, fieldErrorf("vocab", "want a {token: id} object: %v", err)
 	}
-	v.tokens = make(map[int64]string, len(v.ids))
 	for tok, id := range v.ids {
 		if id < 0 {
 			return v, fieldErrorf("vocab", "token %q has negative id %d", tok, id)
 		}
-		if other, dup := v.tokens[id]; dup {
-			a, b := other, tok
-			if b < a {
-				a, b = b, a
-			}
-			return v, fieldErrorf("vocab", "tokens %q and %q share id %d", a, b, id)
-		}
-		v.tokens[id] = tok
 		v.max = max(v.max, id)
+	}
+	if v.max >= int64(4*len(v.ids)+1024) {
+		v.sparse = make(map[int64]string, len(v.ids))
+		for _, tok := range sortedKeys(v.ids) {
+			id := v.ids[tok]
+			if other, dup := v.sparse[id]; dup {
+				return v, fieldErrorf("vocab", "tokens %q and %q share id %d", other, tok, id)
+			}
+			v.sparse[id] = tok
+		}
+		return v, nil
+	}
+	v.byID = make([]string, v.max+1)
+	v.hasID = make([]bool, v.max+1)
+	for _, tok := range sortedKeys(v.ids) {
+		id := v.ids[tok]
+		if v.hasID[id] {
+			return v, fieldErrorf("vocab", "tokens %q and %q share id %d", v.byID[id], tok, id)
+		}
+		v.byID[id], v.hasID[id] = tok, true
 	}
 	return v, nil
 }
 
 func (v *vocab) TokenID(t string) (int64, bool) { id, ok := v.ids[t]; return id, ok }
 func (v *vocab) IDToken(id int64) (string, bool) {
-	t, ok := v.tokens[id]
-	return t, ok
+	if v.sparse != nil {
+		t, ok := v.sparse[id]
+		return t, ok
+	}
+	if id < 0 || id >= int64(len(v.byID)) || !v.hasID[id] {
+		return "", false
+	}
+	return v.byID[id], true
+}
+
+// token returns the token of an id known to be in the vocabulary.
+func (v *vocab) token(id int64) string {
+	if v.sparse != nil {
+		return v.sparse[id]
+	}
+	return v.byID[id]
 }
 func (v *vocab) VocabSize() int { return len(v.ids) }
 func (v *vocab) MaxID() int64   { return v.max }

@@ -158,7 +158,12 @@ func (t *template) process(a, b *seq, pair bool) Encoding {
 	if pair {
 		ps = t.pair
 	}
-	var e Encoding
+	n := t.numAdded(pair) + len(a.ids)
+	if b != nil {
+		n += len(b.ids)
+	}
+	e := Encoding{IDs: make([]int64, 0, n), TypeIDs: make([]int64, 0, n), Tokens: make([]string, 0, n),
+		Offsets: make([][2]int, 0, n), SpecialTokensMask: make([]int8, 0, n)}
 	for _, p := range ps {
 		var s *seq
 		switch p.seq {

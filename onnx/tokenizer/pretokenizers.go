@@ -18,11 +18,17 @@ type piece struct {
 	// first is set on pieces that begin at the start of the input section
 	// (Metaspace's prepend_scheme "first").
 	first bool
+	// byteLevel (with m nil) means s maps normalized[start:] one rune per
+	// byte (ByteLevel's alphabet).
+	byteLevel bool
 }
 
 // at returns the normalized offset of byte k of p.s.
 func (p *piece) at(k int) int {
-	if p.m == nil {
+	switch {
+	case p.byteLevel:
+		return int(p.start) + utf8.RuneCountInString(p.s[:k])
+	case p.m == nil:
 		return int(p.start) + k
 	}
 	return int(p.m[k])
@@ -30,10 +36,13 @@ func (p *piece) at(k int) int {
 
 // sub returns the piece for p.s[i:j].
 func (p *piece) sub(i, j int) piece {
-	q := piece{s: p.s[i:j], first: p.first && i == 0}
-	if p.m == nil {
+	q := piece{s: p.s[i:j], first: p.first && i == 0, byteLevel: p.byteLevel}
+	switch {
+	case p.byteLevel:
+		q.start = int32(p.at(i))
+	case p.m == nil:
 		q.start = p.start + int32(i)
-	} else {
+	default:
 		q.m = p.m[i : j+1]
 		q.start = q.m[0]
 	}
@@ -130,6 +139,22 @@ func splitByMatches(dst []piece, p piece, matches [][2]int, b behavior, invert b
 	if len(matches) == 0 && !invert {
 		if p.s != "" {
 			dst = append(dst, p)
+		}
+		return dst
+	}
+	if b == isolated && !invert {
+		prev := 0
+		for _, m := range matches {
+			if m[0] > prev {
+				dst = append(dst, p.sub(prev, m[0]))
+			}
+			if m[1] > m[0] {
+				dst = append(dst, p.sub(m[0], m[1]))
+			}
+			prev = m[1]
+		}
+		if prev < len(p.s) {
+			dst = append(dst, p.sub(prev, len(p.s)))
 		}
 		return dst
 	}

@@ -41,7 +41,7 @@ func parseWordLevel(raw json.RawMessage) (Model, error) {
 // Tokenize implements Model.
 func (w *WordLevel) Tokenize(dst []Token, word string) ([]Token, error) {
 	if id, ok := w.ids[word]; ok {
-		return append(dst, Token{ID: id, Value: w.tokens[id], End: len(word)}), nil
+		return append(dst, Token{ID: id, Value: w.token(id), End: len(word)}), nil
 	}
 	if w.unkID < 0 {
 		return dst, fmt.Errorf("WordLevel: %w (%q)", errNoUnk, w.unk)

@@ -79,7 +79,7 @@ func (w *WordPiece) Tokenize(dst []Token, word string) ([]Token, error) {
 			}
 			buf = append(buf, word[pos:end]...)
 			if id, ok := w.ids[string(buf)]; ok {
-				dst = append(dst, Token{ID: id, Value: w.tokens[id], Start: pos, End: end})
+				dst = append(dst, Token{ID: id, Value: w.token(id), Start: pos, End: end})
 				found = true
 				break
 			}
