@@ -45,11 +45,12 @@ func loadReference(t testing.TB, path string) reference {
 var knownDifferences = map[string]map[int]string{
 	// The JavaScript port does not read the precompiled charsmap: it
 	// approximates it with NFKC and turns U+200B–U+200F into spaces, where
-	// the real nmt_nfkc map deletes them; spm_encode agrees with embfit.
+	// the real nmt_nfkc map keeps U+200D (zero-width joiner), which then
+	// has no piece (<unk>); spm_encode agrees with embfit.
 	"wordnet-unigram": {36: jsCharsmap, 38: jsCharsmap, 83: jsCharsmap},
 }
 
-const jsCharsmap = "the reference approximates the precompiled charsmap with NFKC (zero-width characters become spaces); spm_encode agrees with embfit"
+const jsCharsmap = "the reference approximates the precompiled charsmap with NFKC and makes U+200D a space; the real map keeps it (<unk>), as spm_encode does"
 
 // knownPairDifference says why the reference's pair encoding is not Hugging
 // Face's, or "".

@@ -58,3 +58,5 @@ func refPath(t testing.TB, name string) string {
 func refFile(t testing.TB, file string) string {
 	return refPath(t, strings.TrimSuffix(file, ".json"))
 }
+
+func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }
