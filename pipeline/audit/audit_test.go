@@ -14,7 +14,7 @@ import (
 
 	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/losses"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/retrieval"
 )
 
 // clustered returns n rows in `classes` Gaussian clusters of dimension d
@@ -171,8 +171,8 @@ func TestRunLabelled(t *testing.T) {
 	if rep.Centers.Ratio <= 0 || rep.Centers.ScatterRatio <= 0 {
 		t.Errorf("center ratios %+v", rep.Centers)
 	}
-	// Retrieval equals pipeline.EvaluateLabelled.
-	res, err := pipeline.EvaluateLabelled(context.Background(), x, labels, pipeline.RetrievalSettings{})
+	// Retrieval equals retrieval.EvaluateLabelled.
+	res, err := retrieval.EvaluateLabelled(context.Background(), x, labels, retrieval.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,9 +337,9 @@ func TestWriteHTMLHasEveryChart(t *testing.T) {
 }
 
 func TestCompare(t *testing.T) {
-	a := &Report{Retrieval: RetrievalReport{RetrievalMetrics: pipeline.RetrievalMetrics{MAPAtR: 0.2, Recall: []pipeline.RecallAt{{K: 1, Recall: 0.5}}}},
+	a := &Report{Retrieval: RetrievalReport{Metrics: retrieval.Metrics{MAPAtR: 0.2, Recall: []retrieval.RecallAt{{K: 1, Recall: 0.5}}}},
 		Losses: []LossValue{{Spec: "triplet", Value: 0.3}}}
-	b := &Report{Retrieval: RetrievalReport{RetrievalMetrics: pipeline.RetrievalMetrics{MAPAtR: 0.35, Recall: []pipeline.RecallAt{{K: 1, Recall: 0.6}}}},
+	b := &Report{Retrieval: RetrievalReport{Metrics: retrieval.Metrics{MAPAtR: 0.35, Recall: []retrieval.RecallAt{{K: 1, Recall: 0.6}}}},
 		Losses: []LossValue{{Spec: "triplet", Value: 0.1}}}
 	rows := Compare(a, b)
 	get := func(name string) ComparisonRow {
@@ -476,7 +476,7 @@ func BenchmarkAuditPasses(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("retrieval/n=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := pipeline.EvaluateLabelled(context.Background(), x, labels, pipeline.RetrievalSettings{PerQuery: true}); err != nil {
+				if _, err := retrieval.EvaluateLabelled(context.Background(), x, labels, retrieval.Settings{PerQuery: true}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -13,7 +13,7 @@ import (
 	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/internal/par"
 	"github.com/embfit/embfit/losses"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/retrieval"
 )
 
 // TemperaturePt is InfoNCE at one temperature τ over the whole set, with
@@ -379,9 +379,9 @@ type SimilarityStats struct {
 	ROCAUC float64 `json:"roc_auc"`
 	// Best is the accuracy-maximizing threshold; BestBalanced maximizes the
 	// mean of the true-positive and true-negative rates.
-	Best         pipeline.ThresholdResult `json:"best_threshold"`
-	BestBalanced pipeline.ThresholdResult `json:"best_balanced_threshold"`
-	Histogram    Histogram                `json:"histogram"`
+	Best         retrieval.ThresholdResult `json:"best_threshold"`
+	BestBalanced retrieval.ThresholdResult `json:"best_balanced_threshold"`
+	Histogram    Histogram                 `json:"histogram"`
 }
 
 // MarshalJSON writes s with NaN values (no pairs of a kind) as null.
@@ -424,12 +424,12 @@ type Histogram struct {
 // Quantiles reported in SimilarityStats.
 var reportQuantiles = []float64{0.05, 0.25, 0.5, 0.75, 0.95}
 
-func similarityStats(h *pipeline.SimilarityHistogram, bins int) SimilarityStats {
+func similarityStats(h *retrieval.SimilarityHistogram, bins int) SimilarityStats {
 	var st SimilarityStats
 	st.PositivePairs, st.NegativePairs = h.Counts()
 	var ps, ns float64
 	for b := range h.Pos {
-		mid := -1 + (float64(b)+0.5)*2/pipeline.NumSimilarityBins
+		mid := -1 + (float64(b)+0.5)*2/retrieval.NumSimilarityBins
 		ps += float64(h.Pos[b]) * mid
 		ns += float64(h.Neg[b]) * mid
 	}
@@ -455,20 +455,20 @@ func nanDiv(a, b float64) float64 {
 
 // positiveFracBelow returns the fraction of positive pairs whose
 // similarity lies in a lower bin than s.
-func positiveFracBelow(h *pipeline.SimilarityHistogram, s float32) float64 {
+func positiveFracBelow(h *retrieval.SimilarityHistogram, s float32) float64 {
 	p, _ := h.Counts()
 	if p == 0 {
 		return math.NaN()
 	}
 	var c uint64
-	for b := range pipeline.SimilarityBin(s) {
+	for b := range retrieval.SimilarityBin(s) {
 		c += h.Pos[b]
 	}
 	return float64(c) / float64(p)
 }
 
-func perClass(per []pipeline.QueryMetrics, labels []int, names []string, cs *CenterStats, recallK []int) []ClassReport {
-	cms := pipeline.PerClassMetrics(per, labels, recallK)
+func perClass(per []retrieval.QueryMetrics, labels []int, names []string, cs *CenterStats, recallK []int) []ClassReport {
+	cms := retrieval.PerClassMetrics(per, labels, recallK)
 	out := make([]ClassReport, len(cms))
 	for i, cm := range cms {
 		r := ClassReport{Label: cm.Label, Name: className(names, cm.Label), Size: cm.Size, Metrics: cm.Metrics}
@@ -497,7 +497,7 @@ func className(names []string, l int) string {
 // suspects lists the anchors' highest-ranked non-relevant neighbours that
 // outrank at least NoiseQuantile of the anchor's positives, most
 // outranking then most similar first; a labelled pair is listed once.
-func suspects(d Data, res *pipeline.RetrievalResult, corpusRow []int, s Settings) []Suspect {
+func suspects(d Data, res *retrieval.Result, corpusRow []int, s Settings) []Suspect {
 	type key struct{ a, b int }
 	best := map[key]int{}
 	out := []Suspect{}
