@@ -381,6 +381,7 @@ type encoded struct {
 
 func (e *Encoder) tokenize(ctx context.Context, texts []string) ([]encoded, error) {
 	out := make([]encoded, len(texts))
+	errs := make([]error, len(texts))
 	workers := Threads()
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -391,12 +392,17 @@ func (e *Encoder) tokenize(ctx context.Context, texts []string) ([]encoded, erro
 				if i%1024 == w && ctx.Err() != nil {
 					return
 				}
-				en := e.tok.Encode(texts[i], e.set.MaxLength)
-				out[i] = encoded{ids: en.IDs, types: en.TypeIDs}
+				en, err := e.tok.EncodeText(texts[i], e.set.MaxLength)
+				out[i], errs[i] = encoded{ids: en.IDs, types: en.TypeIDs}, err
 			}
 		}(w)
 	}
 	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("text %d: %w", i, err)
+		}
+	}
 	return out, ctx.Err()
 }
 
