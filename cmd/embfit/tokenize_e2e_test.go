@@ -35,7 +35,7 @@ func familyTokenizer(t *testing.T, name string) string {
 func TestTokenizeFamiliesE2E(t *testing.T) {
 	const text = "Hello wörld 👍🏽"
 	tests := []struct {
-		name   string
+		name string
 		ids  []int64 // from Hugging Face's JavaScript tokenizers
 	}{
 		{"bert", []int64{101, 7592, 2088, 100, 102}},
