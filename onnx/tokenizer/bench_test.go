@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -98,5 +99,42 @@ func TestGlossesSpeed(t *testing.T) {
 	t.Logf("%d glosses, %d tokens: %v CPU, %v wall", len(texts), n, cpu, wall)
 	if cpu > 2*time.Second {
 		t.Errorf("tokenizing %d glosses took %v of CPU time, budget 2s", len(texts), cpu)
+	}
+}
+
+// BenchmarkGlossesJS runs Hugging Face's JavaScript tokenizers (from make
+// setup; Node.js) on the same glosses, for comparison in the same run. It
+// reports the script's own timing of the encode loop (file parsing
+// excluded, as in BenchmarkGlosses).
+func BenchmarkGlossesJS(b *testing.B) {
+	root := repoRoot(b)
+	dist := filepath.Join(root, ".cache", "tokenizers", "hf-js", "dist", "tokenizers.mjs")
+	if _, err := os.Stat(dist); err != nil {
+		b.Fatalf("%v: run `make setup` first", err)
+	}
+	for _, f := range familyFiles {
+		b.Run(f.name, func(b *testing.B) {
+			var wall, cpu float64
+			for i := 0; i < b.N; i++ {
+				out, err := exec.Command("node", filepath.Join(root, "scripts", "tokref", "bench.mjs"), dist,
+					filepath.Join(root, "data", "wordnet", "glosses.jsonl"), refPath(b, f.name)).Output()
+				if err != nil {
+					b.Fatalf("node: %v", err)
+				}
+				var r struct{ Wall, CPU float64 }
+				var raw struct {
+					WallS float64 `json:"wall_s"`
+					CPUS  float64 `json:"cpu_s"`
+				}
+				if err := json.Unmarshal(out, &raw); err != nil {
+					b.Fatalf("%v: %s", err, out)
+				}
+				r.Wall, r.CPU = raw.WallS, raw.CPUS
+				wall += r.Wall
+				cpu += r.CPU
+			}
+			b.ReportMetric(wall/float64(b.N), "js-wall-s/op")
+			b.ReportMetric(cpu/float64(b.N), "cpu-s/op")
+		})
 	}
 }
