@@ -179,6 +179,7 @@ func TestLinearTime(t *testing.T) {
 			return best
 		}
 		small, large := cost(20000), cost(80000)
+		t.Logf("tokenizer with %d tokens: 20 kB %v, 80 kB %v", tk.VocabSize(), small, large)
 		if large > 12*small+20*time.Millisecond {
 			t.Errorf("tokenizer with %d tokens: 20 kB in %v, 80 kB in %v: not linear", tk.VocabSize(), small, large)
 		}
