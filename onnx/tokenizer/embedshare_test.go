@@ -1,0 +1,111 @@
+package tokenizer_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/embfit/embfit/internal/procstat"
+	"github.com/embfit/embfit/onnx"
+	"github.com/embfit/embfit/onnx/onnxtest"
+	"github.com/embfit/embfit/onnx/tokenizer"
+)
+
+// TestTokenizeShareOfEmbed measures what share of `embed` time goes to
+// tokenizing for a MiniLM-sized model. No MiniLM weights are reachable
+// here, so the model is onnxtest's token model with MiniLM-L6's
+// vocabulary (30,522 rows), width (384) and dense compute per token (72
+// blocks of a 384×384 MatMul + Tanh ≈ 21 MFLOP per token, as MiniLM-L6's
+// six layers' projections and feed-forward), fed by MiniLM's real
+// tokenizer.json. The budget is 5% of the embed time (CPU time for the
+// tokenizer, single-threaded, against ONNX Runtime's session time).
+func TestTokenizeShareOfEmbed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: embeds 200 glosses through a MiniLM-sized model")
+	}
+	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mini := filepath.Join(strings.TrimSpace(string(out)), "github.com/daulet/tokenizers@v1.24.0/test/data/all-minilm-l6-v2.json")
+	if _, err := os.Stat(mini); err != nil {
+		t.Fatalf("%v: run `make setup` first", err)
+	}
+	texts := firstGlosses(t, 200)
+	words := make([]string, 30520)
+	for i := range words {
+		words[i] = fmt.Sprintf("w%d", i)
+	}
+	dir := t.TempDir()
+	if _, err := (onnxtest.TokenModel{Words: words, Dim: 384, Layers: 72, Seed: 1}).Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(mini)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := onnx.Init(); err != nil {
+		t.Fatal(err)
+	}
+	enc, err := onnx.OpenEncoder(dir, onnx.EncoderSettings{BatchSize: 32, MaxLength: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	dst := blas32.General{Rows: len(texts), Cols: enc.Dim(), Stride: enc.Dim(), Data: make([]float32, len(texts)*enc.Dim())}
+	run0 := enc.RunTime()
+	if err := enc.Encode(context.Background(), dst, texts); err != nil {
+		t.Fatal(err)
+	}
+	embed := enc.RunTime() - run0
+
+	tk, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu0, wall0 := procstat.CPUTime(), time.Now()
+	tokens := 0
+	for _, s := range texts {
+		e, err := tk.EncodeText(s, 128)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens += len(e.IDs)
+	}
+	tok, wall := procstat.CPUTime()-cpu0, time.Since(wall0)
+	share := float64(tok) / float64(embed+tok)
+	t.Logf("%d glosses, %d tokens: tokenizing %v CPU (%v wall), ONNX Runtime %v: tokenizing is %.2f%% of embed time", len(texts), tokens, tok, wall, embed, 100*share)
+	if share > 0.05 {
+		t.Errorf("tokenizing is %.1f%% of embed time, budget 5%%", 100*share)
+	}
+}
+
+func firstGlosses(t *testing.T, n int) []string {
+	f, err := os.Open(filepath.Join("..", "..", "data", "wordnet", "glosses.jsonl"))
+	if err != nil {
+		t.Fatalf("%v: run `make setup` first", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() && len(out) < n {
+		var r struct{ Text string }
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r.Text)
+	}
+	return out
+}
