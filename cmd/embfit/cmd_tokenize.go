@@ -18,7 +18,7 @@ import (
 func tokenizeCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "tokenize",
-		Usage:     "print the token ids, tokens, byte offsets and attention mask of texts",
+		Usage:     "print the token ids, tokens, byte offsets, type ids and attention mask of texts, and the ids decoded back to text",
 		UsageText: "embfit tokenize (--model M | --tokenizer tokenizer.json) [--json] [--max-length N] [--pair TEXT] TEXT...",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model file or folder; only its tokenizer.json is used"},
@@ -103,7 +103,8 @@ func runTokenize(c *cli.Context) error {
 				Offsets       [][2]int `json:"offsets"`
 				AttentionMask []int    `json:"attention_mask"`
 				TypeIDs       []int64  `json:"type_ids"`
-			}{text, pairOf(c), nonNil(e.IDs), nonNilS(e.Tokens), offsets, mask, nonNil(e.TypeIDs)})
+				Decoded       string   `json:"decoded"`
+			}{text, pairOf(c), nonNil(e.IDs), nonNilS(e.Tokens), offsets, mask, nonNil(e.TypeIDs), tk.Decode(e.IDs, true)})
 			if err != nil {
 				return err
 			}
@@ -119,6 +120,7 @@ func runTokenize(c *cli.Context) error {
 		fmt.Fprintf(w, "offsets:        %s\n", joinOffsets(offsets))
 		fmt.Fprintf(w, "type_ids:       %s\n", joinInts(e.TypeIDs))
 		fmt.Fprintf(w, "attention_mask: %s\n", strings.TrimSuffix(strings.Repeat("1 ", len(e.IDs)), " "))
+		fmt.Fprintf(w, "decoded:        %q\n", tk.Decode(e.IDs, true))
 	}
 	return nil
 }

@@ -35,13 +35,14 @@ func familyTokenizer(t *testing.T, name string) string {
 func TestTokenizeFamiliesE2E(t *testing.T) {
 	const text = "Hello wörld 👍🏽"
 	tests := []struct {
-		name string
-		ids  []int64 // from Hugging Face's JavaScript tokenizers
+		name    string
+		ids     []int64 // from Hugging Face's JavaScript tokenizers
+		decoded string
 	}{
-		{"bert", []int64{101, 7592, 2088, 100, 102}},
-		{"llama3", []int64{128000, 9906, 289, 9603, 509, 62904, 235, 9468, 237, 121}},
-		{"qwen3", []int64{9707, 289, 9416, 507, 61804, 235, 145375}},
-		{"wordnet-unigram", []int64{1, 376, 86, 168, 116, 0, 30, 47, 20, 11, 0, 2}},
+		{"bert", []int64{101, 7592, 2088, 100, 102}, "hello world"},
+		{"llama3", []int64{128000, 9906, 289, 9603, 509, 62904, 235, 9468, 237, 121}, text},
+		{"qwen3", []int64{9707, 289, 9416, 507, 61804, 235, 145375}, text},
+		{"wordnet-unigram", []int64{1, 376, 86, 168, 116, 0, 30, 47, 20, 11, 0, 2}, "Hello w<unk>rld <unk>"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,6 +55,7 @@ func TestTokenizeFamiliesE2E(t *testing.T) {
 				Tokens  []string `json:"tokens"`
 				Offsets [][2]int `json:"offsets"`
 				TypeIDs []int64  `json:"type_ids"`
+				Decoded string   `json:"decoded"`
 			}
 			if err := json.Unmarshal([]byte(out), &got); err != nil {
 				t.Fatalf("%v: %s", err, out)
@@ -63,6 +65,9 @@ func TestTokenizeFamiliesE2E(t *testing.T) {
 			}
 			if len(got.Tokens) != len(got.IDs) || len(got.Offsets) != len(got.IDs) || len(got.TypeIDs) != len(got.IDs) {
 				t.Errorf("lengths: %d ids, %d tokens, %d offsets, %d type ids", len(got.IDs), len(got.Tokens), len(got.Offsets), len(got.TypeIDs))
+			}
+			if want := tc.decoded; got.Decoded != want {
+				t.Errorf("decoded %q, want %q", got.Decoded, want)
 			}
 			for _, o := range got.Offsets {
 				if o[0] < 0 || o[1] < o[0] || o[1] > len(text) {

@@ -16,9 +16,10 @@ type reference struct {
 	Texts     []string    `json:"texts"`
 	Pairs     [][2]string `json:"pairs"`
 	Files     map[string]struct {
-		SHA256 string            `json:"sha256"`
-		Single []json.RawMessage `json:"single"`
-		Pair   []struct {
+		SHA256  string            `json:"sha256"`
+		Single  []json.RawMessage `json:"single"`
+		Decoded []*string         `json:"decoded"`
+		Pair    []struct {
 			IDs     []int64 `json:"ids"`
 			TypeIDs []int64 `json:"type_ids"`
 			Error   string  `json:"error"`
@@ -128,6 +129,18 @@ func TestHFReference(t *testing.T) {
 					}
 					t.Errorf("text %d %q:\n got %v %q\nwant %v", i, text, e.IDs, e.Tokens, want)
 				}
+				decoded := 0
+				for i := range ref.Texts {
+					var ids []int64
+					if json.Unmarshal(f.Single[i], &ids) != nil || f.Decoded[i] == nil {
+						continue
+					}
+					if got := patched.Decode(ids, true); got == *f.Decoded[i] {
+						decoded++
+					} else {
+						t.Errorf("decode %d %v:\n got %q\nwant %q", i, ids, got, *f.Decoded[i])
+					}
+				}
 				pairsEqual := 0
 				for i, p := range ref.Pairs {
 					want := f.Pair[i]
@@ -146,8 +159,8 @@ func TestHFReference(t *testing.T) {
 					}
 					t.Errorf("pair %d %q:\n got %v %v\nwant %v %v", i, p, e.IDs, e.TypeIDs, want.IDs, want.TypeIDs)
 				}
-				fmt.Printf("reference %s: texts %d compared, %d equal (%d refused for want of [UNK], compared with it added); pairs %d compared, %d equal\n",
-					name, compared, equal, refused, len(ref.Pairs), pairsEqual)
+				fmt.Printf("reference %s: texts %d compared, %d equal (%d refused for want of [UNK], compared with it added); decoded %d equal; pairs %d compared, %d equal\n",
+					name, compared, equal, refused, decoded, len(ref.Pairs), pairsEqual)
 			})
 		}
 	}

@@ -13,7 +13,9 @@
 // raw text (or, for normalized ones, in the normalized text) with their
 // single_word, lstrip and rstrip flags. Pairs of texts, truncation
 // (strategy and direction) and the file's padding settings are honoured.
-// Decoding is not provided.
+// Decode reverses an encoding with the file's decoder (ByteLevel,
+// WordPiece, Metaspace, BPEDecoder, ByteFallback, Fuse, Replace, Strip,
+// Sequence).
 //
 // Each component is registered under its tokenizer.json "type"; models can
 // be added from outside the package with RegisterModel.
@@ -31,14 +33,16 @@ import (
 // Tokenizer encodes text. It is immutable after Parse (apart from an
 // internal cache) and safe for concurrent use.
 type Tokenizer struct {
-	model     Model
-	norm      normalizer    // nil: none
-	pre       preTokenizer  // nil: the whole text is one word
-	post      postProcessor // nil: no special tokens
-	raw       *matcher      // added tokens matched in the raw text
-	normd     *matcher      // added tokens matched in the normalized text
-	addedByID map[int64]string
-	maxID     int64
+	model      Model
+	norm       normalizer    // nil: none
+	pre        preTokenizer  // nil: the whole text is one word
+	post       postProcessor // nil: no special tokens
+	raw        *matcher      // added tokens matched in the raw text
+	normd      *matcher      // added tokens matched in the normalized text
+	dec        decoder       // nil: tokens joined by spaces
+	addedByID  map[int64]string
+	specialIDs map[int64]bool
+	maxID      int64
 
 	truncation int    // max_length from the file, 0 if none
 	truncLeft  bool   // direction "Left"
@@ -99,6 +103,7 @@ type fileJSON struct {
 	Normalizer    json.RawMessage   `json:"normalizer"`
 	PreTokenizer  json.RawMessage   `json:"pre_tokenizer"`
 	PostProcessor json.RawMessage   `json:"post_processor"`
+	Decoder       json.RawMessage   `json:"decoder"`
 	Model         json.RawMessage   `json:"model"`
 }
 
@@ -121,7 +126,7 @@ func Parse(data []byte) (*Tokenizer, error) {
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("not a tokenizer.json: %w", err)
 	}
-	t := &Tokenizer{strategy: "LongestFirst", addedByID: map[int64]string{}}
+	t := &Tokenizer{strategy: "LongestFirst", addedByID: map[int64]string{}, specialIDs: map[int64]bool{}}
 	var h struct {
 		Type                    string          `json:"type"`
 		Merges                  json.RawMessage `json:"merges"`
@@ -164,6 +169,9 @@ func Parse(data []byte) (*Tokenizer, error) {
 	if t.post, err = parsePostProcessor(f.PostProcessor); err != nil {
 		return nil, fieldErr("post_processor", err)
 	}
+	if t.dec, err = parseDecoder(f.Decoder); err != nil {
+		return nil, fieldErr("decoder", err)
+	}
 	var rawToks, normToks []*addedToken
 	for i, r := range f.AddedTokens {
 		a := new(addedToken)
@@ -174,12 +182,10 @@ func Parse(data []byte) (*Tokenizer, error) {
 		if a.ID < 0 {
 			return nil, fieldErr(field+".id", fmt.Errorf("negative id %d", a.ID))
 		}
-		if v, ok := m.IDToken(a.ID); ok && v != a.Content {
-			// Hugging Face lets an added token override a vocabulary id;
-			// the added content wins.
-			_ = v
-		}
 		t.addedByID[a.ID] = a.Content
+		if a.Special {
+			t.specialIDs[a.ID] = true
+		}
 		t.maxID = max(t.maxID, a.ID)
 		a.match = a.Content
 		if a.isNormalized() && t.norm != nil {

@@ -14,12 +14,16 @@ for (const spec of files) {
   const [name, path] = spec.split("=");
   const raw = fs.readFileSync(path);
   const tk = new Tokenizer(JSON.parse(raw), {});
-  const f = { sha256: crypto.createHash("sha256").update(raw).digest("hex"), single: [], pair: [] };
+  const f = { sha256: crypto.createHash("sha256").update(raw).digest("hex"), single: [], decoded: [], pair: [] };
   for (const t of texts) {
     try {
-      f.single.push(tk.encode(t).ids);
+      const ids = tk.encode(t).ids;
+      f.single.push(ids);
+      // The decoder alone: Rust's decode does not clean up spaces.
+      f.decoded.push(ids.length ? tk.decode(ids, { skip_special_tokens: true, clean_up_tokenization_spaces: false }) : "");
     } catch (e) {
       f.single.push({ error: String(e) });
+      f.decoded.push(null);
     }
   }
   for (const [a, b] of pairs) {
