@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/inputerr"
+	"github.com/embfit/embfit/internal/rows"
 	"github.com/embfit/embfit/onnx/tokenizer"
 )
 
@@ -594,7 +594,7 @@ func (e *Encoder) runAndPool(ctx context.Context, inputs []ort.Value, batch []in
 		}
 		pool(row, item, n, d, e.set.Pooling, acc)
 		if e.set.Normalize {
-			normalize(row)
+			rows.NormalizeVec(row, row)
 		}
 	}
 	return nil
@@ -626,20 +626,5 @@ func pool(row, item []float32, n, d int, p Pooling, acc []float64) {
 		for j := range row {
 			row[j] = float32(acc[j] * inv)
 		}
-	}
-}
-
-// normalize scales v to unit L2 norm (a zero vector stays zero).
-func normalize(v []float32) {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	if s == 0 {
-		return
-	}
-	inv := 1 / math.Sqrt(s)
-	for j, x := range v {
-		v[j] = float32(float64(x) * inv)
 	}
 }

@@ -222,6 +222,7 @@ func TestAuditE2EBadInput(t *testing.T) {
 		{"missing labels file", []string{"--embeddings", npy, "--labels", filepath.Join(dir, "nolabels.txt")}, "nolabels.txt"},
 		{"rows differ from labels", []string{"--embeddings", npy, "--labels", short}, "2 labels but --embeddings"},
 		{"unknown loss", []string{"--embeddings", npy, "--labels", labels, "--loss", "arcface"}, "unknown loss \"arcface\" (valid: contrastive, triplet, infonce, center, circle)"},
+		{"NaN margin", []string{"--embeddings", npy, "--labels", labels, "--loss", "contrastive:margin=NaN", "--json", "-"}, `--loss: "contrastive:margin=NaN": margin must be a finite number, got NaN`},
 		{"unknown key", []string{"--embeddings", npy, "--labels", labels, "--loss", "triplet:gamma=2"}, "unknown key \"gamma\" for triplet (valid: margin, distance, mining, soft, reduction, normalize)"},
 		{"bad value", []string{"--embeddings", npy, "--labels", labels, "--loss", "triplet:mining=medium"}, "unknown mining \"medium\""},
 		{"json over input", []string{"--embeddings", npy, "--labels", labels, "--json", labels}, "would overwrite the input file"},

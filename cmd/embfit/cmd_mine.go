@@ -133,7 +133,7 @@ func parseMineFlags(c *cli.Context) (*job.MineJob, error) {
 		}
 	}
 	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("--%w", err)
+		return nil, err // an input error naming the setting: main names the flag
 	}
 	j.Settings = s
 	if st, err := os.Stat(filepath.Dir(j.Out)); err != nil || !st.IsDir() {

@@ -409,6 +409,8 @@ func TestTrainBadInput(t *testing.T) {
 		{"bad line", []string{"train", "--model", w.dir, "--train", bad, "--out", filepath.Join(t.TempDir(), "r"), "--cache-dir", "none"}, bad + ":2: missing field \"positive\"", "r"},
 		{"bad loss", []string{"train", "--model", w.dir, "--train", w.train, "--out", filepath.Join(t.TempDir(), "r"), "--loss", "infonce:tau=1"}, "unknown key", ""},
 		{"bad weight", []string{"train", "--model", w.dir, "--train", w.train, "--out", filepath.Join(t.TempDir(), "r"), "--loss", "x*infonce"}, "weight", ""},
+		{"NaN weight", []string{"train", "--model", w.dir, "--train", w.train, "--out", filepath.Join(t.TempDir(), "r"), "--loss", "NaN*infonce"}, `--loss: "NaN*infonce": weight "NaN" must be a finite positive number`, ""},
+		{"NaN margin", []string{"train", "--model", w.dir, "--train", w.train, "--out", filepath.Join(t.TempDir(), "r"), "--loss", "triplet:margin=NaN"}, `--loss: "triplet:margin=NaN": margin must be a finite number, got NaN`, ""},
 		{"bad head", []string{"train", "--model", w.dir, "--train", w.train, "--out", filepath.Join(t.TempDir(), "r"), "--head", "conv"}, "unknown kind", ""},
 		{"existing run", []string{"train", "--model", w.dir, "--train", w.train, "--out", existing, "--cache-dir", "none"}, "already holds a run", ""},
 		{"missing model", []string{"train", "--model", "/nonexistent/m.onnx", "--train", w.train, "--out", filepath.Join(t.TempDir(), "r")}, "/nonexistent/m.onnx", ""},

@@ -4,7 +4,7 @@
 // with a stride. Every GEMM-shaped computation in embfit (similarity and
 // Gram matrices, head forward/backward, corpus scoring) goes through Gemm,
 // which dispatches to OpenBLAS's cblas_sgemm when the binary is built with
-// cgo (the default; see openblas.go) and to gonum's pure-Go implementation
+// cgo (the default) and to gonum's pure-Go implementation
 // otherwise (build tag noopenblas, or CGO_ENABLED=0).
 //
 // With OpenBLAS, a large product is split into panels of a fixed number of

@@ -27,6 +27,7 @@ import (
 
 	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/rows"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/pipeline/retrieval"
 )
@@ -92,7 +93,7 @@ func (s Settings) withDefaults() (Settings, []losses.Loss, error) {
 	for i, spec := range s.Losses {
 		l, err := losses.Parse(spec)
 		if err != nil {
-			return s, nil, inputerr.SettingError("loss", err)
+			return s, nil, err // an input error for the setting loss
 		}
 		ls[i] = l
 	}
@@ -396,9 +397,12 @@ func Run(ctx context.Context, d Data, s Settings) (*Report, error) {
 		slices.Sort(margins)
 	}
 	rep.TripletAnatomy = TripletAnatomy{Distance: dist.String(), Normalize: norm}
-	rep.TripletAnatomy.Margins, err = tripletAnatomy(ctx, d.X, labels, dist, norm, margins, tick)
+	counts, err := losses.CountTriplets(ctx, d.X, labels, dist, norm, margins, tick)
 	if err != nil {
 		return nil, err
+	}
+	for _, c := range counts {
+		rep.TripletAnatomy.Margins = append(rep.TripletAnatomy.Margins, tripletCounts(c))
 	}
 	for _, c := range rep.TripletAnatomy.Margins {
 		if c.Margin == chosen {
@@ -501,7 +505,7 @@ func evalLosses(ctx context.Context, d Data, s Settings, ls []losses.Loss, tick 
 			}
 			v = l.(losses.Float64Loss).EvalFloat64(losses.Batch64{X: x64, Labels: d.Labels, Queries: d.Queries}, g)
 			if s.PerSample {
-				norms = append(norms, rowNorms64(g))
+				norms = append(norms, rowNorms(g.Data, n, dim))
 			}
 		} else {
 			var g blas32.General
@@ -510,7 +514,7 @@ func evalLosses(ctx context.Context, d Data, s Settings, ls []losses.Loss, tick 
 			}
 			v = l.Eval(losses.Batch{X: d.X, Labels: d.Labels, Queries: d.Queries}, g)
 			if s.PerSample {
-				norms = append(norms, rowNorms(g))
+				norms = append(norms, rowNorms(g.Data, n, dim))
 			}
 		}
 		vals = append(vals, LossValue{Spec: s.Losses[i], Name: l.Name(), Params: l.Params(), Value: v})
@@ -519,27 +523,12 @@ func evalLosses(ctx context.Context, d Data, s Settings, ls []losses.Loss, tick 
 	return vals, norms, prec, nil
 }
 
-func rowNorms64(g blas64.General) []float64 {
-	out := make([]float64, g.Rows)
+// rowNorms returns the L2 norm of every row of the rows×cols matrix held
+// row-major in data.
+func rowNorms[T rows.Float](data []T, nrows, cols int) []float64 {
+	out := make([]float64, nrows)
 	for i := range out {
-		var ss float64
-		for _, v := range g.Data[i*g.Stride : i*g.Stride+g.Cols] {
-			ss += v * v
-		}
-		out[i] = math.Sqrt(ss)
-	}
-	return out
-}
-
-// rowNorms returns the L2 norm of every row of g.
-func rowNorms(g blas32.General) []float64 {
-	out := make([]float64, g.Rows)
-	for i := range out {
-		var ss float64
-		for _, v := range g.Data[i*g.Stride : i*g.Stride+g.Cols] {
-			ss += float64(v) * float64(v)
-		}
-		out[i] = math.Sqrt(ss)
+		out[i] = rows.Norm(data[i*cols : (i+1)*cols])
 	}
 	return out
 }

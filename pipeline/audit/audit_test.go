@@ -128,7 +128,7 @@ func TestRunLabelled(t *testing.T) {
 	// The sweep's InfoNCE equals package losses' NT-Xent at each τ.
 	u := unit(x)
 	for _, p := range rep.Temperature {
-		l, _ := losses.NewInfoNCE(losses.InfoNCESettings{Temperature: p.Temperature})
+		l, _ := losses.Parse(fmt.Sprintf("infonce:temperature=%v", p.Temperature))
 		want := l.Eval(losses.Batch{X: x, Labels: labels}, blas32.General{})
 		if math.Abs(p.Loss-want) > 1e-5*math.Max(1, math.Abs(want)) {
 			t.Errorf("τ=%v: sweep loss %v, losses.InfoNCE %v", p.Temperature, p.Loss, want)
@@ -247,7 +247,7 @@ func TestRunPairs(t *testing.T) {
 		t.Errorf("pair report shape: form %s centers %v per-class %v corpus %d", rep.Form, rep.Centers, rep.PerClass, rep.Retrieval.Corpus)
 	}
 	for _, p := range rep.Temperature {
-		l, _ := losses.NewInfoNCE(losses.InfoNCESettings{Temperature: p.Temperature})
+		l, _ := losses.Parse(fmt.Sprintf("infonce:temperature=%v", p.Temperature))
 		want := l.Eval(losses.Batch{X: x, Queries: q}, blas32.General{})
 		if math.Abs(p.Loss-want) > 1e-5*math.Max(1, math.Abs(want)) {
 			t.Errorf("τ=%v: sweep loss %v, losses.InfoNCE pair form %v", p.Temperature, p.Loss, want)
@@ -379,30 +379,6 @@ func ExampleRun() {
 	// Output: MAP@R 1.00, ROC-AUC 1.00, easy triplets at margin 0.2: 100%
 }
 
-func TestTripletAnatomyMatchesTripletStats(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 1))
-	x, labels := clustered(rng, 150, 10, 7, 0.8)
-	margins := []float64{0, 0.05, 0.2, 0.5, 1, 2}
-	pairs := pairLabels(x.Rows / 2) // two rows per class: the direct path
-	for _, labels := range [][]int{labels, pairs} {
-		for _, dk := range []losses.Distance{losses.Euclidean, losses.SquaredEuclidean, losses.Cosine} {
-			for _, norm := range []bool{true, false} {
-				got, err := tripletAnatomy(context.Background(), x, labels, dk, norm, margins, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for k, m := range margins {
-					want := losses.TripletStats(x, labels, dk, m, norm)
-					g := got[k]
-					if g.Easy != want.Easy || g.Semihard != want.Semihard || g.Hard != want.Hard || g.Total != want.Total {
-						t.Errorf("%v normalize=%v margin %v: got %+v, TripletStats %+v", dk, norm, m, g, want)
-					}
-				}
-			}
-		}
-	}
-}
-
 func TestPowerPlan(t *testing.T) {
 	p := newPowerPlan(DefaultTemperatures)
 	// index in DefaultTemperatures → (parent temperature, k); -1: exp.
@@ -469,7 +445,7 @@ func BenchmarkAuditPasses(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("triplet-anatomy/n=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := tripletAnatomy(context.Background(), x, labels, losses.Euclidean, true, DefaultMargins, nil); err != nil {
+				if _, err := losses.CountTriplets(context.Background(), x, labels, losses.Euclidean, true, DefaultMargins, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/mathx"
 	"github.com/embfit/embfit/internal/par"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/pipeline/retrieval"
@@ -71,7 +72,8 @@ func temperatureSweep(ctx context.Context, d Data, labels []int, taus []float64,
 		a1 := min(a0+block, nA)
 		s := blas32.General{Rows: a1 - a0, Cols: nC, Stride: nC, Data: sc.Data}
 		linalg.MulT(s, linalg.Slice(anchors, a0, a1), cands)
-		parallel(workers, a0, a1, func(w, a int) {
+		par.Each(workers, a1-a0, func(w, a int) {
+			a += a0
 			row := linalg.Row(s, a-a0)
 			pos, neg := scr[w].pos[:0], scr[w].neg[:0]
 			for j, v := range row {
@@ -132,7 +134,7 @@ func temperatureSweep(ctx context.Context, d Data, labels []int, taus []float64,
 				h := math.Log(z) - wsum/z
 				var l float64
 				for _, v := range pos {
-					l += softplus(logZ - v/tau)
+					l += mathx.Softplus(logZ-v/tau, math.Exp)
 				}
 				f := acc[(a*nt+ti)*fields:]
 				f[0], f[1], f[2] = l, float64(len(pos)), h
@@ -213,20 +215,6 @@ func ipow(p float64, k int) float64 {
 		k >>= 1
 	}
 	return r
-}
-
-// softplus is log(1+e^x), stable for large |x|.
-func softplus(x float64) float64 {
-	if x > 0 {
-		return x + math.Log1p(math.Exp(-x))
-	}
-	return math.Log1p(math.Exp(x))
-}
-
-// parallel calls f(worker, i) for i in [i0, i1) through par.Each: worker
-// indexes per-goroutine scratch; results must be kept per item.
-func parallel(workers, i0, i1 int, f func(w, i int)) {
-	par.Each(workers, i1-i0, func(w, i int) { f(w, i0+i) })
 }
 
 // CenterStats relate each row to its class mean (the audit form of the
@@ -321,7 +309,7 @@ func centerStats(x blas32.General, labels []int) *CenterStats {
 	}
 	// Class-mean distances, rows of classes in parallel, summed in order.
 	rowSum := make([]float64, nc)
-	parallel(runtime.GOMAXPROCS(0), 0, nc, func(_, a int) {
+	par.Each(runtime.GOMAXPROCS(0), nc, func(_, a int) {
 		for b := range nc {
 			if b == a {
 				continue

@@ -19,6 +19,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/rows"
 	"github.com/embfit/embfit/onnx/graph"
 )
 
@@ -186,18 +187,9 @@ func (h *normalized) Forward(dst, x blas32.General) {
 	}
 	h.invNorm = h.invNorm[:n]
 	for i := 0; i < n; i++ {
-		yr, or := linalg.Row(h.y, i), linalg.Row(dst, i)
-		var ss float64
-		for _, v := range yr {
-			ss += float64(v) * float64(v)
-		}
-		inv := 0.0
-		if ss > 0 {
-			inv = 1 / math.Sqrt(ss)
-		}
-		h.invNorm[i] = inv
-		for j, v := range yr {
-			or[j] = float32(float64(v) * inv)
+		h.invNorm[i] = 0
+		if n := rows.NormalizeVec(linalg.Row(dst, i), linalg.Row(h.y, i)); n > 0 {
+			h.invNorm[i] = 1 / n
 		}
 	}
 }

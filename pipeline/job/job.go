@@ -16,7 +16,6 @@ import (
 
 	"github.com/embfit/embfit/internal/atomicfile"
 	"github.com/embfit/embfit/internal/digest"
-	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/losses"
@@ -351,21 +350,21 @@ func (run *trainRun) evalSet(s *split) *train.EvalSet {
 func (run *trainRun) train(ctx context.Context) error {
 	r, j, res := run.r, run.j, run.res
 	weighted := run.weighted
-	// Losses that need the class count (center) are built now.
+	// Losses with a training form of their own (it needs the class
+	// count) are built now.
 	for i, wl := range weighted {
-		if wl.Loss.Name() != "center" {
+		tl, ok := wl.Loss.(losses.TrainingLoss)
+		if !ok {
 			continue
 		}
 		if len(run.itemRows) == 0 {
 			return fmt.Errorf("loss %q needs labelled training data (text, label)", wl.Spec)
 		}
-		c := wl.Loss.(*losses.Center)
-		ct, err := losses.NewCenterTrainer(losses.CenterSettings{Alpha: &c.Alpha, Lambda: &c.Lambda, Normalize: &c.Normalize},
-			len(run.labelIDs), j.Settings.Head.Out, j.Settings.Seed)
+		tr, err := tl.TrainingForm(losses.TrainingSetup{Classes: len(run.labelIDs), Dim: j.Settings.Head.Out, Seed: j.Settings.Seed})
 		if err != nil {
 			return err
 		}
-		weighted[i].Loss = ct
+		weighted[i].Loss = tr
 	}
 	for _, wl := range weighted {
 		if tr, ok := wl.Loss.(losses.Trainable); ok {
@@ -429,13 +428,9 @@ func (r *JobRunner) stepProgress() func(train.Progress) {
 func parseLosses(specs []string) ([]train.WeightedLoss, error) {
 	var out []train.WeightedLoss
 	for _, s := range specs {
-		w, spec, err := train.SplitLossWeight(s)
+		w, l, err := losses.ParseWeighted(s)
 		if err != nil {
-			return nil, inputerr.SettingError("loss", err)
-		}
-		l, err := losses.Parse(spec)
-		if err != nil {
-			return nil, inputerr.SettingError("loss", err)
+			return nil, err
 		}
 		out = append(out, train.WeightedLoss{Spec: s, Weight: w, Loss: l})
 	}

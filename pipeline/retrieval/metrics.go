@@ -60,6 +60,8 @@ import (
 
 	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/internal/par"
+	"github.com/embfit/embfit/internal/rows"
+	"github.com/embfit/embfit/internal/topk"
 )
 
 // NumSimilarityBins is the number of equal-width bins over [-1, 1] of a
@@ -302,24 +304,15 @@ func EvaluatePairs(ctx context.Context, queries, corpus blas32.General, positive
 // normalized returns a copy of x with unit rows (zero rows stay zero).
 // Non-finite values are an error.
 func normalized(x blas32.General) (blas32.General, error) {
-	u := linalg.NewMatrix(x.Rows, x.Cols)
 	for i := 0; i < x.Rows; i++ {
-		src, dst := linalg.Row(x, i), linalg.Row(u, i)
-		var ss float64
-		for _, v := range src {
+		for _, v := range linalg.Row(x, i) {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return u, fmt.Errorf("row %d: non-finite value %v", i, v)
+				return blas32.General{}, fmt.Errorf("row %d: non-finite value %v", i, v)
 			}
-			ss += float64(v) * float64(v)
-		}
-		if ss == 0 {
-			continue
-		}
-		inv := 1 / math.Sqrt(ss)
-		for k, v := range src {
-			dst[k] = float32(float64(v) * inv)
 		}
 	}
+	u := linalg.NewMatrix(x.Rows, x.Cols)
+	rows.Normalize(u, x)
 	return u, nil
 }
 
@@ -348,64 +341,6 @@ func better(a, b item) bool {
 	return a.score > b.score || (a.score == b.score && a.idx < b.idx)
 }
 
-// topK is a bounded min-heap (worst at the root) of the K best items.
-type topK struct {
-	k     int
-	items []item
-}
-
-func (h *topK) push(it item) {
-	if len(h.items) < h.k {
-		h.items = append(h.items, it)
-		// sift up
-		i := len(h.items) - 1
-		for i > 0 {
-			p := (i - 1) / 2
-			if !better(h.items[p], h.items[i]) {
-				break
-			}
-			h.items[p], h.items[i] = h.items[i], h.items[p]
-			i = p
-		}
-		return
-	}
-	if h.k == 0 || !better(it, h.items[0]) {
-		return
-	}
-	h.items[0] = it
-	// sift down
-	n, i := len(h.items), 0
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		w := l
-		if r := l + 1; r < n && better(h.items[l], h.items[r]) {
-			w = r
-		}
-		if !better(h.items[i], h.items[w]) {
-			break
-		}
-		h.items[i], h.items[w] = h.items[w], h.items[i]
-		i = w
-	}
-}
-
-// sorted returns the kept items best first (destroys the heap order).
-func (h *topK) sorted() []item {
-	slices.SortFunc(h.items, func(a, b item) int {
-		if better(a, b) {
-			return -1
-		}
-		if better(b, a) {
-			return 1
-		}
-		return 0
-	})
-	return h.items
-}
-
 func (j *search) run(ctx context.Context, s Settings) (*Result, error) {
 	s, err := s.withDefaults()
 	if err != nil {
@@ -430,7 +365,7 @@ func (j *search) run(ctx context.Context, s Settings) (*Result, error) {
 	}
 	var totals totals
 	totals.recall = make([]float64, len(s.RecallK))
-	heaps := make([]topK, s.QueryBlock)
+	heaps := make([][]item, s.QueryBlock) // bounded top-k per query (internal/topk)
 	qm := make([]QueryMetrics, s.QueryBlock)
 	block := linalg.NewMatrix(s.QueryBlock, min(s.CorpusBlock, max(nc, 1)))
 
@@ -441,9 +376,11 @@ func (j *search) run(ctx context.Context, s Settings) (*Result, error) {
 		q1 := min(q0+s.QueryBlock, nq)
 		for i := q0; i < q1; i++ {
 			k := max(baseK, j.r[i])
-			h := &heaps[i-q0]
-			h.k = min(k, nc)
-			h.items = h.items[:0]
+			k = min(k, nc)
+			if cap(heaps[i-q0]) < k {
+				heaps[i-q0] = make([]item, 0, k)
+			}
+			heaps[i-q0] = heaps[i-q0][:0:k]
 		}
 		for c0 := 0; c0 < nc; c0 += s.CorpusBlock {
 			c1 := min(c0+s.CorpusBlock, nc)
@@ -451,7 +388,6 @@ func (j *search) run(ctx context.Context, s Settings) (*Result, error) {
 			linalg.MulT(sc, linalg.Slice(j.q, q0, q1), linalg.Slice(j.c, c0, c1))
 			j.parallelRows(workers, q0, q1, func(w, i int) {
 				row := linalg.Row(sc, i-q0)
-				h := &heaps[i-q0]
 				hist := hists[w]
 				self := j.self(i)
 				var ql int
@@ -472,16 +408,12 @@ func (j *search) run(ctx context.Context, s Settings) (*Result, error) {
 					if j.labels == nil || c > i {
 						hist.Add(v, rel)
 					}
-					it := item{score: v, idx: int32(c), rel: rel}
-					if len(h.items) == h.k && (h.k == 0 || !better(it, h.items[0])) {
-						continue // not better than the worst kept item
-					}
-					h.push(it)
+					heaps[i-q0] = topk.Push(heaps[i-q0], item{score: v, idx: int32(c), rel: rel}, better)
 				}
 			})
 		}
 		j.parallelRows(workers, q0, q1, func(_, i int) {
-			qm[i-q0] = queryMetrics(heaps[i-q0].sorted(), j.r[i], s.RecallK, s.Negatives)
+			qm[i-q0] = queryMetrics(topk.Sort(heaps[i-q0], better), j.r[i], s.RecallK, s.Negatives)
 		})
 		for i := q0; i < q1; i++ { // fixed order: deterministic totals
 			m := qm[i-q0]
@@ -504,16 +436,13 @@ func (j *search) run(ctx context.Context, s Settings) (*Result, error) {
 	return res, nil
 }
 
-// parallelRows calls f(worker, i) for i in [q0, q1), rows split into
-// contiguous ranges, one per worker (through par.Each; worker is the
-// range's index, so per-worker state sees the same rows whatever
-// goroutine runs them).
+// parallelRows calls f(part, i) for i in [q0, q1), split into workers
+// contiguous ranges (par.Ranges: per-part state sees the same rows
+// whatever goroutine runs them).
 func (j *search) parallelRows(workers, q0, q1 int, f func(w, i int)) {
-	n := q1 - q0
-	workers = max(1, min(workers, n))
-	par.Each(workers, workers, func(_, w int) {
-		for i := q0 + n*w/workers; i < q0+n*(w+1)/workers; i++ {
-			f(w, i)
+	par.Ranges(workers, workers, q1-q0, func(p, lo, hi int) {
+		for i := q0 + lo; i < q0+hi; i++ {
+			f(p, i)
 		}
 	})
 }

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/pipeline/head"
 	"github.com/embfit/embfit/pipeline/retrieval"
@@ -62,7 +61,7 @@ func (s Settings) WithDefaults() (Settings, error) {
 	}
 	for _, ws := range s.Losses {
 		if _, _, err := SplitLossWeight(ws); err != nil {
-			return s, inputerr.SettingError("loss", err)
+			return s, err
 		}
 	}
 	if s.Epochs == 0 {
@@ -97,17 +96,7 @@ func (s Settings) WithDefaults() (Settings, error) {
 
 // SplitLossWeight splits a loss spec "W*spec" into its weight and spec;
 // without a prefix the weight is 1.
-func SplitLossWeight(spec string) (float64, string, error) {
-	w, rest, ok := strings.Cut(spec, "*")
-	if !ok {
-		return 1, spec, nil
-	}
-	v, err := strconv.ParseFloat(strings.TrimSpace(w), 64)
-	if err != nil || v <= 0 || math.IsInf(v, 0) {
-		return 0, "", fmt.Errorf("loss %q: weight %q must be a positive number", spec, w)
-	}
-	return v, rest, nil
-}
+func SplitLossWeight(spec string) (float64, string, error) { return losses.SplitWeight(spec) }
 
 // metricValue picks a metric by name from m.
 func metricValue(m retrieval.Metrics, name string) (float64, error) {

@@ -15,7 +15,7 @@ func runCenterTrainer(t *testing.T, dir string, resume bool, cancelAfter int) (*
 	t.Helper()
 	emb, labels := synthLabelled(5, 300, 10)
 	demb, dlabels := synthLabelled(6, 100, 10)
-	center, err := losses.NewCenterTrainer(losses.CenterSettings{}, 10, 16, 1)
+	center, err := losses.NewCenterTrainer(losses.Center{Alpha: 0.5, Lambda: 0.01}, 10, 16, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -299,7 +299,7 @@ func TestTrainerWithCenterLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	center, err := losses.NewCenterTrainer(losses.CenterSettings{}, 30, 16, 1)
+	center, err := losses.NewCenterTrainer(losses.Center{Alpha: 0.5, Lambda: 0.01}, 30, 16, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
