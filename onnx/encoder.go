@@ -107,6 +107,16 @@ func OpenEncoder(model string, s EncoderSettings) (*Encoder, error) {
 		if e.tok, err = tokenizer.Load(files.Tokenizer); err != nil {
 			return nil, fmt.Errorf("tokenizer %w", err)
 		}
+		if rows := info.EmbeddingRows; rows > 0 {
+			// An id past the table would fail inside ONNX Runtime (or,
+			// negative, wrap to another row): refuse the pair up front.
+			if m := e.tok.Model().MaxID(); m >= rows {
+				return nil, inputerr.Fieldf(files.Tokenizer, 0, "model.vocab", "ids reach %d but the embedding table of %s has %d rows", m, files.Model, rows)
+			}
+			if m := e.tok.MaxID(); m >= rows {
+				e.warnings = append(e.warnings, fmt.Sprintf("%s: added tokens reach id %d but the embedding table has %d rows; texts holding them will fail", files.Tokenizer, m, rows))
+			}
+		}
 		e.clampMaxLength()
 	}
 	if err := Init(); err != nil {

@@ -109,3 +109,35 @@ func firstGlosses(t *testing.T, n int) []string {
 	}
 	return out
 }
+
+// TestIDsPastEmbeddingTable: a tokenizer whose ids reach past the model's
+// embedding table is refused when the encoder opens, naming the file.
+func TestIDsPastEmbeddingTable(t *testing.T) {
+	dir := t.TempDir()
+	w, err := (onnxtest.TokenModel{Seed: 1}).Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 22 rows (ids 0..21); add a word with id 40.
+	b, err := os.ReadFile(w.Tokenizer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["model"].(map[string]any)["vocab"].(map[string]any)["zebra"] = 40
+	b, _ = json.Marshal(doc)
+	if err := os.WriteFile(w.Tokenizer, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := onnx.Init(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = onnx.OpenEncoder(dir, onnx.EncoderSettings{})
+	want := w.Tokenizer + ": model.vocab: ids reach 40 but the embedding table of " + w.Model + " has 22 rows"
+	if err == nil || err.Error() != want {
+		t.Errorf("err %v\nwant %s", err, want)
+	}
+}
