@@ -380,3 +380,47 @@ func TestPrecompiledOnRealMap(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentEncode: one Tokenizer used from several goroutines (the
+// BPE merge cache is shared) gives the sequential results.
+func TestConcurrentEncode(t *testing.T) {
+	tk, err := Load(refPath(t, "llama3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := reference_sentences(t)
+	want := make([][]int64, len(texts))
+	for i, s := range texts {
+		e, err := tk.EncodeText(s, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = e.IDs
+	}
+	fresh, err := Load(refPath(t, "llama3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for w := range 4 {
+		go func() {
+			for k := range texts {
+				i := (k*7 + w*13) % len(texts)
+				e, err := fresh.EncodeText(texts[i], 0)
+				if err == nil && !slices.Equal(e.IDs, want[i]) {
+					err = fmt.Errorf("text %d: %v, want %v", i, e.IDs, want[i])
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
