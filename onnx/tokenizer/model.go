@@ -117,7 +117,10 @@ func parseVocab(raw json.RawMessage) (vocab, error) {
 	return v, nil
 }
 
+// TokenID implements Model.
 func (v *vocab) TokenID(t string) (int64, bool) { id, ok := v.ids[t]; return id, ok }
+
+// IDToken implements Model.
 func (v *vocab) IDToken(id int64) (string, bool) {
 	if v.sparse != nil {
 		t, ok := v.sparse[id]
@@ -136,8 +139,12 @@ func (v *vocab) token(id int64) string {
 	}
 	return v.byID[id]
 }
+
+// VocabSize implements Model.
 func (v *vocab) VocabSize() int { return len(v.ids) }
-func (v *vocab) MaxID() int64   { return v.max }
+
+// MaxID implements Model.
+func (v *vocab) MaxID() int64 { return v.max }
 
 // sortedKeys is used for deterministic error messages.
 func sortedKeys[M ~map[string]V, V any](m M) []string {
