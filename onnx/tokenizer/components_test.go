@@ -164,9 +164,7 @@ func TestScannerMatchesEngine(t *testing.T) {
 		"\x80\xff invalid utf8",
 		"",
 	}
-	for _, r := range reference_sentences(t) {
-		inputs = append(inputs, r)
-	}
+	inputs = append(inputs, referenceSentences(t)...)
 	for expr, sc := range knownScanners {
 		eng, err := compileEngine(expr)
 		if err != nil {
@@ -182,8 +180,8 @@ func TestScannerMatchesEngine(t *testing.T) {
 	}
 }
 
-// reference_sentences are the texts of the reference fixture.
-func reference_sentences(t *testing.T) []string {
+// referenceSentences are the texts of the reference fixture.
+func referenceSentences(t *testing.T) []string {
 	return loadReference(t, "testdata/ref/hf-reference.json").Texts
 }
 
@@ -388,7 +386,7 @@ func TestConcurrentEncode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	texts := reference_sentences(t)
+	texts := referenceSentences(t)
 	want := make([][]int64, len(texts))
 	for i, s := range texts {
 		e, err := tk.EncodeText(s, 0)

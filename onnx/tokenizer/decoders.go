@@ -233,8 +233,7 @@ func parseReplaceDec(raw json.RawMessage) (decoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := n.(replace)
-	return replaceDec{pat: r.pat, content: r.content}, nil
+	return replaceDec(n.(replace)), nil
 }
 
 func (d replaceDec) decodeChain(tokens []string) []string {

@@ -41,9 +41,8 @@ func (n *normalized) spanOf(i, j int) span {
 
 // builder assembles the next form of a normalized text.
 type builder struct {
-	b       []byte
-	a       []span
-	changed bool // some output byte does not sit where its input byte sat
+	b []byte
+	a []span
 }
 
 func (n *normalized) builder() *builder {
