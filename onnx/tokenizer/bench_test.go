@@ -138,3 +138,32 @@ func BenchmarkGlossesJS(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSplitPattern compares the hand-written Llama-3 scanner with the
+// regex engine on the same glosses (both give the same matches:
+// TestScannerMatchesEngine).
+func BenchmarkSplitPattern(b *testing.B) {
+	texts := glosses(b)[:20000]
+	var n int64
+	for _, s := range texts {
+		n += int64(len(s))
+	}
+	eng, err := compileEngine(llama3Patten)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range []struct {
+		name string
+		pat  pattern
+	}{{"scanner", knownScanners[llama3Patten]}, {"regexp2", eng}} {
+		b.Run(p.name, func(b *testing.B) {
+			b.SetBytes(n)
+			var dst [][2]int
+			for i := 0; i < b.N; i++ {
+				for _, s := range texts {
+					dst = p.pat.findAll(s, dst[:0])
+				}
+			}
+		})
+	}
+}
