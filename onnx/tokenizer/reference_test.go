@@ -1,11 +1,14 @@
 package tokenizer
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -214,4 +217,67 @@ func TestSentencePieceReference(t *testing.T) {
 		t.Errorf("text %d %q:\n got %v %q\nwant %v", i, text, got, e.Tokens, ref.IDs[i])
 	}
 	fmt.Printf("spm_encode wordnet-unigram: texts %d compared, %d equal\n", len(ref.Texts), equal)
+}
+
+// TestGlossDigests encodes every WordNet gloss (the first 10,000 under
+// the race detector) with each reference file and compares the sha256 of
+// the ids with the JavaScript reference's (testdata/ref/gloss-digests.json,
+// scripts/tokref/digest.mjs).
+func TestGlossDigests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("encodes all 117,791 glosses per file")
+	}
+	b, err := os.ReadFile("testdata/ref/gloss-digests.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Glosses int `json:"glosses"`
+		Files   map[string]struct {
+			All        string `json:"all"`
+			First10000 string `json:"first10000"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	texts := glosses(t)
+	if len(texts) != ref.Glosses {
+		t.Fatalf("%d glosses, the digests are of %d", len(texts), ref.Glosses)
+	}
+	n, key := len(texts), "all"
+	if raceEnabled {
+		n, key = 10000, "first10000"
+	}
+	for _, name := range sortedKeys(ref.Files) {
+		want := ref.Files[name].All
+		if raceEnabled {
+			want = ref.Files[name].First10000
+		}
+		tk, err := Load(refPath(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		var line []byte
+		for _, s := range texts[:n] {
+			e, err := tk.EncodeText(s, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line = line[:0]
+			for k, id := range e.IDs {
+				if k > 0 {
+					line = append(line, ' ')
+				}
+				line = strconv.AppendInt(line, id, 10)
+			}
+			h.Write(append(line, '\n'))
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != want {
+			t.Errorf("%s: ids of %d glosses hash to %s, the reference's to %s", name, n, got, want)
+		} else {
+			fmt.Printf("glosses %s: %d / %d equal to the reference (%s digest)\n", name, n, n, key)
+		}
+	}
 }
