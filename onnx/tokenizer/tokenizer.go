@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/embfit/embfit/internal/inputerr"
 )
@@ -435,6 +436,15 @@ func (t *Tokenizer) truncate(a, b *seq, maxLen int) error {
 	return nil
 }
 
+// scratch holds tokenize's working buffers between calls.
+type scratch struct {
+	cuts, sub []cut
+	pieces    []piece
+	toks      []Token
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
 // tokenize runs added-token matching, normalization, pre-tokenization and
 // the model over one text.
 func (t *Tokenizer) tokenize(text string, lenient bool) (*seq, error) {
@@ -448,9 +458,15 @@ func (t *Tokenizer) tokenize(text string, lenient bool) (*seq, error) {
 		s.tokens = append(s.tokens, tok)
 		s.offsets = append(s.offsets, [2]int{int(sp.start), int(sp.end)})
 	}
-	var cuts, sub []cut
-	var pieces []piece
-	var toks []Token
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	cuts, sub, pieces, toks := sc.cuts[:0], sc.sub[:0], sc.pieces[:0], sc.toks[:0]
+	defer func() {
+		// Keep the grown buffers, without references into this text.
+		clear(pieces[:cap(pieces)])
+		clear(toks[:cap(toks)])
+		sc.cuts, sc.sub, sc.pieces, sc.toks = cuts[:0], sub[:0], pieces[:0], toks[:0]
+	}()
 	cuts = t.raw.split(text, cuts)
 	for _, c := range cuts {
 		if c.tok != nil {
