@@ -35,6 +35,7 @@ import (
 // internal cache) and safe for concurrent use.
 type Tokenizer struct {
 	model      Model
+	modelType  string
 	norm       normalizer    // nil: none
 	pre        preTokenizer  // nil: the whole text is one word
 	post       postProcessor // nil: no special tokens
@@ -159,7 +160,7 @@ func Parse(data []byte) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fieldErr("model", err)
 	}
-	t.model = m
+	t.model, t.modelType = m, typ
 	t.maxID = m.MaxID()
 	if t.norm, err = parseNormalizer(f.Normalizer); err != nil {
 		return nil, fieldErr("normalizer", err)
@@ -199,6 +200,13 @@ func Parse(data []byte) (*Tokenizer, error) {
 		}
 	}
 	t.raw, t.normd = newMatcher(rawToks), newMatcher(normToks)
+	if tp, ok := t.post.(*template); ok {
+		for _, p := range append(append([]templatePiece(nil), tp.single...), tp.pair...) {
+			for _, id := range p.ids {
+				t.specialIDs[id] = true
+			}
+		}
+	}
 	if f.Truncation != nil {
 		if f.Truncation.MaxLength < 0 {
 			return nil, fieldErr("truncation.max_length", fmt.Errorf("%d is negative", f.Truncation.MaxLength))
@@ -285,6 +293,14 @@ func (t *Tokenizer) NumSpecialTokens() int {
 	}
 	return t.post.numAdded(false)
 }
+
+// ModelType is the tokenizer model's type as tokenizer.json names it
+// ("WordPiece", "WordLevel", "BPE", "Unigram", or a registered one).
+func (t *Tokenizer) ModelType() string { return t.modelType }
+
+// IsSpecial reports whether id is a special token: an added token marked
+// special, or one the post-processor adds.
+func (t *Tokenizer) IsSpecial(id int64) bool { return t.specialIDs[id] }
 
 // Token returns the token string of id (an added token or a vocabulary
 // entry), or "" if unknown.
