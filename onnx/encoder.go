@@ -251,6 +251,11 @@ func newEncoder(model string, s EncoderSettings) (*Encoder, error) {
 			}
 		}
 		e.pipe.Tokenizer, e.pipe.TokenizerFamily = files.Tokenizer, e.tok.ModelType()
+		if e.pipe.PaddingSide.From == SourceDefault && e.tok.PadLeft() {
+			// tokenizer.json's padding.direction, below tokenizer_config.json.
+			e.pipe.PaddingSide = Setting[string]{Value: "left", From: files.Tokenizer}
+			e.padLeft = true
+		}
 		e.resolveMaxLength()
 		if err := e.resolvePrompt(); err != nil {
 			return nil, err

@@ -121,3 +121,36 @@ func TestIDsPastEmbeddingTable(t *testing.T) {
 		t.Errorf("err %v\nwant %s", err, want)
 	}
 }
+
+// TestPaddingSideFromTokenizer: a tokenizer.json that pads on the left
+// (padding.direction "Left") makes the encoder pad on the left when no
+// tokenizer_config.json or setting says otherwise.
+func TestPaddingSideFromTokenizer(t *testing.T) {
+	dir := t.TempDir()
+	w, err := (onnxtest.TokenModel{Seed: 1}).Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(w.Tokenizer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["padding"] = map[string]any{"direction": "Left", "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"}
+	b, _ = json.Marshal(doc)
+	if err := os.WriteFile(w.Tokenizer, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ setting, want string }{{"", "left"}, {"right", "right"}} {
+		p, _, err := onnx.Resolve(dir, onnx.EncoderSettings{PaddingSide: tc.setting})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.PaddingSide.Value != tc.want {
+			t.Errorf("setting %q: padding side %q from %q, want %q", tc.setting, p.PaddingSide.Value, p.PaddingSide.From, tc.want)
+		}
+	}
+}
