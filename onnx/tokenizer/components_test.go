@@ -131,7 +131,7 @@ func TestPreTokenizerComponents(t *testing.T) {
 	}
 	for _, tc := range tests {
 		var raw json.RawMessage = []byte(tc.pre)
-		p, err := parsePreTokenizer(raw)
+		p, err := preTokenizers.parse(raw)
 		if err != nil {
 			t.Errorf("%s: %v", tc.pre, err)
 			continue

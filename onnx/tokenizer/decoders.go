@@ -14,43 +14,18 @@ type decoder interface {
 	decodeChain(tokens []string) []string
 }
 
-var decoders = map[string]func(raw json.RawMessage) (decoder, error){}
-
-func registerDecoder(typ string, parse func(raw json.RawMessage) (decoder, error)) {
-	decoders[typ] = parse
-}
+var decoders = registry[decoder]{}
 
 func init() {
-	registerDecoder("ByteLevel", func(json.RawMessage) (decoder, error) { return byteLevelDec{}, nil })
-	registerDecoder("WordPiece", parseWordPieceDec)
-	registerDecoder("Metaspace", parseMetaspaceDec)
-	registerDecoder("BPEDecoder", parseBPEDec)
-	registerDecoder("ByteFallback", func(json.RawMessage) (decoder, error) { return byteFallbackDec{}, nil })
-	registerDecoder("Fuse", func(json.RawMessage) (decoder, error) { return fuseDec{}, nil })
-	registerDecoder("Replace", parseReplaceDec)
-	registerDecoder("Strip", parseStripDec)
-	registerDecoder("Sequence", parseDecSequence)
-}
-
-func parseDecoder(raw json.RawMessage) (decoder, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	var h struct {
-		Type string `json:"type"`
-	}
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return nil, err
-	}
-	parse, ok := decoders[h.Type]
-	if !ok {
-		return nil, fmt.Errorf("type %q not supported", h.Type)
-	}
-	d, err := parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", h.Type, err)
-	}
-	return d, nil
+	decoders.register("ByteLevel", func(json.RawMessage) (decoder, error) { return byteLevelDec{}, nil })
+	decoders.register("WordPiece", parseWordPieceDec)
+	decoders.register("Metaspace", parseMetaspaceDec)
+	decoders.register("BPEDecoder", parseBPEDec)
+	decoders.register("ByteFallback", func(json.RawMessage) (decoder, error) { return byteFallbackDec{}, nil })
+	decoders.register("Fuse", func(json.RawMessage) (decoder, error) { return fuseDec{}, nil })
+	decoders.register("Replace", parseReplaceDec)
+	decoders.register("Strip", parseStripDec)
+	decoders.register("Sequence", parseDecSequence)
 }
 
 // runeByte inverts byteRune.
@@ -301,7 +276,7 @@ func parseDecSequence(raw json.RawMessage) (decoder, error) {
 	}
 	var s decSequence
 	for i, r := range c.Decoders {
-		d, err := parseDecoder(r)
+		d, err := decoders.parse(r)
 		if err != nil {
 			return nil, fmt.Errorf("decoders[%d]: %w", i, err)
 		}

@@ -17,33 +17,7 @@ type normalizer interface {
 }
 
 // normalizers maps a tokenizer.json normalizer "type" to its parser.
-var normalizers = map[string]func(raw json.RawMessage) (normalizer, error){}
-
-func registerNormalizer(typ string, parse func(raw json.RawMessage) (normalizer, error)) {
-	normalizers[typ] = parse
-}
-
-// parseNormalizer reads a normalizer object; null gives nil.
-func parseNormalizer(raw json.RawMessage) (normalizer, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	var h struct {
-		Type string `json:"type"`
-	}
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return nil, err
-	}
-	parse, ok := normalizers[h.Type]
-	if !ok {
-		return nil, fmt.Errorf("type %q not supported", h.Type)
-	}
-	n, err := parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", h.Type, err)
-	}
-	return n, nil
-}
+var normalizers = registry[normalizer]{}
 
 func isNull(raw json.RawMessage) bool {
 	s := strings.TrimSpace(string(raw))
@@ -51,20 +25,20 @@ func isNull(raw json.RawMessage) bool {
 }
 
 func init() {
-	registerNormalizer("BertNormalizer", parseBertNormalizer)
-	registerNormalizer("Lowercase", func(json.RawMessage) (normalizer, error) { return lowercase{}, nil })
-	registerNormalizer("StripAccents", func(json.RawMessage) (normalizer, error) { return stripAccents{}, nil })
+	normalizers.register("BertNormalizer", parseBertNormalizer)
+	normalizers.register("Lowercase", func(json.RawMessage) (normalizer, error) { return lowercase{}, nil })
+	normalizers.register("StripAccents", func(json.RawMessage) (normalizer, error) { return stripAccents{}, nil })
 	for _, f := range []struct {
 		name string
 		form norm.Form
 	}{{"NFC", norm.NFC}, {"NFD", norm.NFD}, {"NFKC", norm.NFKC}, {"NFKD", norm.NFKD}} {
-		registerNormalizer(f.name, func(json.RawMessage) (normalizer, error) { return unicodeNorm{f.form}, nil })
+		normalizers.register(f.name, func(json.RawMessage) (normalizer, error) { return unicodeNorm{f.form}, nil })
 	}
-	registerNormalizer("Strip", parseStrip)
-	registerNormalizer("Replace", parseReplace)
-	registerNormalizer("Prepend", parsePrepend)
-	registerNormalizer("Sequence", parseNormSequence)
-	registerNormalizer("Precompiled", parsePrecompiled)
+	normalizers.register("Strip", parseStrip)
+	normalizers.register("Replace", parseReplace)
+	normalizers.register("Prepend", parsePrepend)
+	normalizers.register("Sequence", parseNormSequence)
+	normalizers.register("Precompiled", parsePrecompiled)
 }
 
 // ---- BertNormalizer ----
@@ -317,7 +291,7 @@ func parseNormSequence(raw json.RawMessage) (normalizer, error) {
 	}
 	var seq normSequence
 	for i, r := range c.Normalizers {
-		n, err := parseNormalizer(r)
+		n, err := normalizers.parse(r)
 		if err != nil {
 			return nil, fmt.Errorf("normalizers[%d]: %w", i, err)
 		}

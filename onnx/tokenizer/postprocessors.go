@@ -20,40 +20,15 @@ type postProcessor interface {
 	process(a, b *seq, pair bool) Encoding
 }
 
-var postProcessors = map[string]func(raw json.RawMessage) (postProcessor, error){}
-
-func registerPostProcessor(typ string, parse func(raw json.RawMessage) (postProcessor, error)) {
-	postProcessors[typ] = parse
-}
+var postProcessors = registry[postProcessor]{}
 
 func init() {
-	registerPostProcessor("TemplateProcessing", parseTemplate)
-	registerPostProcessor("BertProcessing", func(raw json.RawMessage) (postProcessor, error) { return parseClsSep(raw, false) })
-	registerPostProcessor("RobertaProcessing", func(raw json.RawMessage) (postProcessor, error) { return parseClsSep(raw, true) })
+	postProcessors.register("TemplateProcessing", parseTemplate)
+	postProcessors.register("BertProcessing", func(raw json.RawMessage) (postProcessor, error) { return parseClsSep(raw, false) })
+	postProcessors.register("RobertaProcessing", func(raw json.RawMessage) (postProcessor, error) { return parseClsSep(raw, true) })
 	// ByteLevel only trims offsets.
-	registerPostProcessor("ByteLevel", func(json.RawMessage) (postProcessor, error) { return nil, nil })
-	registerPostProcessor("Sequence", parsePostSequence)
-}
-
-func parsePostProcessor(raw json.RawMessage) (postProcessor, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	var h struct {
-		Type string `json:"type"`
-	}
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return nil, err
-	}
-	parse, ok := postProcessors[h.Type]
-	if !ok {
-		return nil, fmt.Errorf("type %q not supported", h.Type)
-	}
-	p, err := parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", h.Type, err)
-	}
-	return p, nil
+	postProcessors.register("ByteLevel", func(json.RawMessage) (postProcessor, error) { return nil, nil })
+	postProcessors.register("Sequence", parsePostSequence)
 }
 
 // templatePiece is a special token or one of the input sequences.
@@ -249,7 +224,7 @@ func parsePostSequence(raw json.RawMessage) (postProcessor, error) {
 	}
 	var s postSequence
 	for i, r := range c.Processors {
-		p, err := parsePostProcessor(r)
+		p, err := postProcessors.parse(r)
 		if err != nil {
 			return nil, fmt.Errorf("processors[%d]: %w", i, err)
 		}

@@ -56,48 +56,23 @@ type preTokenizer interface {
 }
 
 // preTokenizers maps a tokenizer.json pre_tokenizer "type" to its parser.
-var preTokenizers = map[string]func(raw json.RawMessage) (preTokenizer, error){}
-
-func registerPreTokenizer(typ string, parse func(raw json.RawMessage) (preTokenizer, error)) {
-	preTokenizers[typ] = parse
-}
-
-func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	var h struct {
-		Type string `json:"type"`
-	}
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return nil, err
-	}
-	parse, ok := preTokenizers[h.Type]
-	if !ok {
-		return nil, fmt.Errorf("type %q not supported", h.Type)
-	}
-	p, err := parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", h.Type, err)
-	}
-	return p, nil
-}
+var preTokenizers = registry[preTokenizer]{}
 
 func fixed(p preTokenizer) func(json.RawMessage) (preTokenizer, error) {
 	return func(json.RawMessage) (preTokenizer, error) { return p, nil }
 }
 
 func init() {
-	registerPreTokenizer("BertPreTokenizer", fixed(bertPre{}))
-	registerPreTokenizer("Whitespace", fixed(whitespacePre{}))
-	registerPreTokenizer("WhitespaceSplit", fixed(runeSplit{isWhitespace, removed}))
-	registerPreTokenizer("Punctuation", parsePunctuation)
-	registerPreTokenizer("Digits", parseDigits)
-	registerPreTokenizer("CharDelimiterSplit", parseCharDelimiter)
-	registerPreTokenizer("Sequence", parsePreSequence)
-	registerPreTokenizer("Split", parseSplit)
-	registerPreTokenizer("ByteLevel", parseByteLevelPre)
-	registerPreTokenizer("Metaspace", parseMetaspace)
+	preTokenizers.register("BertPreTokenizer", fixed(bertPre{}))
+	preTokenizers.register("Whitespace", fixed(whitespacePre{}))
+	preTokenizers.register("WhitespaceSplit", fixed(runeSplit{isWhitespace, removed}))
+	preTokenizers.register("Punctuation", parsePunctuation)
+	preTokenizers.register("Digits", parseDigits)
+	preTokenizers.register("CharDelimiterSplit", parseCharDelimiter)
+	preTokenizers.register("Sequence", parsePreSequence)
+	preTokenizers.register("Split", parseSplit)
+	preTokenizers.register("ByteLevel", parseByteLevelPre)
+	preTokenizers.register("Metaspace", parseMetaspace)
 }
 
 // behavior is what Split does with the delimiters it finds.
@@ -372,7 +347,7 @@ func parsePreSequence(raw json.RawMessage) (preTokenizer, error) {
 	}
 	var seq preSequence
 	for i, r := range c.PreTokenizers {
-		p, err := parsePreTokenizer(r)
+		p, err := preTokenizers.parse(r)
 		if err != nil {
 			return nil, fmt.Errorf("pretokenizers[%d]: %w", i, err)
 		}

@@ -162,16 +162,16 @@ func Parse(data []byte) (*Tokenizer, error) {
 	}
 	t.model, t.modelType = m, typ
 	t.maxID = m.MaxID()
-	if t.norm, err = parseNormalizer(f.Normalizer); err != nil {
+	if t.norm, err = normalizers.parse(f.Normalizer); err != nil {
 		return nil, fieldErr("normalizer", err)
 	}
-	if t.pre, err = parsePreTokenizer(f.PreTokenizer); err != nil {
+	if t.pre, err = preTokenizers.parse(f.PreTokenizer); err != nil {
 		return nil, fieldErr("pre_tokenizer", err)
 	}
-	if t.post, err = parsePostProcessor(f.PostProcessor); err != nil {
+	if t.post, err = postProcessors.parse(f.PostProcessor); err != nil {
 		return nil, fieldErr("post_processor", err)
 	}
-	if t.dec, err = parseDecoder(f.Decoder); err != nil {
+	if t.dec, err = decoders.parse(f.Decoder); err != nil {
 		return nil, fieldErr("decoder", err)
 	}
 	var rawToks, normToks []*addedToken
