@@ -48,6 +48,10 @@ func runEmbed(c *cli.Context) error {
 	if c.Int("max-length") <= 0 {
 		return fmt.Errorf("--max-length %d: must be positive", c.Int("max-length"))
 	}
+	shardI, shardN, err := embedShard(c)
+	if err != nil {
+		return err
+	}
 	stderr := c.App.ErrWriter
 	var rep *progress.Reporter
 	s := encoderSettings(c)
@@ -71,6 +75,8 @@ func runEmbed(c *cli.Context) error {
 		IDField:    c.String("id-field"),
 		LabelField: c.String("label-field"),
 		Out:        c.String("out"),
+		Shard:      shardI,
+		Shards:     shardN,
 	})
 	if rep != nil {
 		rep.Finish()
