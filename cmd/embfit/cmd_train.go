@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/onnx"
+	"github.com/embfit/embfit/pipeline/dataio"
 	"github.com/embfit/embfit/pipeline/embed"
 	"github.com/embfit/embfit/pipeline/head"
 	"github.com/embfit/embfit/pipeline/job"
@@ -36,7 +38,9 @@ func trainCommand() *cli.Command {
 			"{\"text\",\"label\"}. --resume RUN continues an interrupted run from its last checkpoint with the\n" +
 			"run's own settings and ends with the same head, bit for bit, as an uninterrupted run.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Usage: "encoder `MODEL` (.onnx file or folder with tokenizer.json)"},
+			&cli.StringFlag{Name: "model", Usage: "encoder `MODEL` (.onnx file or folder with tokenizer.json); optional with --embeddings"},
+			&cli.StringFlag{Name: "embeddings", Usage: "train on embeddings you already have: `X.npy` (float32 [N,D]) whose sidecar names each row's text; without --model only head.onnx is written"},
+			&cli.StringFlag{Name: "embeddings-sidecar", Usage: "JSONL `FILE` with {\"text\"[,\"row\"]} per row of --embeddings (default X.ids.jsonl)"},
 			&cli.StringFlag{Name: "train", Usage: "training data `FILE.jsonl` (pairs or labelled)"},
 			&cli.StringFlag{Name: "dev", Usage: "dev data `FILE.jsonl` evaluated each epoch (early stopping, best epoch)"},
 			&cli.StringFlag{Name: "test", Usage: "test data `FILE.jsonl` evaluated before and after training"},
@@ -48,7 +52,7 @@ func trainCommand() *cli.Command {
 			&cli.GenericFlag{Name: "loss", Usage: "loss `SPEC` [W*]NAME[:key=value,...], repeatable (default infonce; names: " + strings.Join(losses.Names(), ", ") + ")", Value: &specList{}},
 			&cli.StringFlag{Name: "head", Value: "linear", Usage: "head kind: " + strings.Join(head.Kinds(), ", ")},
 			&cli.IntFlag{Name: "dim", Usage: "head output width (default: the encoder's)"},
-			&cli.IntFlag{Name: "hidden", Usage: "mlp hidden width (default: the encoder's)"},
+			&cli.IntFlag{Name: "hidden", Usage: "mlp hidden width (default: 4× the encoder's)"},
 			&cli.BoolFlag{Name: "normalize-head", Usage: "L2-normalize the head's output (merged.onnx always normalizes)"},
 			&cli.StringFlag{Name: "optimizer", Value: "adamw", Usage: "sgd, adam or adamw"},
 			&cli.Float64Flag{Name: "lr", Usage: "peak learning rate (default 1e-3; sgd 0.05)"},
@@ -67,6 +71,8 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "metric", Value: "map@r", Usage: "dev metric for early stopping: map@r, precision@1, r-precision, mrr@10, ndcg@10, recall@1/5/10"},
 			&cli.IntFlag{Name: "patience", Value: 3, Usage: "stop after this many epochs without dev improvement (negative: never)"},
 			&cli.IntFlag{Name: "checkpoint-every", Value: 50, Usage: "write a checkpoint every `N` steps (and at each epoch end)"},
+			&cli.StringFlag{Name: "matryoshka", Usage: "train nested prefixes of the output: ascending `WIDTHS` such as 32,64,100 (every loss summed over each prefix; metrics and head-D.onnx per width)"},
+			&cli.StringFlag{Name: "matryoshka-weights", Usage: "one `WEIGHT` per --matryoshka width, e.g. 1,1,1 (default all 1)"},
 			&cli.StringFlag{Name: "cache-dir", Usage: "embedding cache `DIR` (default $XDG_CACHE_HOME/embfit or ~/.cache/embfit; \"none\": off)"},
 			&cli.IntFlag{Name: "embed-batch", Usage: "encoder batch size (default 64)"},
 			&cli.IntFlag{Name: "max-length", Usage: "encoder token limit per text (default: the model folder's max_seq_length, else 256; clamped to the model's)"},
@@ -75,6 +81,7 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "corpus-prompt", Usage: "text prepended to positives and negatives (default: the model folder's default prompt)"},
 			&cli.StringFlag{Name: "corpus-prompt-name", Usage: "one of the model folder's prompts for positives and negatives, e.g. document"},
 			&cli.DurationFlag{Name: "step-delay", Hidden: true, Usage: "pause after every training step (to watch or interrupt a run)"},
+			&cli.StringFlag{Name: "dump-job", Hidden: true, Usage: "write the job (embeddings, batches, initial head) to `DIR` before training, for the PyTorch comparison in scripts/bench"},
 		},
 		Action: runTrain,
 	}
@@ -91,7 +98,11 @@ func defaultCacheDir() string {
 // jobFromFlags builds the training job of a new run.
 func jobFromFlags(c *cli.Context) (*job.TrainJob, string, error) {
 	out := c.String("out")
-	for _, f := range []string{"model", "train", "out"} {
+	required := []string{"model", "train", "out"}
+	if c.String("embeddings") != "" {
+		required = required[1:]
+	}
+	for _, f := range required {
 		if c.String(f) == "" {
 			return nil, "", fmt.Errorf("--%s is required (or --resume RUN/)", f)
 		}
@@ -119,10 +130,24 @@ func jobFromFlags(c *cli.Context) (*job.TrainJob, string, error) {
 			Seed: c.Uint64("seed"), Metric: c.String("metric"), Patience: c.Int("patience"), CheckpointEvery: c.Int("checkpoint-every"),
 		},
 	}
+	if e := c.String("embeddings"); e != "" {
+		j.Embeddings, j.EmbeddingsSidecar = e, c.String("embeddings-sidecar")
+		if j.EmbeddingsSidecar == "" {
+			j.EmbeddingsSidecar = dataio.SidecarPath(e)
+		}
+		j.CacheDir = "none" // the rows are at hand: nothing to cache
+	}
 	if j.CacheDir == "" {
 		j.CacheDir = defaultCacheDir()
 	} else if j.CacheDir == "none" {
 		j.CacheDir = ""
+	}
+	var err error
+	if j.Settings.Matryoshka, err = parseList(c.String("matryoshka"), strconv.Atoi); err != nil {
+		return nil, "", fmt.Errorf("--matryoshka: %w", err)
+	}
+	if j.Settings.MatryoshkaWeights, err = parseList(c.String("matryoshka-weights"), func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }); err != nil {
+		return nil, "", fmt.Errorf("--matryoshka-weights: %w", err)
 	}
 	if j.MineNegatives < 0 || j.MineRangeMin < 0 {
 		return nil, "", errors.New("--mine-negatives and --mine-range-min must be ≥ 0")
@@ -131,6 +156,9 @@ func jobFromFlags(c *cli.Context) (*job.TrainJob, string, error) {
 	// encoder is open).
 	probe := j.Settings
 	probe.Head.In = 1
+	if m := probe.Matryoshka; len(m) > 0 {
+		probe.Head.In = max(1, m[len(m)-1]) // the widths are checked against the real one later
+	}
 	if _, err := probe.WithDefaults(); err != nil {
 		return nil, "", err
 	}
@@ -221,16 +249,33 @@ func runTrain(c *cli.Context) error {
 	if !resume {
 		model, tok = c.String("model"), c.String("tokenizer")
 	}
-	enc, closer, err := openJobEncoder(j, model, tok, c.Int("embed-batch"))
-	if err != nil {
-		return err
+	var enc embed.Encoder
+	if model != "" {
+		oe, closer, err := openJobEncoder(j, model, tok, c.Int("embed-batch"))
+		if err != nil {
+			return err
+		}
+		defer closer.Close()
+		enc = oe
 	}
-	defer closer.Close()
+	if j.Embeddings != "" {
+		// Rows the user already has replace the encoder's (which, when
+		// given, is only appended in merged.onnx).
+		tab, err := embed.ReadTable(j.Embeddings, j.EmbeddingsSidecar, "text")
+		if err != nil {
+			return fmt.Errorf("--embeddings: %w", err)
+		}
+		if enc != nil && enc.Dim() != tab.Dim() {
+			return fmt.Errorf("--embeddings %s has width %d, --model %s gives %d", j.Embeddings, tab.Dim(), model, enc.Dim())
+		}
+		enc = tab
+	}
 
 	ctx := c.Context
 	rep := newTrainReporter(os.Stderr)
 	r := &job.JobRunner{Job: j, Dir: dir, Resume: resume, Encoder: enc, Log: os.Stderr,
-		Progress: rep.step, EmbedProgress: rep.embed, StepDelay: c.Duration("step-delay")}
+		Progress: rep.step, EmbedProgress: rep.embed, StepDelay: c.Duration("step-delay"),
+		Dump: c.String("dump-job")}
 	res, err := r.Run(ctx)
 	rep.done()
 	if err != nil {
@@ -270,6 +315,9 @@ func printTrainSummary(w io.Writer, j *job.TrainJob, res *job.JobResult, dir str
 		header("test (" + j.Test + ")")
 		row("before", res.TestBefore)
 		row("after", res.TestAfter)
+		for _, w := range res.TestWidths {
+			row(fmt.Sprintf("width %d", w.Width), &w.Metrics)
+		}
 	}
 	fmt.Fprintf(w, "wrote %s/{config.json,metrics.jsonl,head.onnx,merged.onnx", dir)
 	if j.Tokenizer != "" {
@@ -344,4 +392,20 @@ func (r *trainReporter) done() {
 		fmt.Fprintln(r.w)
 		r.bar = nil
 	}
+}
+
+// parseList parses a comma-separated list ("" gives nil).
+func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []T
+	for _, f := range strings.Split(s, ",") {
+		v, err := parse(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a list of numbers", s)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

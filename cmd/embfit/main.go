@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			withMineTasks(mineCommand()),
 			trainCommand(),
 			exportCommand(),
+			applyCommand(),
 			quantizeCommand(),
 		},
 	}

@@ -32,6 +32,7 @@ var layers = []struct {
 	{"pipeline/shard", []string{"internal/", "mining", "pipeline/dataio"}},
 	{"pipeline/job", []string{"internal/", "losses", "mining", "onnx", "pipeline/"}},
 	{"cmd/", []string{""}},
+	{"scripts/", []string{""}},
 }
 
 // allowed reports whether package pkg may depend on dep (both relative to

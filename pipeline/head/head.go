@@ -34,11 +34,17 @@ type Settings struct {
 	// Out is the head's output width D'; 0 means In.
 	Out int `json:"out"`
 	// Hidden is the hidden width of kinds that have one (mlp); 0 means
-	// In. Always 0 for kinds without one.
+	// DefaultHiddenFactor·In. Always 0 for kinds without one.
 	Hidden int `json:"hidden"`
 	// Normalize L2-normalizes each output row.
 	Normalize bool `json:"normalize"`
 }
+
+// DefaultHiddenFactor is the default hidden width of an mlp head in
+// multiples of its input width. Measured on WordNet with GloVe (5 epochs,
+// seed 1): 4× the width gave test MAP@R 0.1655 against 0.1570 at 1× for
+// about 1.5× the training time; see docs/TRAINING.md.
+const DefaultHiddenFactor = 4
 
 // Head is a trainable map from N×In encoder embeddings to N×Out rows, with
 // its parameters, their gradients and the activations of the last Forward
@@ -113,7 +119,7 @@ func (s Settings) WithDefaults() (Settings, error) {
 		s.Out = s.In
 	}
 	if s.Hidden == 0 {
-		s.Hidden = s.In
+		s.Hidden = DefaultHiddenFactor * s.In
 	}
 	if s.Out < 0 || s.Hidden < 0 {
 		return s, fmt.Errorf("head: widths must be positive (out %d, hidden %d)", s.Out, s.Hidden)
@@ -217,28 +223,6 @@ func (h *normalized) Backward(dx, dout blas32.General) {
 
 func (h *normalized) AppendONNX(m *graph.Model, x, prefix string) string {
 	return graph.AppendL2Normalize(m, h.core.AppendONNX(m, x, prefix), prefix)
-}
-
-// addBias adds the 1×n bias b to every row of m.
-func addBias(m, b blas32.General) {
-	for i := 0; i < m.Rows; i++ {
-		row := linalg.Row(m, i)
-		for j, v := range b.Data[:m.Cols] {
-			row[j] += v
-		}
-	}
-}
-
-// colSums writes the column sums of m (accumulated in float64) into the
-// 1×m.Cols matrix dst.
-func colSums(dst, m blas32.General) {
-	for j := 0; j < m.Cols; j++ {
-		var sum float64
-		for i := 0; i < m.Rows; i++ {
-			sum += float64(m.Data[i*m.Stride+j])
-		}
-		dst.Data[j] = float32(sum)
-	}
 }
 
 func xavier(m blas32.General, rng *rand.Rand) {

@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/nn"
 	"github.com/embfit/embfit/onnx/graph"
 )
 
@@ -23,6 +24,7 @@ type Linear struct {
 	W, B   blas32.General
 	gW, gB blas32.General
 	x      blas32.General // the last Forward's input (caller's memory)
+	colSum []float64      // bias-gradient scratch
 }
 
 var _ Head = (*Linear)(nil)
@@ -55,7 +57,7 @@ func (h *Linear) Forward(dst, x blas32.General) {
 	checkForward(h.s, dst, x)
 	h.x = x
 	linalg.MulT(dst, x, h.W)
-	addBias(dst, h.B)
+	nn.AddBias(dst, h.B.Data, blas32.General{})
 }
 
 // Backward implements Head.
@@ -64,7 +66,10 @@ func (h *Linear) Backward(dx, dy blas32.General) {
 		panic("head: Backward gradient shape does not match the last Forward")
 	}
 	linalg.Gemm(blas.Trans, blas.NoTrans, 1, dy, h.x, 0, h.gW)
-	colSums(h.gB, dy)
+	if len(h.colSum) < h.s.Out {
+		h.colSum = make([]float64, h.s.Out)
+	}
+	nn.ColSums(h.gB.Data, dy, h.colSum)
 	if dx.Data != nil {
 		linalg.Mul(dx, dy, h.W)
 	}

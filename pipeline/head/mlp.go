@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/nn"
 	"github.com/embfit/embfit/onnx/graph"
 )
 
@@ -20,7 +21,9 @@ func init() {
 //	y = GELU(x·W1ᵀ + b1)·W2ᵀ + b2 (+ x when Out == In)
 //	W1: Hidden×In, W2: Out×Hidden
 //
-// with the exact GELU ½·h·(1 + erf(h/√2)). W1 gets Xavier-uniform values;
+// with the exact GELU ½·h·(1 + erf(h/√2)) (in training computed in
+// float32 by internal/nn, within 3e-7 of float64; its derivative is kept
+// from Forward for Backward, so erf is evaluated once per element). W1 gets Xavier-uniform values;
 // W2 starts at zero when the residual applies (so a square MLP starts as
 // the identity), Xavier-uniform otherwise; biases start at zero.
 type MLP struct {
@@ -28,9 +31,10 @@ type MLP struct {
 	W1, B1, W2, B2     blas32.General
 	gW1, gB1, gW2, gB2 blas32.General
 
-	x    blas32.General // the last Forward's input (caller's memory)
-	h, a blas32.General // pre-activation, activation
-	dh   blas32.General // backward scratch
+	x       blas32.General // the last Forward's input (caller's memory)
+	h, a, d blas32.General // pre-activation, activation, GELU′ at h
+	dh      blas32.General // backward scratch
+	colSum  []float64      // bias-gradient scratch
 }
 
 var _ Head = (*MLP)(nil)
@@ -71,21 +75,15 @@ func (h *MLP) Forward(dst, x blas32.General) {
 	h.x = x
 	h.h = linalg.Ensure(h.h, n, h.s.Hidden)
 	h.a = linalg.Ensure(h.a, n, h.s.Hidden)
+	h.d = linalg.Ensure(h.d, n, h.s.Hidden)
 	linalg.MulT(h.h, x, h.W1)
-	addBias(h.h, h.B1)
-	for i, v := range h.h.Data {
-		h.a.Data[i] = float32(gelu(float64(v)))
-	}
+	nn.BiasGELU(h.h, h.B1.Data, h.a, h.d)
 	linalg.MulT(dst, h.a, h.W2)
-	addBias(dst, h.B2)
+	var res blas32.General
 	if h.residual() {
-		for i := 0; i < n; i++ {
-			yr, xr := linalg.Row(dst, i), linalg.Row(x, i)
-			for j := range yr {
-				yr[j] += xr[j]
-			}
-		}
+		res = x
 	}
+	nn.AddBias(dst, h.B2.Data, res)
 }
 
 // Backward implements Head.
@@ -95,24 +93,20 @@ func (h *MLP) Backward(dx, dy blas32.General) {
 	if dy.Rows != n || dy.Cols != h.s.Out {
 		panic("head: Backward gradient shape does not match the last Forward")
 	}
+	if len(h.colSum) < max(h.s.Out, h.s.Hidden) {
+		h.colSum = make([]float64, max(h.s.Out, h.s.Hidden))
+	}
 	linalg.Gemm(blas.Trans, blas.NoTrans, 1, dy, h.a, 0, h.gW2)
-	colSums(h.gB2, dy)
+	nn.ColSums(h.gB2.Data, dy, h.colSum)
 	h.dh = linalg.Ensure(h.dh, n, h.s.Hidden)
 	linalg.Mul(h.dh, dy, h.W2) // ∂L/∂a
-	for i, v := range h.h.Data {
-		h.dh.Data[i] = float32(float64(h.dh.Data[i]) * geluDeriv(float64(v)))
-	}
+	nn.MulInPlace(h.dh, h.d)   // ∂L/∂h
 	linalg.Gemm(blas.Trans, blas.NoTrans, 1, h.dh, x, 0, h.gW1)
-	colSums(h.gB1, h.dh)
+	nn.ColSums(h.gB1.Data, h.dh, h.colSum)
 	if dx.Data != nil {
 		linalg.Mul(dx, h.dh, h.W1)
 		if h.residual() {
-			for i := 0; i < n; i++ {
-				dr, gr := linalg.Row(dx, i), linalg.Row(dy, i)
-				for j := range dr {
-					dr[j] += gr[j]
-				}
-			}
+			nn.AddInPlace(dx, dy)
 		}
 	}
 }
@@ -146,12 +140,4 @@ func (h *MLP) AppendONNX(m *graph.Model, x, prefix string) string {
 		y = res
 	}
 	return y
-}
-
-func gelu(v float64) float64 { return 0.5 * v * (1 + math.Erf(v/math.Sqrt2)) }
-
-func geluDeriv(v float64) float64 {
-	cdf := 0.5 * (1 + math.Erf(v/math.Sqrt2))
-	pdf := math.Exp(-0.5*v*v) / math.Sqrt(2*math.Pi)
-	return cdf + v*pdf
 }

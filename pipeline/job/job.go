@@ -17,6 +17,7 @@ import (
 
 	"github.com/embfit/embfit/internal/atomicfile"
 	"github.com/embfit/embfit/internal/digest"
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/losses"
@@ -63,6 +64,13 @@ type TrainJob struct {
 	// Merge says which encoder output and pooling feed the head (as used
 	// for embedding, and appended in merged.onnx).
 	Merge head.MergeSettings `json:"encoder"`
+	// Embeddings and EmbeddingsSidecar, when set, are embeddings the user
+	// already has (.npy and its JSONL sidecar naming each row's text;
+	// embed.ReadTable) instead of an encoder: every text of the data must
+	// have a row. Model may then be empty, and the run writes head.onnx
+	// but no merged.onnx.
+	Embeddings        string `json:"embeddings,omitempty"`
+	EmbeddingsSidecar string `json:"embeddings_sidecar,omitempty"`
 	// MaxLength is the encoder's token limit (part of the cache key).
 	MaxLength int `json:"max_length"`
 	// Pipeline is the encoder's resolved configuration, each setting with
@@ -103,9 +111,12 @@ type JobResult struct {
 	// TestBefore/TestAfter are the test metrics of the frozen encoder and
 	// of the best head (nil without a test file).
 	TestBefore, TestAfter *retrieval.Metrics
-	Cache                 embed.CacheStats
-	Mined                 int
-	Durations             map[string]time.Duration
+	// TestWidths are the best head's test metrics at each Matryoshka
+	// width (nil without widths or a test file).
+	TestWidths []train.WidthMetrics
+	Cache      embed.CacheStats
+	Mined      int
+	Durations  map[string]time.Duration
 }
 
 // ConfigPath is where a run directory keeps its TrainJob.
@@ -141,6 +152,10 @@ type JobRunner struct {
 	// that a run can be watched or interrupted at a chosen moment, e.g. by
 	// a test of resuming.
 	StepDelay time.Duration
+	// Dump, when set, is a directory that receives the training job as
+	// WriteDump writes it, before training (a developer tool for
+	// reference implementations).
+	Dump string
 }
 
 func (r *JobRunner) logf(format string, args ...any) {
@@ -220,12 +235,16 @@ func (r *JobRunner) Run(ctx context.Context) (*JobResult, error) {
 // losses and writes config.json.
 func (run *trainRun) prepare(context.Context) error {
 	r, j := run.r, run.j
-	sum, err := digest.File(j.Model)
+	source := j.Model
+	if source == "" {
+		source = j.Embeddings // no encoder: the embeddings identify the run
+	}
+	sum, err := digest.File(source)
 	if err != nil {
 		return err
 	}
 	if r.Resume && j.ModelSHA256 != "" && j.ModelSHA256 != sum {
-		return fmt.Errorf("%s: model changed since the run started (sha256 %s, was %s)", j.Model, sum, j.ModelSHA256)
+		return fmt.Errorf("%s: changed since the run started (sha256 %s, was %s)", source, sum, j.ModelSHA256)
 	}
 	j.ModelSHA256, run.modelSHA256 = sum, sum
 	j.Settings.Head.In = r.Encoder.Dim()
@@ -408,6 +427,11 @@ func (run *trainRun) train(ctx context.Context) error {
 	} else {
 		tr.Data = train.Data{Emb: linalg.GatherRows(run.emb, run.itemRows), Labels: run.itemLabels}
 	}
+	if r.Dump != "" {
+		if err := WriteDump(r.Dump, tr); err != nil {
+			return fmt.Errorf("train dump: %w", err)
+		}
+	}
 	testSet := run.evalSet(run.test)
 	if testSet != nil {
 		m, err := testSet.Evaluate(ctx, nil)
@@ -428,7 +452,18 @@ func (run *trainRun) train(ctx context.Context) error {
 		return fmt.Errorf("test evaluation: %w", err)
 	}
 	res.TestAfter = &m
-	out, _ := json.MarshalIndent(map[string]any{"before": res.TestBefore, "after": res.TestAfter, "best_epoch": res.Train.BestEpoch}, "", "  ")
+	tm := map[string]any{"before": res.TestBefore, "after": res.TestAfter, "best_epoch": res.Train.BestEpoch}
+	if ws := j.Settings.Matryoshka; len(ws) > 0 {
+		all, err := testSet.EvaluateWidths(ctx, res.Train.Head, ws)
+		if err != nil {
+			return fmt.Errorf("test evaluation: %w", err)
+		}
+		for k, d := range ws {
+			res.TestWidths = append(res.TestWidths, train.WidthMetrics{Width: d, Metrics: all[k]})
+		}
+		tm["after_widths"] = res.TestWidths
+	}
+	out, _ := json.MarshalIndent(tm, "", "  ")
 	return atomicfile.WriteFile(filepath.Join(r.Dir, "test_metrics.json"), append(out, '\n'))
 }
 
@@ -527,10 +562,23 @@ func mineNegatives(ctx context.Context, emb blas32.General, texts []string, rows
 // embeds as the trained model: model.onnx (the merged model) and the
 // configuration files of onnx.WriteFolderConfig saying no pooling (the
 // merged model pools and normalizes) and carrying the encoder's max
-// length, prompts, lower-casing, padding side and similarity.
+// length, prompts, lower-casing, padding side and similarity. Without an
+// encoder (a job on embeddings the user already has) it writes only
+// head.onnx. A Matryoshka job also gets head-D.onnx (and merged-D.onnx)
+// for each width D below the full one.
 func ExportRun(dir string, j *TrainJob, h head.Head) error {
 	if err := head.Model(h).Save(filepath.Join(dir, "head.onnx")); err != nil {
 		return err
+	}
+	for _, d := range j.Settings.Matryoshka {
+		if d < h.Settings().Out {
+			if err := ExportWidth(dir, j, h, d); err != nil {
+				return err
+			}
+		}
+	}
+	if j.Model == "" {
+		return nil
 	}
 	m, err := head.Merged(j.Model, h, j.Merge)
 	if err != nil {
@@ -581,6 +629,30 @@ func ExportRun(dir string, j *TrainJob, h head.Head) error {
 		}
 	}
 	return nil
+}
+
+// ExportWidth writes head-D.onnx (and merged-D.onnx with an encoder) into
+// dir: h's output cut to its first d columns (head.Prefix), the way a
+// Matryoshka head is used at a smaller width.
+func ExportWidth(dir string, j *TrainJob, h head.Head, d int) error {
+	if d <= 0 || d > h.Settings().Out {
+		return inputerr.Settingf("dim", "width %d outside 1…%d (the head's output width)", d, h.Settings().Out)
+	}
+	return exportWidth(dir, j, head.Prefix(h, d), fmt.Sprintf("-%d", d))
+}
+
+func exportWidth(dir string, j *TrainJob, h head.Head, suffix string) error {
+	if err := head.Model(h).Save(filepath.Join(dir, "head"+suffix+".onnx")); err != nil {
+		return err
+	}
+	if j.Model == "" {
+		return nil
+	}
+	m, err := head.Merged(j.Model, h, j.Merge)
+	if err != nil {
+		return err
+	}
+	return m.Save(filepath.Join(dir, "merged"+suffix+".onnx"))
 }
 
 // LoadRunHead rebuilds the best head of the run in dir from its

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/pipeline/head"
@@ -78,4 +79,53 @@ func (e *EvalSet) Evaluate(ctx context.Context, hd head.Head) (retrieval.Metrics
 		return retrieval.Metrics{}, err
 	}
 	return res.Metrics, nil
+}
+
+// EvaluateWidths computes the retrieval metrics of the first d columns of
+// head(Emb) for each width d (head nil: the frozen encoder, whose widths
+// are its own columns), applying the head once.
+func (e *EvalSet) EvaluateWidths(ctx context.Context, hd head.Head, widths []int) ([]retrieval.Metrics, error) {
+	apply := func(x blas32.General) blas32.General {
+		if hd == nil {
+			return x
+		}
+		y := linalg.NewMatrix(x.Rows, hd.Settings().Out)
+		head.Apply(hd, y, x)
+		return y
+	}
+	prefix := func(m blas32.General, d int) blas32.General {
+		p := linalg.NewMatrix(m.Rows, d)
+		for i := range m.Rows {
+			copy(linalg.Row(p, i), linalg.Row(m, i)[:d])
+		}
+		return p
+	}
+	var all, q, c blas32.General
+	if e.Labels != nil {
+		all = apply(e.Emb)
+	} else {
+		q, c = apply(linalg.GatherRows(e.Emb, e.Queries)), apply(linalg.GatherRows(e.Emb, e.Corpus))
+	}
+	s := retrieval.Settings{Negatives: -1}
+	out := make([]retrieval.Metrics, len(widths))
+	for k, d := range widths {
+		var res *retrieval.Result
+		var err error
+		if e.Labels != nil {
+			if d > all.Cols {
+				return nil, fmt.Errorf("width %d above the %d columns", d, all.Cols)
+			}
+			res, err = retrieval.EvaluateLabelled(ctx, prefix(all, d), e.Labels, s)
+		} else {
+			if d > q.Cols {
+				return nil, fmt.Errorf("width %d above the %d columns", d, q.Cols)
+			}
+			res, err = retrieval.EvaluatePairs(ctx, prefix(q, d), prefix(c, d), e.Positives, e.Self, s)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[k] = res.Metrics
+	}
+	return out, nil
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 
 	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/embfit/embfit/internal/nn"
 )
 
 // Optimizer names accepted by OptimSettings.Name.
@@ -122,6 +124,10 @@ type Optimizer struct {
 	m, v       [][]float64
 	step       int // steps taken
 	totalSteps int
+	// Step's scratch: the gradients as flat slices and the per-block
+	// partial sums of their squared norm.
+	flat    [][]float32
+	partial []float64
 }
 
 // NewOptimizer returns an optimizer for params over totalSteps steps
@@ -175,13 +181,14 @@ func (o *Optimizer) Step(grads []blas32.General) float64 {
 	if len(grads) != len(o.params) {
 		panic("optimizer: gradient count does not match parameters")
 	}
-	var ss float64
+	o.flat = o.flat[:0]
 	for _, g := range grads {
-		for _, v := range g.Data {
-			ss += float64(v) * float64(v)
+		o.flat = append(o.flat, g.Data)
+		if n := nn.Blocks(len(g.Data)); len(o.partial) < n {
+			o.partial = make([]float64, n)
 		}
 	}
-	norm := math.Sqrt(ss)
+	norm := math.Sqrt(nn.SumSquares(o.flat, o.partial))
 	scale := 1.0
 	if c := on(o.s.ClipNorm); c > 0 && norm > c {
 		scale = c / norm
@@ -193,33 +200,13 @@ func (o *Optimizer) Step(grads []blas32.General) float64 {
 	case OptimSGD:
 		mom := on(o.s.Momentum)
 		for k, p := range o.params {
-			g, m := grads[k].Data, o.m[k]
-			for i, w := range p.Data {
-				gi := float64(g[i])*scale + wd*float64(w)
-				m[i] = mom*m[i] + gi
-				p.Data[i] = float32(float64(w) - lr*m[i])
-			}
+			nn.SGD(p.Data, grads[k].Data, o.m[k], lr, mom, wd, scale)
 		}
 	case OptimAdam, OptimAdamW:
-		b1, b2 := o.s.Beta1, o.s.Beta2
-		c1 := 1 - math.Pow(b1, float64(o.step))
-		c2 := 1 - math.Pow(b2, float64(o.step))
-		decoupled := o.s.Name == OptimAdamW
+		a := nn.AdamWParams{LR: lr, Beta1: o.s.Beta1, Beta2: o.s.Beta2, Eps: o.s.Eps, Step: o.step,
+			GradScale: scale, WeightDecay: wd, Decoupled: o.s.Name == OptimAdamW}
 		for k, p := range o.params {
-			g, m, v := grads[k].Data, o.m[k], o.v[k]
-			for i, w := range p.Data {
-				wf := float64(w)
-				gi := float64(g[i]) * scale
-				if decoupled {
-					wf -= lr * wd * wf
-				} else {
-					gi += wd * wf
-				}
-				m[i] = b1*m[i] + (1-b1)*gi
-				v[i] = b2*v[i] + (1-b2)*gi*gi
-				wf -= lr * (m[i] / c1) / (math.Sqrt(v[i]/c2) + o.s.Eps)
-				p.Data[i] = float32(wf)
-			}
+			nn.AdamW(p.Data, grads[k].Data, o.m[k], o.v[k], a)
 		}
 	}
 	return norm

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/pipeline/head"
 	"github.com/embfit/embfit/pipeline/retrieval"
@@ -44,6 +45,14 @@ type Settings struct {
 	// CheckpointEvery writes a checkpoint every this many steps (and
 	// always at the end of an epoch); default 50.
 	CheckpointEvery int `json:"checkpoint_every"`
+	// Matryoshka, when set, trains nested prefixes of the head's output
+	// (as sentence-transformers' MatryoshkaLoss): every loss is evaluated
+	// on the first d columns for each width d (ascending, at most the
+	// head's Out) and the terms are summed with MatryoshkaWeights
+	// (default 1 each). The dev metric that picks the best epoch is the
+	// largest width's; EpochMetrics.DevWidths has every width's.
+	Matryoshka        []int     `json:"matryoshka,omitempty"`
+	MatryoshkaWeights []float64 `json:"matryoshka_weights,omitempty"`
 }
 
 // WithDefaults returns s with defaults filled in (head and optimizer
@@ -87,6 +96,28 @@ func (s Settings) WithDefaults() (Settings, error) {
 	}
 	if s.CheckpointEvery == 0 {
 		s.CheckpointEvery = 50
+	}
+	if len(s.Matryoshka) > 0 {
+		for i, d := range s.Matryoshka {
+			if d <= 0 || d > s.Head.Out || i > 0 && d <= s.Matryoshka[i-1] {
+				return s, inputerr.Settingf("matryoshka", "widths %v must ascend strictly within 1…%d (the head's output width)", s.Matryoshka, s.Head.Out)
+			}
+		}
+		if len(s.MatryoshkaWeights) == 0 {
+			for range s.Matryoshka {
+				s.MatryoshkaWeights = append(s.MatryoshkaWeights, 1)
+			}
+		}
+		if len(s.MatryoshkaWeights) != len(s.Matryoshka) {
+			return s, inputerr.Settingf("matryoshka_weights", "%d weights for %d widths", len(s.MatryoshkaWeights), len(s.Matryoshka))
+		}
+		for _, w := range s.MatryoshkaWeights {
+			if !(w > 0) || math.IsInf(w, 0) {
+				return s, inputerr.Settingf("matryoshka_weights", "weight %v must be a positive number", w)
+			}
+		}
+	} else if len(s.MatryoshkaWeights) > 0 {
+		return s, inputerr.Settingf("matryoshka_weights", "weights given without widths")
 	}
 	if s.Epochs < 0 || s.BatchSize < 2 || s.PerClass < 2 || s.CheckpointEvery < 0 {
 		return s, fmt.Errorf("train: epochs, batch size (≥2), per-class (≥2) and checkpoint interval must be positive")

@@ -25,6 +25,23 @@ type Stepper struct {
 
 	in, out, grad, tmp blas32.General
 	labels, rows       []int
+
+	// Matryoshka widths and weights (nil: the full output only), and the
+	// prefix buffers.
+	widths       []int
+	widthWeights []float64
+	pre, preGrad blas32.General
+}
+
+// SetMatryoshka makes Step sum every loss over the prefixes of the head's
+// output of the given widths (ascending, at most Out), term d weighted
+// by weights[d's index]. The losses must not be losses.Trainable (their
+// weights have the full width).
+func (s *Stepper) SetMatryoshka(widths []int, weights []float64) {
+	if len(widths) != len(weights) {
+		panic("train: SetMatryoshka: widths and weights differ in length")
+	}
+	s.widths, s.widthWeights = widths, weights
 }
 
 // NewStepper returns the stepper of head h with the weighted losses ls on
@@ -82,11 +99,15 @@ func (s *Stepper) Step(rows []int, pb *PairBatch) float64 {
 	batch.X = s.out
 	clear(s.grad.Data)
 	var total float64
-	for _, wl := range s.losses {
-		v := wl.Loss.Eval(batch, s.tmp)
-		total += wl.Weight * v
-		for i, g := range s.tmp.Data {
-			s.grad.Data[i] += float32(wl.Weight * float64(g))
+	if s.widths != nil {
+		total = s.matryoshka(batch)
+	} else {
+		for _, wl := range s.losses {
+			v := wl.Loss.Eval(batch, s.tmp)
+			total += wl.Weight * v
+			for i, g := range s.tmp.Data {
+				s.grad.Data[i] += float32(wl.Weight * float64(g))
+			}
 		}
 	}
 	s.head.Backward(blas32.General{}, s.grad)
@@ -101,6 +122,34 @@ func (s *Stepper) Step(rows []int, pb *PairBatch) float64 {
 				s.grads[k].Data[j] = float32(s.tw[i] * float64(v))
 			}
 			k++
+		}
+	}
+	return total
+}
+
+// matryoshka evaluates every loss on each prefix width of batch.X, adds
+// the weighted gradients into the first columns of s.grad and returns the
+// weighted total.
+func (s *Stepper) matryoshka(batch losses.Batch) float64 {
+	n, out := batch.X.Rows, batch.X.Cols
+	var total float64
+	for k, d := range s.widths {
+		s.pre = linalg.Ensure(s.pre, n, d)
+		s.preGrad = linalg.Ensure(s.preGrad, n, d)
+		for i := range n {
+			copy(linalg.Row(s.pre, i), linalg.Row(batch.X, i)[:d])
+		}
+		pb := batch
+		pb.X = s.pre
+		for _, wl := range s.losses {
+			w := wl.Weight * s.widthWeights[k]
+			total += w * wl.Loss.Eval(pb, s.preGrad)
+			for i := range n {
+				g, dst := linalg.Row(s.preGrad, i), s.grad.Data[i*out:i*out+d]
+				for j, v := range g {
+					dst[j] += float32(w * float64(v))
+				}
+			}
 		}
 	}
 	return total

@@ -36,7 +36,16 @@ type EpochMetrics struct {
 	TrainLoss float64            `json:"train_loss,omitempty"`
 	LR        float64            `json:"lr,omitempty"`
 	Dev       *retrieval.Metrics `json:"dev,omitempty"`
-	Best      bool               `json:"best,omitempty"`
+	// DevWidths are the dev metrics of each Matryoshka width (ascending;
+	// Dev is the largest's).
+	DevWidths []WidthMetrics `json:"dev_widths,omitempty"`
+	Best      bool           `json:"best,omitempty"`
+}
+
+// WidthMetrics are the retrieval metrics of a prefix of the head's output.
+type WidthMetrics struct {
+	Width   int               `json:"width"`
+	Metrics retrieval.Metrics `json:"metrics"`
 }
 
 // Progress is reported after every step and after each evaluation.
@@ -114,11 +123,10 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 	// Batches per epoch (fixed by the data, so the schedule is known).
 	var sampler *MPerClassSampler
 	epochBatches := func(epoch int) (labelled [][]int, pairs []PairBatch) {
-		rng := rand.New(rand.NewPCG(s.Seed, uint64(epoch)+1))
 		if sampler != nil {
-			return sampler.Epoch(rng), nil
+			return sampler.Epoch(rand.New(rand.NewPCG(s.Seed, uint64(epoch)+1))), nil
 		}
-		return nil, PairBatches(data.Pairs, s.BatchSize, max(s.Negatives, 0), rng)
+		return nil, PairEpochBatches(data.Pairs, s, epoch)
 	}
 	if data.Labels != nil {
 		if len(data.Labels) != data.Emb.Rows {
@@ -129,21 +137,34 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
-	stepsPerEpoch := 0
-	if sampler != nil {
-		stepsPerEpoch = sampler.BatchesPerEpoch()
-	} else {
-		_, pb := epochBatches(0)
-		stepsPerEpoch = len(pb)
+	// Steps per epoch: each epoch runs exactly the batches it draws (pair
+	// batches vary with the shuffle when anchors repeat), and the schedule
+	// spans the real total.
+	stepsIn := make([]int, s.Epochs)
+	totalSteps := 0
+	for e := range stepsIn {
+		if sampler != nil {
+			stepsIn[e] = sampler.BatchesPerEpoch()
+		} else {
+			_, pb := epochBatches(e)
+			stepsIn[e] = len(pb)
+		}
+		totalSteps += stepsIn[e]
 	}
-	if stepsPerEpoch == 0 {
+	if s.Epochs > 0 && totalSteps == 0 {
 		return nil, errors.New("train: the training data gives no batch of at least 2 items")
 	}
 
 	// Parameters: the head's, then each trainable loss's weights.
 	stepper := NewStepper(hd, t.Losses, data)
 	trainables := stepper.Trainables()
-	opt, err := NewOptimizer(s.Optim, stepper.Params(), stepsPerEpoch*s.Epochs)
+	if len(s.Matryoshka) > 0 {
+		if len(trainables) > 0 {
+			return nil, errors.New("train: matryoshka widths cannot be combined with a loss that has trainable weights (center)")
+		}
+		stepper.SetMatryoshka(s.Matryoshka, s.MatryoshkaWeights)
+	}
+	opt, err := NewOptimizer(s.Optim, stepper.Params(), totalSteps)
 	if err != nil {
 		return nil, err
 	}
@@ -195,25 +216,43 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 		}
 	}
 	latestDev := math.NaN()
-	evaluate := func(h head.Head) (*retrieval.Metrics, float64, error) {
+	// evaluate returns the dev metrics (the largest Matryoshka width's
+	// when there are widths, with every width's in widths).
+	evaluate := func(h head.Head) (m *retrieval.Metrics, widths []WidthMetrics, v float64, err error) {
 		if t.Dev == nil {
-			return nil, math.NaN(), nil
+			return nil, nil, math.NaN(), nil
 		}
-		m, err := t.Dev.Evaluate(ctx, h)
-		if err != nil {
-			return nil, 0, fmt.Errorf("dev evaluation: %w", err)
+		cols := s.Head.Out
+		if h == nil {
+			cols = s.Head.In
 		}
-		v, _ := metricValue(m, s.Metric)
+		if ws := s.Matryoshka; len(ws) > 0 && ws[len(ws)-1] <= cols {
+			all, err := t.Dev.EvaluateWidths(ctx, h, ws)
+			if err != nil {
+				return nil, nil, 0, fmt.Errorf("dev evaluation: %w", err)
+			}
+			for k, d := range ws {
+				widths = append(widths, WidthMetrics{Width: d, Metrics: all[k]})
+			}
+			m = &all[len(all)-1]
+		} else {
+			r, err := t.Dev.Evaluate(ctx, h)
+			if err != nil {
+				return nil, nil, 0, fmt.Errorf("dev evaluation: %w", err)
+			}
+			m = &r
+		}
+		v, _ = metricValue(*m, s.Metric)
 		latestDev = v
-		return &m, v, nil
+		return m, widths, v, nil
 	}
 
 	if len(st.History) == 0 {
-		m, v, err := evaluate(nil)
+		m, widths, v, err := evaluate(nil)
 		if err != nil {
 			return nil, err
 		}
-		st.History = append(st.History, EpochMetrics{Epoch: 0, Dev: m, Best: m != nil})
+		st.History = append(st.History, EpochMetrics{Epoch: 0, Dev: m, DevWidths: widths, Best: m != nil})
 		if m != nil {
 			st.Best = v
 		}
@@ -227,6 +266,10 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 
 	for !st.Done && st.Epoch < s.Epochs {
 		labelled, pairs := epochBatches(st.Epoch)
+		stepsPerEpoch := len(pairs)
+		if sampler != nil {
+			stepsPerEpoch = len(labelled)
+		}
 		for st.Step < stepsPerEpoch {
 			if err := ctx.Err(); err != nil {
 				if serr := save(); serr != nil {
@@ -257,12 +300,12 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 			}
 		}
 		// End of epoch: evaluate, keep the best, maybe stop.
-		em := EpochMetrics{Epoch: st.Epoch + 1, Steps: opt.Steps(), TrainLoss: st.EpochLossSum / float64(stepsPerEpoch), LR: opt.LR(max(opt.Steps()-1, 0))}
-		m, v, err := evaluate(hd)
+		em := EpochMetrics{Epoch: st.Epoch + 1, Steps: opt.Steps(), TrainLoss: st.EpochLossSum / float64(max(stepsPerEpoch, 1)), LR: opt.LR(max(opt.Steps()-1, 0))}
+		m, widths, v, err := evaluate(hd)
 		if err != nil {
 			return nil, err
 		}
-		em.Dev = m
+		em.Dev, em.DevWidths = m, widths
 		if m == nil || better(v, st.Best) {
 			em.Best = true
 			st.Best, st.BestEpoch, st.Bad = v, st.Epoch+1, 0
@@ -293,4 +336,11 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	return &Result{Settings: s, History: st.History, BestEpoch: st.BestEpoch, Stopped: st.Stopped, Head: best}, nil
+}
+
+// PairEpochBatches returns the pair batches the trainer runs in epoch
+// (0-based) for settings s (defaults filled in): drawn from (Seed, epoch)
+// alone, so the same for a resumed run.
+func PairEpochBatches(rows []PairRow, s Settings, epoch int) []PairBatch {
+	return PairBatches(rows, s.BatchSize, max(s.Negatives, 0), rand.New(rand.NewPCG(s.Seed, uint64(epoch)+1)))
 }
