@@ -345,7 +345,8 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 	// Search the queries in chunks so that the candidate lists take at most
 	// queryChunk × (RangeMax·5/4+4) × 16 bytes, however many queries.
 	var hits Results
-	search := SearchSettings{K: s.RangeMax, QueryBlock: s.QueryBlock, CorpusBlock: s.CorpusBlock}
+	// No query has more than Corpus.Rows ranks: size the lists from the data.
+	search := SearchSettings{K: max(1, min(s.RangeMax, p.Corpus.Rows)), QueryBlock: s.QueryBlock, CorpusBlock: s.CorpusBlock}
 	total := int64(nq) * int64(p.Corpus.Rows)
 	var posScores, negScores []float64
 	var passed []Hit

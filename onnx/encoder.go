@@ -118,7 +118,7 @@ func OpenEncoder(model string, s EncoderSettings) (*Encoder, error) {
 	defer opts.Destroy()
 	e.sess, err = ort.NewDynamicAdvancedSession(files.Model, e.inNames, []string{e.set.Output}, opts)
 	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", files.Model, err)
+		return nil, fmt.Errorf("model %s: %w", files.Model, ortError(err))
 	}
 	if e.dim == 0 {
 		if err := e.probeDim(); err != nil {
@@ -414,7 +414,7 @@ func (e *Encoder) run(ctx context.Context, inputs []ort.Value, out []ort.Value) 
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return err
+	return ortError(err)
 }
 
 func (e *Encoder) embedTexts(ctx context.Context, texts []string, dst blas32.General, probe bool) (int, error) {
@@ -427,7 +427,7 @@ func (e *Encoder) embedTexts(ctx context.Context, texts []string, dst blas32.Gen
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return len(enc[a].ids) - len(enc[b].ids) })
-	bs := e.set.BatchSize
+	bs := max(1, min(e.set.BatchSize, len(texts))) // buffers sized from the data
 	maxT := 1
 	for _, en := range enc {
 		maxT = max(maxT, len(en.ids))
@@ -493,7 +493,7 @@ func (e *Encoder) embedTexts(ctx context.Context, texts []string, dst blas32.Gen
 }
 
 func (e *Encoder) embedFloats(ctx context.Context, x blas32.General, itemShape []int64, dst blas32.General, probe bool) (int, error) {
-	bs := e.set.BatchSize
+	bs := max(1, min(e.set.BatchSize, x.Rows)) // buffers sized from the data
 	n := x.Cols
 	buf := make([]float32, bs*n)
 	lengths := make([]int, bs)

@@ -32,7 +32,8 @@ func embedCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-length", Value: onnx.DefaultMaxLength, Usage: "max tokens per text, special tokens included (clamped to the model's limit)"},
 			&cli.StringFlag{Name: "output", Usage: "model output to use (default sentence_embedding, else last_hidden_state, else the only one)"},
 			&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json to use instead of the one beside the model"},
-			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime intra-op threads (default: all cores)"},
+			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime intra-op threads (0: all cores)"},
+			&cli.BoolFlag{Name: "keep-non-finite", Usage: "keep embeddings holding NaN or ±Inf (counted) instead of failing on the first"},
 		},
 		Action: runEmbed,
 	}
@@ -42,11 +43,11 @@ func runEmbed(c *cli.Context) error {
 	if err := requireFlags(c, "model", "input", "out"); err != nil {
 		return err
 	}
-	if c.Int("batch-size") <= 0 {
-		return fmt.Errorf("--batch-size %d: must be positive", c.Int("batch-size"))
+	if err := checkInts(c, encoderFlagBounds("batch-size")...); err != nil {
+		return err
 	}
-	if c.Int("max-length") <= 0 {
-		return fmt.Errorf("--max-length %d: must be positive", c.Int("max-length"))
+	if c.String("out") == "-" {
+		return fmt.Errorf("--out -: embeddings go to a .npy file beside a sidecar; give a file name (a device such as /dev/stdout is written directly, without the sidecar)")
 	}
 	stderr := c.App.ErrWriter
 	var rep *progress.Reporter
@@ -73,17 +74,25 @@ func runEmbed(c *cli.Context) error {
 		fmt.Fprintln(stderr, "embfit: warning: --max-length:", w)
 	}
 	res, err := pipeline.EmbedJSONL(c.Context, enc, pipeline.EmbedFileSettings{
-		Input:      c.String("input"),
-		Field:      c.String("field"),
-		IDField:    c.String("id-field"),
-		LabelField: c.String("label-field"),
-		Out:        c.String("out"),
+		Input:         c.String("input"),
+		Field:         c.String("field"),
+		IDField:       c.String("id-field"),
+		LabelField:    c.String("label-field"),
+		Out:           c.String("out"),
+		KeepNonFinite: c.Bool("keep-non-finite"),
 	})
 	if rep != nil {
 		rep.Finish()
 	}
 	if err != nil {
 		return err
+	}
+	if res.IDsOut == "" {
+		fmt.Fprintf(stderr, "embfit: note: --out %s is not a regular file: written directly, no .ids.jsonl sidecar\n", res.Out)
+		res.IDsOut = "no sidecar"
+	}
+	if res.NonFinite > 0 {
+		fmt.Fprintf(stderr, "embfit: warning: %d embeddings hold NaN or ±Inf (kept: --keep-non-finite)\n", res.NonFinite)
 	}
 	s := enc.Settings()
 	inRun := 0.0

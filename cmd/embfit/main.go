@@ -25,7 +25,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	restore := interruptibleStdin(ctx)
 	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	restore()
 	stop()
 	os.Exit(code)
 }
@@ -51,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			exportCommand(),
 		},
 	}
+	guardCommands(app.Commands, "tokenize")
 	app.Writer, app.ErrWriter = stdout, stderr
 	app.OnUsageError = func(c *cli.Context, err error, isSubcommand bool) error {
 		return fmt.Errorf("%w (see --help)", err)

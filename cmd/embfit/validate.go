@@ -1,0 +1,150 @@
+package main
+
+// Flag validation shared by every command: bounds for numeric flags, the
+// meaning of a typed 0, stray arguments, "-" as standard output and
+// outputs that collide. One rule for all commands: a flag the user typed
+// must hold a usable value; 0 means "default" only where the flag's help
+// says so.
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+)
+
+// intBound is the accepted range of an int flag.
+type intBound struct {
+	name   string
+	lo, hi int
+}
+
+// checkInts returns a one-line error naming the first flag of bounds whose
+// value is outside its range. Flags not typed are checked too (their
+// defaults are in range), so a default of 0 meaning "automatic" must be
+// given a range that includes 0 or be left out.
+func checkInts(c *cli.Context, bounds ...intBound) error {
+	for _, b := range bounds {
+		v := c.Int(b.name)
+		if !c.IsSet(b.name) {
+			continue
+		}
+		if v < b.lo || v > b.hi {
+			return fmt.Errorf("--%s %d: %s", b.name, v, rangeText(b.lo, b.hi))
+		}
+	}
+	return nil
+}
+
+func rangeText(lo, hi int) string {
+	switch {
+	case hi == math.MaxInt:
+		return fmt.Sprintf("must be at least %d", lo)
+	case lo == 1:
+		return fmt.Sprintf("must be from 1 to %d", hi)
+	}
+	return fmt.Sprintf("must be from %d to %d", lo, hi)
+}
+
+// checkFloats returns an error naming the first typed float flag of names
+// that is NaN or infinite.
+func checkFloats(c *cli.Context, names ...string) error {
+	for _, n := range names {
+		if !c.IsSet(n) {
+			continue
+		}
+		if v := c.Float64(n); math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("--%s %v: must be a finite number", n, v)
+		}
+	}
+	return nil
+}
+
+// Bounds shared by the commands. They are far above any real use and far
+// below what would exhaust memory before the first batch.
+const (
+	maxBatch     = 1 << 16 // items per encoder or training batch
+	maxLength    = 1 << 16 // tokens per text
+	maxThreads   = 256     // ONNX Runtime intra-op threads
+	maxWidth     = 1 << 14 // head widths (--dim, --hidden)
+	maxNegatives = 1 << 12 // negatives per query or pair
+	maxRank      = 1 << 24 // ranks a miner considers
+	maxBlock     = 1 << 16 // mining GEMM block sides
+	maxEpochs    = 1 << 20
+)
+
+// encoderFlagBounds bounds the encoder flags every command shares; a
+// typed 0 is an error (the default is used when the flag is not given).
+func encoderFlagBounds(batch string) []intBound {
+	return []intBound{{batch, 1, maxBatch}, {"max-length", 1, maxLength}, {"threads", 0, maxThreads}}
+}
+
+// rejectArgs returns an error when the command was given positional
+// arguments it does not take (with urfave/cli, a flag after a stray
+// argument is not parsed either, so it would be ignored silently).
+func rejectArgs(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (embfit %s takes only flags; see --help)", c.Args().First(), c.Command.Name)
+	}
+	return nil
+}
+
+// guardCommands makes every command but those in takeArgs refuse
+// positional arguments before its action runs.
+func guardCommands(cmds []*cli.Command, takeArgs ...string) {
+	for _, cmd := range cmds {
+		skip := false
+		for _, n := range takeArgs {
+			skip = skip || cmd.Name == n
+		}
+		if skip || cmd.Action == nil {
+			continue
+		}
+		action := cmd.Action
+		cmd.Action = func(c *cli.Context) error {
+			if err := rejectArgs(c); err != nil {
+				return err
+			}
+			return action(c)
+		}
+	}
+}
+
+// output is an output flag and its path.
+type output struct{ flag, path string }
+
+// checkOutputs returns an error if two of outs (ignoring empty paths)
+// name the same file, or if more than one is "-" (standard output).
+func checkOutputs(outs ...output) error {
+	stdout := ""
+	for i, a := range outs {
+		if a.path == "" {
+			continue
+		}
+		if a.path == "-" {
+			if stdout != "" {
+				return fmt.Errorf("%s - and %s -: only one output can go to standard output", stdout, a.flag)
+			}
+			stdout = a.flag
+			continue
+		}
+		for _, b := range outs[i+1:] {
+			if b.path != "" && b.path != "-" && samePath(a.path, b.path) {
+				return fmt.Errorf("%s %s and %s %s: the same file (one output would be lost)", a.flag, a.path, b.flag, b.path)
+			}
+		}
+	}
+	return nil
+}
+
+// absPath returns p made absolute (p itself if that fails or p is "").
+func absPath(p string) string {
+	if p == "" || p == "-" {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
