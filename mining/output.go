@@ -199,19 +199,26 @@ func WriteJSONL(w io.Writer, format string, p *Problem, m *Mined) (info OutputIn
 
 // WriteOutputs writes m as format to path and the manifest (completed
 // with Settings, Output, Counts and score summaries from m) to
-// path+".manifest.json", both atomically: on any error neither file
-// appears. With noClobber, existing files are not overwritten.
+// path+".manifest.json", both atomically and together: on any error
+// neither file appears or changes. With noClobber, existing files are not
+// overwritten. When path exists and is not a regular file (a device such
+// as /dev/null, a pipe) the JSONL is written to it directly and no
+// manifest is written.
 func WriteOutputs(path, format string, noClobber bool, p *Problem, m *Mined, man Manifest) (Manifest, error) {
 	out, err := atomicfile.Create(path, noClobber)
 	if err != nil {
 		return man, err
 	}
 	defer out.Abort()
-	mf, err := atomicfile.Create(path+".manifest.json", noClobber)
-	if err != nil {
-		return man, err
+	files := []*atomicfile.File{out}
+	var mf *atomicfile.File
+	if !out.Direct() {
+		if mf, err = atomicfile.Create(path+".manifest.json", noClobber); err != nil {
+			return man, err
+		}
+		defer mf.Abort()
+		files = append(files, mf)
 	}
-	defer mf.Abort()
 	info, err := WriteJSONL(out, format, p, m)
 	if err != nil {
 		return man, fmt.Errorf("%s: %w", path, err)
@@ -219,15 +226,14 @@ func WriteOutputs(path, format string, noClobber bool, p *Problem, m *Mined, man
 	info.Path = path
 	man.Settings, man.Output, man.Counts = m.Settings, info, m.Counts
 	man.PositiveScores, man.NegativeScores = m.PositiveScores, m.NegativeScores
-	b, err := json.MarshalIndent(man, "", "  ")
-	if err != nil {
-		return man, err
+	if mf != nil {
+		b, err := json.MarshalIndent(man, "", "  ")
+		if err != nil {
+			return man, err
+		}
+		if _, err := mf.Write(append(b, '\n')); err != nil {
+			return man, fmt.Errorf("%s: %w", path+".manifest.json", err)
+		}
 	}
-	if _, err := mf.Write(append(b, '\n')); err != nil {
-		return man, fmt.Errorf("%s: %w", path+".manifest.json", err)
-	}
-	if err := out.Commit(); err != nil {
-		return man, err
-	}
-	return man, mf.Commit()
+	return man, atomicfile.CommitAll(files...)
 }

@@ -175,14 +175,22 @@ func (a *LossAudit) WriteJSON(w io.Writer) error {
 // {"row":i,"label":NAME,"grad_norm":{"SPEC":‖∂L/∂x_i‖,...}} with the specs
 // in audit order. names[i] is row i's label text.
 func (a *LossAudit) WritePerSample(path string, names []string) error {
-	if a.GradNorms == nil {
-		return fmt.Errorf("per-sample gradients were not computed")
-	}
 	f, err := atomicfile.Create(path, false)
 	if err != nil {
 		return err
 	}
 	defer f.Abort()
+	if err := a.WritePerSampleTo(f, names); err != nil {
+		return err
+	}
+	return f.Commit()
+}
+
+// WritePerSampleTo writes the lines of WritePerSample to w.
+func (a *LossAudit) WritePerSampleTo(f io.Writer, names []string) error {
+	if a.GradNorms == nil {
+		return fmt.Errorf("per-sample gradients were not computed")
+	}
 	var buf bytes.Buffer
 	for i := range a.N {
 		buf.Reset()
@@ -206,7 +214,7 @@ func (a *LossAudit) WritePerSample(path string, names []string) error {
 			return err
 		}
 	}
-	return f.Commit()
+	return nil
 }
 
 // WriteTable writes a human-readable summary of a to w.

@@ -6,7 +6,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/embfit/embfit/internal/atomicfile"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/pipeline"
 )
@@ -32,7 +31,7 @@ func auditCommand() *cli.Command {
 			&cli.StringFlag{Name: "labels", Usage: "labels `FILE`: one per line, or JSONL with a \"label\" field"},
 			&cli.GenericFlag{Name: "loss", Usage: "loss `SPEC` NAME[:key=value,...] (repeatable; names: " + strings.Join(losses.Names(), ", ") + ")", Value: &specList{}},
 			&cli.StringFlag{Name: "json", Usage: "write the audit as JSON to `OUT` (\"-\": standard output instead of the table)"},
-			&cli.StringFlag{Name: "per-sample", Usage: "write per-row gradient norms as JSONL to `OUT.jsonl`"},
+			&cli.StringFlag{Name: "per-sample", Usage: "write per-row gradient norms as JSONL to `OUT.jsonl` (\"-\": standard output instead of the table)"},
 			&cli.StringFlag{Name: "precision", Usage: "float64 (exact) or float32 (BLAS); default float64 up to 4096 rows"},
 		}, auditFullFlags()...),
 		Action: func(c *cli.Context) error {
@@ -64,6 +63,9 @@ func runAudit(c *cli.Context) error {
 		return fmt.Errorf("--precision %q: want float32 or float64", p)
 	}
 	jsonOut, perOut := c.String("json"), c.String("per-sample")
+	if err := checkOutputs(output{"--json", jsonOut}, output{"--per-sample", perOut}); err != nil {
+		return err
+	}
 	for _, out := range []struct{ flag, path string }{{"--json", jsonOut}, {"--per-sample", perOut}} {
 		if out.path == "" || out.path == "-" {
 			continue
@@ -73,9 +75,6 @@ func runAudit(c *cli.Context) error {
 				return fmt.Errorf("%s %s: would overwrite the input file", out.flag, out.path)
 			}
 		}
-	}
-	if perOut == "-" {
-		return fmt.Errorf("--per-sample: give a file name")
 	}
 	x, err := pipeline.ReadNPY(embPath)
 	if err != nil {
@@ -88,33 +87,33 @@ func runAudit(c *cli.Context) error {
 	if len(labels.IDs) != x.Rows {
 		return fmt.Errorf("--labels %s: %d labels but --embeddings %s has %d rows", labPath, len(labels.IDs), embPath, x.Rows)
 	}
+	// Open every output before the work: an unwritable path fails now.
+	outs, err := createOutputs(c.App.Writer, output{"--json", jsonOut}, output{"--per-sample", perOut})
+	if err != nil {
+		return err
+	}
+	defer outs.abort()
 	res, err := pipeline.AuditLosses(c.Context, x, labels.IDs, pipeline.LossAuditSettings{
 		Specs: specs, PerSample: perOut != "", Precision: c.String("precision"),
 	})
 	if err != nil {
 		return err
 	}
-	if perOut != "" {
-		if err := res.WritePerSample(perOut, rowNames(labels)); err != nil {
-			return fmt.Errorf("--per-sample: %w", err)
+	if f := outs.get("--per-sample"); f != nil {
+		if err := res.WritePerSampleTo(f, rowNames(labels)); err != nil {
+			return fmt.Errorf("--per-sample %s: %w", perOut, err)
 		}
 	}
-	switch jsonOut {
-	case "":
-	case "-":
-		return res.WriteJSON(c.App.Writer)
-	default:
-		f, err := atomicfile.Create(jsonOut, false)
-		if err != nil {
-			return fmt.Errorf("--json: %w", err)
-		}
-		defer f.Abort()
+	if f := outs.get("--json"); f != nil {
 		if err := res.WriteJSON(f); err != nil {
-			return fmt.Errorf("--json: %w", err)
+			return fmt.Errorf("--json %s: %w", jsonOut, err)
 		}
-		if err := f.Commit(); err != nil {
-			return fmt.Errorf("--json: %w", err)
-		}
+	}
+	if err := outs.commit(); err != nil {
+		return err
+	}
+	if outs.stdout() {
+		return nil
 	}
 	return res.WriteTable(c.App.Writer)
 }

@@ -8,10 +8,13 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/embfit/embfit/internal/atomicfile"
 )
 
 // intBound is the accepted range of an int flag.
@@ -148,3 +151,57 @@ func absPath(p string) string {
 	}
 	return p
 }
+
+// outputSet is a command's output files, opened before the work so that
+// an unwritable path fails at once, and committed together at the end.
+type outputSet struct {
+	files map[string]*atomicfile.File // by flag
+	order []*atomicfile.File
+}
+
+// createOutputs opens every output of outs with a path: "-" is standard
+// output (stdout), any other path an atomicfile (a device or pipe is
+// written directly). Call abort (deferred) and commit.
+func createOutputs(stdout io.Writer, outs ...output) (*outputSet, error) {
+	s := &outputSet{files: map[string]*atomicfile.File{}}
+	for _, o := range outs {
+		if o.path == "" {
+			continue
+		}
+		var f *atomicfile.File
+		if o.path == "-" {
+			f = atomicfile.NewDirect(stdout, "<stdout>")
+		} else {
+			var err error
+			if f, err = atomicfile.Create(o.path, false); err != nil {
+				s.abort()
+				return nil, fmt.Errorf("%s: %w", o.flag, err)
+			}
+		}
+		s.files[o.flag] = f
+		s.order = append(s.order, f)
+	}
+	return s, nil
+}
+
+// get returns the file of flag, nil if that output was not asked for.
+func (s *outputSet) get(flag string) *atomicfile.File { return s.files[flag] }
+
+// stdout reports whether one of the outputs is standard output.
+func (s *outputSet) stdout() bool {
+	for _, f := range s.order {
+		if f.Name() == "<stdout>" {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *outputSet) abort() {
+	for _, f := range s.order {
+		f.Abort()
+	}
+}
+
+// commit publishes every output together (see atomicfile.CommitAll).
+func (s *outputSet) commit() error { return atomicfile.CommitAll(s.order...) }

@@ -152,6 +152,11 @@ func WritePerSample(path string, d Data, reps ...*Report) error {
 	return f.Commit()
 }
 
+// WritePerSampleTo writes the lines of WritePerSample to w.
+func WritePerSampleTo(w io.Writer, d Data, reps ...*Report) error {
+	return writePerSample(w, d, reps...)
+}
+
 func writePerSample(w io.Writer, d Data, reps ...*Report) error {
 	bw := bufio.NewWriter(w)
 	var buf bytes.Buffer
