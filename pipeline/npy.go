@@ -3,8 +3,8 @@ package pipeline
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
