@@ -104,15 +104,12 @@ func (j *MineJob) Run(ctx context.Context) (*MineResult, error) {
 	}
 	if j.Out != "-" {
 		// Fail on an unwritable output before the work, not after it.
-		for _, p := range []string{j.Out, j.Out + ".manifest.json"} {
-			f, err := atomicfile.Create(p, false)
-			if err != nil {
+		if err := atomicfile.Check(j.Out); err != nil {
+			return nil, err
+		}
+		if !atomicfile.IsDirect(j.Out) { // no manifest beside a device or pipe
+			if err := atomicfile.Check(j.Out + ".manifest.json"); err != nil {
 				return nil, err
-			}
-			direct := f.Direct()
-			f.Abort()
-			if direct {
-				break // no manifest beside a device or pipe
 			}
 		}
 	}

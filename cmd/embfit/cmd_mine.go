@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/embfit/embfit/internal/atomicfile"
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/mining"
 	"github.com/embfit/embfit/onnx"
@@ -194,7 +195,7 @@ func runMine(c *cli.Context) error {
 	}
 	if j.Out == "-" {
 		w = stderr // standard output holds the JSONL
-	} else if _, err := os.Stat(j.Out + ".manifest.json"); err != nil {
+	} else if atomicfile.IsDirect(j.Out) {
 		fmt.Fprintf(stderr, "embfit: note: --out %s is not a regular file: written directly, no manifest\n", j.Out)
 	}
 	m, man := res.Mined, res.Manifest

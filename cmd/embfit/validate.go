@@ -42,6 +42,8 @@ func checkInts(c *cli.Context, bounds ...intBound) error {
 
 func rangeText(lo, hi int) string {
 	switch {
+	case lo == math.MinInt:
+		return fmt.Sprintf("must be at most %d", hi)
 	case hi == math.MaxInt:
 		return fmt.Sprintf("must be at least %d", lo)
 	case lo == 1:

@@ -65,6 +65,35 @@ func Create(dest string, noClobber bool) (*File, error) {
 	return &File{Writer: bufio.NewWriterSize(f, 1<<20), f: f, dest: dest}, nil
 }
 
+// Check reports whether Create(dest, false) would succeed, without
+// opening dest: a folder is an error, a non-regular file (written
+// directly) is fine, and otherwise a temporary file must be creatable in
+// dest's folder. Use it to fail before long work on an unusable output.
+func Check(dest string) error {
+	if st, err := os.Stat(dest); err == nil {
+		if st.IsDir() {
+			return fmt.Errorf("%s: cannot write: %w", dest, ErrIsDir)
+		}
+		if !st.Mode().IsRegular() {
+			return nil
+		}
+	}
+	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("%s: cannot write: %w", dest, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+// IsDirect reports whether Create would write dest directly (it exists
+// and is not a regular file or folder).
+func IsDirect(dest string) bool {
+	st, err := os.Stat(dest)
+	return err == nil && !st.IsDir() && !st.Mode().IsRegular()
+}
+
 // NewDirect returns a File that writes through to w (for example standard
 // output for a destination named "-"), under the given name for error
 // messages. It is Direct: Commit flushes, Abort only stops; w is never
