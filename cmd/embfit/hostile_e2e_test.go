@@ -109,7 +109,9 @@ func TestHostileInputE2E(t *testing.T) {
 		// Huge numeric flags: a bounded one-line error, not a runtime dump.
 		{name: "embed huge batch", args: embed("--batch-size", "100000000", "--out", "o.npy"), code: 2, errHas: "--batch-size 100000000: must be from 1 to", absent: []string{"o.npy"}},
 		{name: "embed big batch clamped to the data", args: embed("--batch-size", "60000", "--out", "o.npy"), code: 0,
-			check: func(t *testing.T, dir, _, _ string) { mustExist(t, filepath.Join(dir, "o.npy"), filepath.Join(dir, "o.ids.jsonl")) }},
+			check: func(t *testing.T, dir, _, _ string) {
+				mustExist(t, filepath.Join(dir, "o.npy"), filepath.Join(dir, "o.ids.jsonl"))
+			}},
 		{name: "mine huge range-max", args: mine("--range-max", "100000000", "--out", "o.jsonl"), code: 2, errHas: "--range-max 100000000", absent: []string{"o.jsonl"}},
 		{name: "mine huge batch", args: mine("--batch-size", "100000000", "--out", "o.jsonl"), code: 2, errHas: "--batch-size 100000000"},
 		{name: "mine range-max above the corpus", args: mine("--range-max", "1000000", "--out", "o.jsonl"), code: 0},
