@@ -86,7 +86,7 @@ func bruteTriplet(x blas64.General, labels []int, t *Triplet) float64 {
 func TestTripletMatchesBruteForce(t *testing.T) {
 	x, labels := randomBatch(13, 30, 4, 4)
 	for _, dist := range []string{"euclidean", "squared", "cosine"} {
-		for _, mining := range miningNames {
+		for _, mining := range miningEnum.names {
 			for _, soft := range []bool{false, true} {
 				for _, red := range []string{"avg_nonzero", "mean"} {
 					for _, margin := range []float64{0.05, 0.2, 1} {

@@ -12,24 +12,27 @@ import (
 	"github.com/embfit/embfit/internal/linalg"
 )
 
-// CenterSettings configures the center loss; the zero value means the
-// defaults (α 0.5, λ 0.01, rows used as given).
-type CenterSettings struct {
-	// Alpha is the center learning rate α of the training form (default 0.5).
-	Alpha *float64
-	// Lambda weighs the center term against the softmax cross-entropy in
-	// the training form (default 0.01).
-	Lambda *float64
-	// Normalize L2-normalizes the rows first (default false).
-	Normalize *bool
-}
+// centerDef is the center loss's entry in the registry.
+var centerDef = &def[Center]{name: "center", params: []param[Center]{
+	floatParam("alpha", 0.5, unit, func(c *Center) *float64 { return &c.Alpha }),
+	floatParam("lambda", 0.01, nonNegative, func(c *Center) *float64 { return &c.Lambda }),
+	boolParam("normalize", false, func(c *Center) *bool { return &c.Normalize }),
+}}
+
+var (
+	_ TrainingLoss = (*Center)(nil)
+	_ Float64Loss  = (*Center)(nil)
+	_ Trainable    = (*CenterTrainer)(nil)
+	_ Float64Loss  = (*CenterTrainer)(nil)
+)
 
 // Center is the audit form of the center loss (Wen et al., ECCV 2016):
 // L_C = mean_i ½‖x_i − c_{y_i}‖² with c_j the mean of class j in the batch,
 // held constant, so ∂L/∂x_i = (x_i − c_{y_i})/N (which is also the exact
 // gradient, since the residuals of a class sum to zero). Alpha and Lambda
-// are carried for the spec and the training form (see CenterTrainer) and
-// do not affect the audit value. Labels-only (pair form: see Contrastive).
+// are the parameters of the training form (see TrainingForm and
+// CenterTrainer) and do not affect the audit value. Labels-only (pair
+// form: see Contrastive).
 type Center struct {
 	// Alpha and Lambda are the training-form parameters (echoed only).
 	Alpha, Lambda float64
@@ -37,39 +40,29 @@ type Center struct {
 	Normalize bool
 }
 
-func centerParams(s CenterSettings) (alpha, lambda float64, normalize bool, err error) {
-	alpha, lambda, normalize = orFloat(s.Alpha, 0.5), orFloat(s.Lambda, 0.01), orBool(s.Normalize, false)
-	if alpha < 0 || alpha > 1 || lambda < 0 || math.IsInf(lambda, 0) || math.IsNaN(alpha) || math.IsNaN(lambda) {
-		return 0, 0, false, fmt.Errorf("center: need 0 ≤ alpha ≤ 1 and finite lambda ≥ 0")
-	}
-	return alpha, lambda, normalize, nil
-}
-
-// NewCenter returns the audit-form center loss with s's settings.
-func NewCenter(s CenterSettings) (*Center, error) {
-	a, l, n, err := centerParams(s)
-	if err != nil {
-		return nil, err
-	}
-	return &Center{Alpha: a, Lambda: l, Normalize: n}, nil
+// TrainingForm implements TrainingLoss: it returns the center loss's
+// training form for s (a *CenterTrainer with c's parameters).
+func (c *Center) TrainingForm(s TrainingSetup) (Trainable, error) {
+	return NewCenterTrainer(*c, s.Classes, s.Dim, s.Seed)
 }
 
 // Name returns "center".
-func (c *Center) Name() string { return "center" }
+func (c *Center) Name() string { return centerDef.name }
 
 // Params returns alpha, lambda and normalize.
-func (c *Center) Params() map[string]any {
-	return map[string]any{"alpha": c.Alpha, "lambda": c.Lambda, "normalize": c.Normalize}
-}
+func (c *Center) Params() map[string]any { return centerDef.values(c) }
 
 // Eval implements Loss.
-func (c *Center) Eval(b Batch, grad blas32.General) float64 {
-	x := to64(b.X)
+func (c *Center) Eval(b Batch, grad blas32.General) float64 { return evalVia64(b, grad, c.EvalFloat64) }
+
+// evalVia64 evaluates a float32 batch with a loss's float64 form f: X is
+// widened, the gradient (when grad.Data != nil) rounded back to float32.
+func evalVia64(b Batch, grad blas32.General, f func(Batch64, blas64.General) float64) float64 {
 	var g blas64.General
 	if grad.Data != nil {
-		g = newMatrix64(b.X.Rows, b.X.Cols)
+		g = newMatrix64(grad.Rows, grad.Cols)
 	}
-	v := c.EvalFloat64(Batch64{X: x, Labels: b.Labels, Queries: b.Queries}, g)
+	v := f(Batch64{X: to64(b.X), Labels: b.Labels, Queries: b.Queries}, g)
 	if grad.Data != nil {
 		for i := range g.Rows {
 			dr := linalg.Row(grad, i)
@@ -159,10 +152,10 @@ func to64(x blas32.General) blas64.General {
 // seen by Eval: Δc_j = Σ_{i:y_i=j}(c_j − x_i) / (1 + n_j), c_j ← c_j − α·Δc_j.
 // Labels must lie in [0, NumClasses); pair-form batches are not supported.
 type CenterTrainer struct {
-	// Alpha is the center learning rate, Lambda the weight of L_C.
-	Alpha, Lambda float64
-	// Normalize L2-normalizes the rows first.
-	Normalize bool
+	// Center holds the parameters: Alpha is the center learning rate,
+	// Lambda the weight of L_C, Normalize L2-normalizes the rows first.
+	// Name and Params are the audit form's.
+	Center
 	// NumClasses and Dim give the classifier's shape (NumClasses×Dim).
 	NumClasses int
 	Dim        int
@@ -174,18 +167,18 @@ type CenterTrainer struct {
 	lastLabels []int
 }
 
-// NewCenterTrainer returns a center-loss trainer for numClasses classes of
-// dim-dimensional embeddings. W is drawn from N(0, 1/dim) and the centers
-// start at zero, both deterministically from seed; the bias starts at zero.
-func NewCenterTrainer(s CenterSettings, numClasses, dim int, seed uint64) (*CenterTrainer, error) {
-	a, l, n, err := centerParams(s)
-	if err != nil {
+// NewCenterTrainer returns a center-loss trainer with c's parameters for
+// numClasses classes of dim-dimensional embeddings. W is drawn from
+// N(0, 1/dim) and the centers start at zero, both deterministically from
+// seed; the bias starts at zero.
+func NewCenterTrainer(c Center, numClasses, dim int, seed uint64) (*CenterTrainer, error) {
+	if err := centerDef.validate(&c); err != nil {
 		return nil, err
 	}
 	if numClasses < 1 || dim < 1 {
 		return nil, fmt.Errorf("center: need numClasses ≥ 1 and dim ≥ 1, got %d, %d", numClasses, dim)
 	}
-	t := &CenterTrainer{Alpha: a, Lambda: l, Normalize: n, NumClasses: numClasses, Dim: dim,
+	t := &CenterTrainer{Center: c, NumClasses: numClasses, Dim: dim,
 		w: linalg.NewMatrix(numClasses, dim), b: linalg.NewMatrix(1, numClasses),
 		gw: linalg.NewMatrix(numClasses, dim), gb: linalg.NewMatrix(1, numClasses),
 		centers: make([]float64, numClasses*dim)}
@@ -195,14 +188,6 @@ func NewCenterTrainer(s CenterSettings, numClasses, dim int, seed uint64) (*Cent
 		t.w.Data[i] = float32(rng.NormFloat64() * sd)
 	}
 	return t, nil
-}
-
-// Name returns "center".
-func (t *CenterTrainer) Name() string { return "center" }
-
-// Params returns alpha, lambda and normalize.
-func (t *CenterTrainer) Params() map[string]any {
-	return map[string]any{"alpha": t.Alpha, "lambda": t.Lambda, "normalize": t.Normalize}
 }
 
 // Weights returns the classifier weights W (NumClasses×Dim) and bias (1×NumClasses).
@@ -216,20 +201,7 @@ func (t *CenterTrainer) Centers() []float64 { return append([]float64(nil), t.ce
 
 // Eval implements Loss (see CenterTrainer).
 func (t *CenterTrainer) Eval(b Batch, grad blas32.General) float64 {
-	var g blas64.General
-	if grad.Data != nil {
-		g = newMatrix64(grad.Rows, grad.Cols)
-	}
-	v := t.EvalFloat64(Batch64{X: to64(b.X), Labels: b.Labels, Queries: b.Queries}, g)
-	if grad.Data != nil {
-		for i := range g.Rows {
-			dr := linalg.Row(grad, i)
-			for k := range dr {
-				dr[k] = float32(g.Data[i*g.Cols+k])
-			}
-		}
-	}
-	return v
+	return evalVia64(b, grad, t.EvalFloat64)
 }
 
 // EvalFloat64 implements Float64Loss. The classifier product runs in

@@ -21,7 +21,7 @@ func TestCenterTrainerStateRoundTrip(t *testing.T) {
 	for i := range labels {
 		labels[i] = i % classes
 	}
-	a, err := NewCenterTrainer(CenterSettings{}, classes, d, 1)
+	a, err := NewCenterTrainer(defaultCenter(), classes, d, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestCenterTrainerStateRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := NewCenterTrainer(CenterSettings{}, classes, d, 1)
+	b, _ := NewCenterTrainer(defaultCenter(), classes, d, 1)
 	if err := b.UnmarshalBinary(state); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestCenterTrainerStateRoundTrip(t *testing.T) {
 		t.Fatalf("loss after restore %v, want %v", vb, va)
 	}
 
-	other, _ := NewCenterTrainer(CenterSettings{}, classes+1, d, 1)
+	other, _ := NewCenterTrainer(defaultCenter(), classes+1, d, 1)
 	if err := other.UnmarshalBinary(state); err == nil {
 		t.Fatal("state for another shape was accepted")
 	}

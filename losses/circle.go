@@ -1,23 +1,23 @@
 package losses
 
 import (
-	"fmt"
 	"math"
 
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
 )
 
-// CircleSettings configures the circle loss; the zero value means the
-// defaults (m 0.4, γ 80, normalized rows).
-type CircleSettings struct {
-	// M is the relaxation margin m (default 0.4).
-	M *float64
-	// Gamma is the scale γ > 0 (default 80).
-	Gamma float64
-	// Normalize L2-normalizes the rows first (nil: true).
-	Normalize *bool
-}
+// circleDef is the circle loss's entry in the registry.
+var circleDef = &def[Circle]{name: "circle", params: []param[Circle]{
+	floatParam("m", 0.4, anyFinite, func(c *Circle) *float64 { return &c.M }),
+	floatParam("gamma", 80, positive, func(c *Circle) *float64 { return &c.Gamma }),
+	boolParam("normalize", true, func(c *Circle) *bool { return &c.Normalize }),
+}}
+
+var (
+	_ Loss        = (*Circle)(nil)
+	_ Float64Loss = (*Circle)(nil)
+)
 
 // Circle is the circle loss (Sun et al., CVPR 2020) on cosine similarities:
 // per anchor with ≥1 positive and ≥1 negative,
@@ -36,28 +36,14 @@ type Circle struct {
 	cache tileCache
 }
 
-// NewCircle returns a circle loss with s's settings, defaults filled in.
-func NewCircle(s CircleSettings) (*Circle, error) {
-	c := &Circle{M: orFloat(s.M, 0.4), Gamma: s.Gamma, Normalize: orBool(s.Normalize, true)}
-	if c.Gamma == 0 {
-		c.Gamma = 80
-	}
-	if !(c.Gamma > 0) || math.IsInf(c.Gamma, 0) || math.IsNaN(c.M) {
-		return nil, fmt.Errorf("circle: gamma must be > 0 and m finite")
-	}
-	return c, nil
-}
-
 // Name returns "circle".
-func (c *Circle) Name() string { return "circle" }
+func (c *Circle) Name() string { return circleDef.name }
 
 // Params returns m, gamma and normalize.
-func (c *Circle) Params() map[string]any {
-	return map[string]any{"m": c.M, "gamma": c.Gamma, "normalize": c.Normalize}
-}
+func (c *Circle) Params() map[string]any { return circleDef.values(c) }
 
-// Eval implements Loss. It runs in the tile engine (circle_tiles.go) when
-// the N×N coefficient matrix fits in memory, on row blocks otherwise.
+// Eval implements Loss. It runs in the tile engine when the N×N
+// coefficient matrix fits in memory, on row blocks otherwise.
 func (c *Circle) Eval(b Batch, grad blas32.General) float64 {
 	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
 	if tileFits(b.X.Rows) {

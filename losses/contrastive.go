@@ -1,23 +1,23 @@
 package losses
 
 import (
-	"fmt"
 	"math"
 
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
 )
 
-// ContrastiveSettings configures the contrastive loss. The zero value
-// means the defaults of DESIGN.md.
-type ContrastiveSettings struct {
-	// Margin is the negative margin (default 1.0).
-	Margin *float64
-	// PosMargin is the positive margin (default 0).
-	PosMargin float64
-	// Normalize L2-normalizes the rows first (default true).
-	Normalize *bool
-}
+// contrastiveDef is the contrastive loss's entry in the registry.
+var contrastiveDef = &def[Contrastive]{name: "contrastive", params: []param[Contrastive]{
+	floatParam("margin", 1, nonNegative, func(c *Contrastive) *float64 { return &c.Margin }),
+	floatParam("pos_margin", 0, nonNegative, func(c *Contrastive) *float64 { return &c.PosMargin }),
+	boolParam("normalize", true, func(c *Contrastive) *bool { return &c.Normalize }),
+}}
+
+var (
+	_ Loss        = (*Contrastive)(nil)
+	_ Float64Loss = (*Contrastive)(nil)
+)
 
 // Contrastive is the Hadsell–Chopra–LeCun (2006) contrastive loss: the
 // mean over all unordered pairs i<j of ½·max(0, d−pos_margin)² for
@@ -35,22 +35,11 @@ type Contrastive struct {
 	cache tileCache
 }
 
-// NewContrastive returns a contrastive loss with s's settings, defaults filled in.
-func NewContrastive(s ContrastiveSettings) (*Contrastive, error) {
-	c := &Contrastive{Margin: orFloat(s.Margin, 1.0), PosMargin: s.PosMargin, Normalize: orBool(s.Normalize, true)}
-	if c.Margin < 0 || c.PosMargin < 0 {
-		return nil, fmt.Errorf("contrastive: margin and pos_margin must be ≥ 0")
-	}
-	return c, nil
-}
-
 // Name returns "contrastive".
-func (c *Contrastive) Name() string { return "contrastive" }
+func (c *Contrastive) Name() string { return contrastiveDef.name }
 
 // Params returns margin, pos_margin and normalize.
-func (c *Contrastive) Params() map[string]any {
-	return map[string]any{"margin": c.Margin, "pos_margin": c.PosMargin, "normalize": c.Normalize}
-}
+func (c *Contrastive) Params() map[string]any { return contrastiveDef.values(c) }
 
 // Eval implements Loss.
 func (c *Contrastive) Eval(b Batch, grad blas32.General) float64 {

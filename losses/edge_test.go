@@ -7,6 +7,8 @@ import (
 
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
+
+	"github.com/embfit/embfit/internal/inputerr"
 )
 
 func allSpecs() []string {
@@ -132,6 +134,20 @@ func TestParse(t *testing.T) {
 		{"circle:gamma=-1", "", "gamma must be > 0"},
 		{"center:alpha=2", "", "alpha"},
 		{"contrastive:normalize=maybe", "", "not true/false"},
+		{"triplet:margin=NaN", "", "margin must be a finite number, got NaN"},
+		{"triplet:margin=-Inf", "", "margin must be a finite number"},
+		{"triplet:margin=1e999", "", "margin must be a finite number"},
+		{"contrastive:margin=NaN", "", "margin must be a finite number"},
+		{"contrastive:pos_margin=-0.1", "", "pos_margin must be ≥ 0, got -0.1"},
+		{"infonce:temperature=NaN", "", "temperature must be a finite number"},
+		{"infonce:temperature=inf", "", "temperature must be a finite number"},
+		{"center:alpha=NaN", "", "alpha must be a finite number"},
+		{"center:alpha=1.5", "", "alpha must be in [0, 1], got 1.5"},
+		{"center:lambda=+Inf", "", "lambda must be a finite number"},
+		{"circle:m=NaN", "", "m must be a finite number"},
+		{"circle:gamma=NaN", "", "gamma must be a finite number"},
+		{"circle:gamma=0", "", "gamma must be > 0, got 0"},
+		{"triplet:mining=hardest", "", `unknown mining "hardest" (valid: all, easy, semihard, hard, batch-hard)`},
 	}
 	for _, tc := range tests {
 		l, err := Parse(tc.spec)
@@ -155,73 +171,74 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestDistancesAndBackward(t *testing.T) {
-	x64, _ := randomBatch(12, 7, 5, 1)
-	x := mat32(x64)
-	for _, d := range []Distance{Euclidean, SquaredEuclidean, Cosine} {
-		D := blas32.General{Rows: 7, Cols: 7, Stride: 7, Data: make([]float32, 49)}
-		Distances(D, x, d)
-		for i := range 7 {
-			for j := range 7 {
-				var want float64
-				var dot, ni, nj, sq float64
-				for k := range 5 {
-					a, b := x64.Data[i*5+k], x64.Data[j*5+k]
-					dot += a * b
-					ni += a * a
-					nj += b * b
-					sq += (a - b) * (a - b)
-				}
-				switch d {
-				case Euclidean:
-					want = math.Sqrt(sq)
-				case SquaredEuclidean:
-					want = sq
-				case Cosine:
-					want = 1 - dot/math.Sqrt(ni*nj)
-				}
-				if math.Abs(float64(D.Data[i*7+j])-want) > 1e-4*max(1, want) {
-					t.Errorf("%v[%d,%d] = %v, want %v", d, i, j, D.Data[i*7+j], want)
-				}
-			}
+// Every error of Parse is an input error about the setting "loss" that
+// names the spec.
+func TestParseErrorsAreInputErrors(t *testing.T) {
+	for _, spec := range []string{"arcface", "triplet:gamma=1", "triplet:margin", "triplet:margin=NaN", "circle:gamma=-1"} {
+		_, err := Parse(spec)
+		e, ok := inputerr.As(err)
+		if !ok || e.Setting != "loss" {
+			t.Errorf("Parse(%q) = %v, want an input error for the setting loss", spec, err)
+			continue
 		}
-		// Backward of L = Σ_ij c_ij D_ij against finite differences.
-		dd := blas32.General{Rows: 7, Cols: 7, Stride: 7, Data: make([]float32, 49)}
-		for i := range dd.Data {
-			dd.Data[i] = float32(math.Sin(float64(i)))
-		}
-		u := x
-		var norms []float64
-		if d == Cosine {
-			u = blas32.General{Rows: 7, Cols: 5, Stride: 5, Data: make([]float32, 35)}
-			norms = Normalize(u, x)
-		}
-		dx := blas32.General{Rows: 7, Cols: 5, Stride: 5, Data: make([]float32, 35)}
-		DistancesBackward(dx, u, D, dd, d)
-		if d == Cosine {
-			NormalizeBackward(dx, u, norms, dx)
-		}
-		f := func(x blas32.General) float64 {
-			D := blas32.General{Rows: 7, Cols: 7, Stride: 7, Data: make([]float32, 49)}
-			Distances(D, x, d)
-			var s float64
-			for i, v := range D.Data {
-				s += float64(v) * float64(dd.Data[i])
-			}
-			return s
-		}
-		for i := range x.Data {
-			old := x.Data[i]
-			const h = 1e-2
-			x.Data[i] = old + h
-			fp := f(x)
-			x.Data[i] = old - h
-			fm := f(x)
-			x.Data[i] = old
-			fd := (fp - fm) / (2 * h)
-			if math.Abs(fd-float64(dx.Data[i])) > 2e-2*max(1, math.Abs(fd)) {
-				t.Errorf("%v backward[%d] = %v, finite difference %v", d, i, dx.Data[i], fd)
-			}
+		if name, _, _ := strings.Cut(spec, ":"); !strings.Contains(err.Error(), name) {
+			t.Errorf("Parse(%q) = %v, does not name the loss", spec, err)
 		}
 	}
+}
+
+func TestParseWeighted(t *testing.T) {
+	tests := []struct {
+		spec   string
+		weight float64
+		canon  string
+		errSub string
+	}{
+		{"infonce", 1, "infonce:temperature=0.07,symmetric=false,normalize=true", ""},
+		{"0.5*triplet:margin=0.1", 0.5, "triplet:margin=0.1,distance=euclidean,mining=all,soft=false,reduction=avg_nonzero,normalize=true", ""},
+		{" 2 *circle", 2, "circle:m=0.4,gamma=80,normalize=true", ""},
+		{"NaN*infonce", 0, "", `weight "NaN" must be a finite positive number`},
+		{"Inf*infonce", 0, "", "finite positive"},
+		{"-1*infonce", 0, "", "finite positive"},
+		{"0*infonce", 0, "", "finite positive"},
+		{"x*infonce", 0, "", "finite positive"},
+		{"0.5*infonce:temperature=NaN", 0, "", "temperature must be a finite number"},
+		{"0.5*arcface", 0, "", "unknown loss"},
+	}
+	for _, tc := range tests {
+		w, l, err := ParseWeighted(tc.spec)
+		if tc.errSub != "" {
+			if _, ok := inputerr.As(err); !ok || !strings.Contains(err.Error(), tc.errSub) {
+				t.Errorf("ParseWeighted(%q) err = %v, want an input error containing %q", tc.spec, err, tc.errSub)
+			}
+			continue
+		}
+		if err != nil || w != tc.weight || Spec(l) != tc.canon {
+			t.Errorf("ParseWeighted(%q) = %v, %v, %v; want %v, %s", tc.spec, w, l, err, tc.weight, tc.canon)
+		}
+	}
+}
+
+// FuzzParse: Parse never panics, and what it accepts has only finite
+// numbers and round-trips through Spec.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"triplet", "triplet:margin=0.1,mining=semihard", "infonce:temperature=NaN",
+		"circle:m=1e308,gamma=1e-300", "center:alpha=1,lambda=0,normalize=true", "0.5*contrastive:margin=2", "a*b:c=d,,"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		_, l, err := ParseWeighted(spec)
+		if err != nil {
+			return
+		}
+		for k, v := range l.Params() {
+			if x, ok := v.(float64); ok && (math.IsNaN(x) || math.IsInf(x, 0)) {
+				t.Fatalf("%q: %s = %v accepted", spec, k, x)
+			}
+		}
+		l2, err := Parse(Spec(l))
+		if err != nil || Spec(l2) != Spec(l) {
+			t.Fatalf("%q: Spec %q does not round-trip: %v", spec, Spec(l), err)
+		}
+	})
 }

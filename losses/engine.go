@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/mathx"
 	"github.com/embfit/embfit/internal/par"
 )
 
@@ -312,10 +313,10 @@ func runPairwise(be backend, ctx *pairCtx, dim int, k rowKernel, blockRows int, 
 	return value, gu
 }
 
-// parallelRange runs f over [0,n) in contiguous chunks (a few per
-// worker) on up to GOMAXPROCS goroutines through par.Each. f must only
-// write state owned by its chunk, so that results do not depend on the
-// chunking.
+// parallelRange runs f over [0,n) in contiguous ranges (a few per
+// worker, of at least 16 items) on up to GOMAXPROCS goroutines through
+// par.Ranges. f must only write state owned by its range, so that results
+// do not depend on the split.
 func parallelRange(n int, f func(i0, i1 int)) {
 	workers := par.Workers(n)
 	if workers <= 1 || n < 64 {
@@ -323,7 +324,7 @@ func parallelRange(n int, f func(i0, i1 int)) {
 		return
 	}
 	chunk := max(16, n/(4*workers))
-	par.Each(workers, (n+chunk-1)/chunk, func(_, c int) { f(c*chunk, min(n, (c+1)*chunk)) })
+	par.Ranges(workers, (n+chunk-1)/chunk, n, func(_, i0, i1 int) { f(i0, i1) })
 }
 
 // ---- float32 backend (BLAS through internal/linalg) ----
@@ -752,22 +753,11 @@ func addDistGrad(dk Distance, j int, g, dv float64, w, h []float64) {
 // usesDistH reports whether distance dk is expressed through d².
 func usesDistH(dk Distance) bool { return dk != Cosine }
 
-// softplus returns log(1+eᶻ) without overflow.
-func softplus(z float64) float64 {
-	if z > 0 {
-		return z + math.Log1p(fastExp(-z))
-	}
-	return math.Log1p(fastExp(z))
-}
+// softplus returns log(1+eᶻ) without overflow, with fastExp.
+func softplus(z float64) float64 { return mathx.Softplus(z, fastExp) }
 
-// sigmoid returns 1/(1+e⁻ᶻ) without overflow.
-func sigmoid(z float64) float64 {
-	if z >= 0 {
-		return 1 / (1 + fastExp(-z))
-	}
-	e := fastExp(z)
-	return e / (1 + e)
-}
+// sigmoid returns 1/(1+e⁻ᶻ) without overflow, with fastExp.
+func sigmoid(z float64) float64 { return mathx.Sigmoid(z, fastExp) }
 
 // Constants of fastExp.
 const (

@@ -39,7 +39,7 @@ func ExampleInfoNCE() {
 		0.1, 1, // positive 1
 		-1, 0, // negative
 	}}
-	l, _ := losses.NewInfoNCE(losses.InfoNCESettings{Temperature: 0.1, Symmetric: true})
+	l, _ := losses.Parse("infonce:temperature=0.1,symmetric=true")
 	v := l.Eval(losses.Batch{X: x, Queries: 2}, blas32.General{})
 	fmt.Printf("%.4f\n", v)
 	// Output: 0.0001

@@ -121,10 +121,19 @@ func TestPairFormLabels(t *testing.T) {
 	}
 }
 
+// defaultCenter returns the center loss with its default parameters.
+func defaultCenter() Center {
+	l, err := Parse("center")
+	if err != nil {
+		panic(err)
+	}
+	return *l.(*Center)
+}
+
 func TestCenterTrainerGradients(t *testing.T) {
 	x, labels := randomBatch(5, 12, 4, 3)
-	for _, spec := range []CenterSettings{{}, {Lambda: Float(0.5), Normalize: Bool(true)}} {
-		ct, err := NewCenterTrainer(spec, 3, 4, 9)
+	for _, c := range []Center{defaultCenter(), {Alpha: 0.5, Lambda: 0.5, Normalize: true}} {
+		ct, err := NewCenterTrainer(c, 3, 4, 9)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +169,7 @@ func TestCenterTrainerGradients(t *testing.T) {
 }
 
 func TestCenterTrainerStep(t *testing.T) {
-	ct, err := NewCenterTrainer(CenterSettings{Alpha: Float(0.5)}, 2, 2, 1)
+	ct, err := NewCenterTrainer(defaultCenter(), 2, 2, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

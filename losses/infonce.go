@@ -1,23 +1,23 @@
 package losses
 
 import (
-	"fmt"
 	"math"
 
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
 )
 
-// InfoNCESettings configures the InfoNCE loss; the zero value means the
-// defaults (temperature 0.07, not symmetric, normalized rows).
-type InfoNCESettings struct {
-	// Temperature τ > 0 (default 0.07).
-	Temperature float64
-	// Symmetric adds the positive→query direction in the pair form.
-	Symmetric bool
-	// Normalize L2-normalizes the rows first (nil: true).
-	Normalize *bool
-}
+// infonceDef is the InfoNCE loss's entry in the registry.
+var infonceDef = &def[InfoNCE]{name: "infonce", params: []param[InfoNCE]{
+	floatParam("temperature", 0.07, positive, func(l *InfoNCE) *float64 { return &l.Temperature }),
+	boolParam("symmetric", false, func(l *InfoNCE) *bool { return &l.Symmetric }),
+	boolParam("normalize", true, func(l *InfoNCE) *bool { return &l.Normalize }),
+}}
+
+var (
+	_ Loss        = (*InfoNCE)(nil)
+	_ Float64Loss = (*InfoNCE)(nil)
+)
 
 // InfoNCE is the InfoNCE / NT-Xent loss with temperature τ, in two forms:
 //
@@ -34,8 +34,7 @@ type InfoNCESettings struct {
 // sentence-transformers' MultipleNegativesSymmetricRankingLoss with scale 1/τ.
 //
 // Everything uses log-sum-exp. The labelled form runs in the tile engine
-// (tiles.go: the upper half of the Gram matrix, one exponential per pair)
-// when its N×N float32 coefficient matrix fits in 256 MiB, and on row
+// (the upper half of the Gram matrix, one exponential per pair) when its N×N float32 coefficient matrix fits in 256 MiB, and on row
 // blocks of the Gram matrix otherwise, so memory stays O(blockRows·N) even
 // at N = 65,536; the pair form computes only the Q×(N−Q) query×candidate
 // similarities (plus the Q×Q positive×query ones with Symmetric), also in
@@ -52,30 +51,16 @@ type InfoNCE struct {
 	cache tileCache
 }
 
-// NewInfoNCE returns an InfoNCE loss with s's settings, defaults filled in.
-func NewInfoNCE(s InfoNCESettings) (*InfoNCE, error) {
-	l := &InfoNCE{Temperature: s.Temperature, Symmetric: s.Symmetric, Normalize: orBool(s.Normalize, true)}
-	if l.Temperature == 0 {
-		l.Temperature = 0.07
-	}
-	if !(l.Temperature > 0) || math.IsInf(l.Temperature, 0) {
-		return nil, fmt.Errorf("infonce: temperature must be > 0, got %g", l.Temperature)
-	}
-	return l, nil
-}
-
 // Name returns "infonce".
-func (l *InfoNCE) Name() string { return "infonce" }
+func (l *InfoNCE) Name() string { return infonceDef.name }
 
 // Params returns temperature, symmetric and normalize.
-func (l *InfoNCE) Params() map[string]any {
-	return map[string]any{"temperature": l.Temperature, "symmetric": l.Symmetric, "normalize": l.Normalize}
-}
+func (l *InfoNCE) Params() map[string]any { return infonceDef.values(l) }
 
 // Eval implements Loss. The pair form computes only the query×candidate
-// similarities it needs (see infonce_pairs.go); the labelled form runs in
-// the tile engine (infonce_tiles.go) when the N×N coefficient matrix fits
-// in memory, and on row blocks of the full Gram matrix otherwise.
+// similarities it needs; the labelled form runs in the tile engine when
+// the N×N coefficient matrix fits in memory, and on row blocks of the full
+// Gram matrix otherwise.
 func (l *InfoNCE) Eval(b Batch, grad blas32.General) float64 {
 	if b.Queries > 0 {
 		batchLabels(b.X.Rows, nil, b.Queries) // validates the shape

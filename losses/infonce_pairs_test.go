@@ -55,13 +55,30 @@ func refPairs32(l *InfoNCE, x blas32.General, q int, grad blas32.General) float6
 	return evalPairwise32(x, nil, q, l.Normalize, l.refKernel, grad)
 }
 
-func mustInfoNCE(t testing.TB, s InfoNCESettings) *InfoNCE {
+// infoNCEOpts are a test's InfoNCE parameters: a zero Temperature means
+// the default 0.07, a nil Normalize the default true.
+type infoNCEOpts struct {
+	Temperature float64
+	Symmetric   bool
+	Normalize   *bool
+}
+
+func boolp(v bool) *bool { return &v }
+
+func mustInfoNCE(t testing.TB, s infoNCEOpts) *InfoNCE {
 	t.Helper()
-	l, err := NewInfoNCE(s)
+	spec := fmt.Sprintf("infonce:symmetric=%v", s.Symmetric)
+	if s.Temperature != 0 {
+		spec += fmt.Sprintf(",temperature=%v", s.Temperature)
+	}
+	if s.Normalize != nil {
+		spec += fmt.Sprintf(",normalize=%v", *s.Normalize)
+	}
+	l, err := Parse(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return l
+	return l.(*InfoNCE)
 }
 
 // pairCases are pair-form batch shapes and settings shared by the tests.
@@ -69,20 +86,20 @@ var pairCases = []struct {
 	name      string
 	q, negs   int
 	d         int
-	settings  InfoNCESettings
+	settings  infoNCEOpts
 	duplicate bool // make some rows exact copies of others
 }{
-	{"Q=1 no negatives", 1, 0, 5, InfoNCESettings{}, false},
-	{"Q=1 negatives", 1, 4, 5, InfoNCESettings{}, false},
-	{"Q=1 symmetric", 1, 3, 5, InfoNCESettings{Symmetric: true}, false},
-	{"no negatives", 7, 0, 6, InfoNCESettings{}, false},
-	{"no negatives symmetric", 7, 0, 6, InfoNCESettings{Symmetric: true, Temperature: 0.2}, false},
-	{"negatives", 9, 13, 8, InfoNCESettings{}, false},
-	{"negatives symmetric", 9, 13, 8, InfoNCESettings{Symmetric: true}, false},
-	{"unnormalized", 6, 5, 4, InfoNCESettings{Normalize: Bool(false), Temperature: 3}, false},
-	{"unnormalized symmetric", 6, 5, 4, InfoNCESettings{Normalize: Bool(false), Temperature: 3, Symmetric: true}, false},
-	{"duplicate rows", 8, 6, 5, InfoNCESettings{Symmetric: true}, true},
-	{"large", 64, 192, 32, InfoNCESettings{Symmetric: true, Temperature: 0.05}, false},
+	{"Q=1 no negatives", 1, 0, 5, infoNCEOpts{}, false},
+	{"Q=1 negatives", 1, 4, 5, infoNCEOpts{}, false},
+	{"Q=1 symmetric", 1, 3, 5, infoNCEOpts{Symmetric: true}, false},
+	{"no negatives", 7, 0, 6, infoNCEOpts{}, false},
+	{"no negatives symmetric", 7, 0, 6, infoNCEOpts{Symmetric: true, Temperature: 0.2}, false},
+	{"negatives", 9, 13, 8, infoNCEOpts{}, false},
+	{"negatives symmetric", 9, 13, 8, infoNCEOpts{Symmetric: true}, false},
+	{"unnormalized", 6, 5, 4, infoNCEOpts{Normalize: boolp(false), Temperature: 3}, false},
+	{"unnormalized symmetric", 6, 5, 4, infoNCEOpts{Normalize: boolp(false), Temperature: 3, Symmetric: true}, false},
+	{"duplicate rows", 8, 6, 5, infoNCEOpts{Symmetric: true}, true},
+	{"large", 64, 192, 32, infoNCEOpts{Symmetric: true, Temperature: 0.05}, false},
 }
 
 func pairBatch(seed uint64, q, negs, d int, duplicate bool) blas64.General {
@@ -164,7 +181,7 @@ func TestInfoNCEPairsKnownValues(t *testing.T) {
 			for i := range n {
 				copy(x.Data[i*d:(i+1)*d], []float64{0.3, -1.2, 2})
 			}
-			l := mustInfoNCE(t, InfoNCESettings{Symmetric: tc.symmetric})
+			l := mustInfoNCE(t, infoNCEOpts{Symmetric: tc.symmetric})
 			g := newMatrix64(n, d)
 			v := l.EvalFloat64(Batch64{X: x, Queries: tc.q}, g)
 			if math.Abs(v-tc.want) > 1e-12 {
@@ -208,7 +225,7 @@ func TestInfoNCEPairsFiniteDifference(t *testing.T) {
 func TestInfoNCEPairsBlocked(t *testing.T) {
 	x := pairBatch(300, 37, 50, 12, false)
 	for _, sym := range []bool{false, true} {
-		l := mustInfoNCE(t, InfoNCESettings{Symmetric: sym})
+		l := mustInfoNCE(t, infoNCEOpts{Symmetric: sym})
 		g1, g2 := newMatrix64(x.Rows, x.Cols), newMatrix64(x.Rows, x.Cols)
 		v1 := l.evalPairs64Blocked(x, 37, g1, 0)
 		for _, rows := range []int{1, 5, 36} {
@@ -226,7 +243,7 @@ func TestInfoNCEPairsBlocked(t *testing.T) {
 func TestInfoNCEPairsDeterministic(t *testing.T) {
 	x := benchPairs(256, 768, 100)
 	for _, sym := range []bool{false, true} {
-		l := mustInfoNCE(t, InfoNCESettings{Symmetric: sym})
+		l := mustInfoNCE(t, infoNCEOpts{Symmetric: sym})
 		run := func(procs int) (float64, []float32) {
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 			g := linalg.NewMatrix(x.Rows, x.Cols)
@@ -254,7 +271,7 @@ func TestInfoNCEPairsShape(t *testing.T) {
 			t.Error("no panic for 3 rows with Queries = 2")
 		}
 	}()
-	l := mustInfoNCE(t, InfoNCESettings{})
+	l := mustInfoNCE(t, infoNCEOpts{})
 	l.Eval(Batch{X: linalg.NewMatrix(3, 4), Queries: 2}, blas32.General{})
 }
 
@@ -284,7 +301,7 @@ func BenchmarkInfoNCEPairs(b *testing.B) {
 		x := benchPairs(shape.q, shape.negs, 100)
 		grad := linalg.NewMatrix(x.Rows, x.Cols)
 		for _, sym := range []bool{false, true} {
-			l := mustInfoNCE(b, InfoNCESettings{Symmetric: sym})
+			l := mustInfoNCE(b, infoNCEOpts{Symmetric: sym})
 			for _, path := range []string{"pairs", "general"} {
 				b.Run(fmt.Sprintf("N=%d/symmetric=%v/%s", x.Rows, sym, path), func(b *testing.B) {
 					b.ReportAllocs()

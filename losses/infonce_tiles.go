@@ -1,6 +1,10 @@
 package losses
 
-import "math"
+import (
+	"math"
+
+	"github.com/embfit/embfit/internal/mathx"
+)
 
 // This file holds the tile forms of the losses built on a per-anchor
 // log-sum-exp over the anchor's negatives (InfoNCE here, circle in
@@ -416,14 +420,7 @@ func (k *negLSETiles) skipClass(e *tileEngine, lo, hi int) bool {
 
 // softplusSigmoid returns softplus(t) and sigmoid(t) (the same values as
 // those functions) from one exponential.
-func softplusSigmoid(t float64) (sp, sg float64) {
-	if t > 0 {
-		e := fastExp(-t)
-		return t + math.Log1p(e), 1 / (1 + e)
-	}
-	e := fastExp(t)
-	return math.Log1p(e), e / (1 + e)
-}
+func softplusSigmoid(t float64) (sp, sg float64) { return mathx.SoftplusSigmoid(t, fastExp) }
 
 // lossSum returns the sum of the anchors' losses, in order.
 func (k *negLSETiles) lossSum() (sum float64) {

@@ -1,28 +1,3 @@
-// Package losses implements embfit's metric-learning losses with analytic
-// gradients: contrastive, triplet, InfoNCE, center and circle, as defined
-// normatively in DESIGN.md ("Definitions").
-//
-// Losses work on plain row-major float32 matrices (gonum's blas32.General)
-// and integer labels; they never import onnx/ or pipeline/.
-//
-// Build a loss from a spec string with Parse ("triplet:margin=0.1,mining=semihard")
-// or from a settings struct whose zero value means the defaults
-// (NewTriplet(TripletSettings{...}), ...). Eval returns the value and writes
-// ∂L/∂X for the raw rows, through the optional L2 normalization.
-//
-// Precision: Eval computes Gram matrices with float32 BLAS (internal/linalg)
-// and everything else in float64; EvalFloat64 (interface Float64Loss,
-// implemented by every loss here) runs the same code on float64 inputs with
-// float64 GEMMs, reproducing float64 references to ~1e-15.
-//
-// Memory and speed: the pairwise losses never build anything of size N³
-// or per triplet. A labelled float32 batch whose N×N float32 matrix fits
-// in 256 MiB runs in the tile engine (tiles.go: the upper half of the
-// similarity matrix in 256×256 tiles, each pair evaluated once from both
-// ends, one symmetric backward product); other batches run on row blocks
-// of the similarity matrix (engine.go, at most 256 MiB of block buffers).
-// Work is parallel but every reduction runs in a fixed order, so results
-// are bit-identical whatever the number of threads.
 package losses
 
 import (
@@ -67,9 +42,36 @@ type Loss interface {
 // centers' α rule) using the batch last seen by Eval.
 type Trainable interface {
 	Loss
+	// Weights returns the loss's own trainable matrices.
 	Weights() []blas32.General
+	// WeightGrads returns ∂L/∂W of the last Eval, one per Weights matrix.
 	WeightGrads() []blas32.General
+	// Step applies the non-gradient state update after the optimizer step.
 	Step()
+}
+
+// TrainingLoss is implemented by a loss whose training form differs from
+// the loss itself because it learns state of its own (the center loss: a
+// classifier and per-class centers). A trainer asks every loss for it, so
+// no training code names a loss: a loss that is a TrainingLoss is trained
+// through TrainingForm(setup), any other loss as it is.
+type TrainingLoss interface {
+	Loss
+	// TrainingForm returns the trainable form for a run described by s,
+	// with the loss's parameters. It fails when s does not suit the loss
+	// (for example no classes).
+	TrainingForm(s TrainingSetup) (Trainable, error)
+}
+
+// TrainingSetup describes the run a training form is built for.
+type TrainingSetup struct {
+	// Classes is the number of classes of the labelled training data
+	// (labels lie in [0, Classes)); 0 when the data are pairs.
+	Classes int
+	// Dim is the width of the embeddings the loss sees (the head's output).
+	Dim int
+	// Seed initialises the form's state deterministically.
+	Seed uint64
 }
 
 // Batch64 is Batch in float64: the exact reference path. Every loss in this
@@ -114,24 +116,4 @@ func batchLabels(n int, labels []int, queries int) []int {
 		panic("losses: len(Labels) does not match the rows of X")
 	}
 	return labels
-}
-
-// Float returns a pointer to v, for the optional fields of loss settings.
-func Float(v float64) *float64 { return &v }
-
-// Bool returns a pointer to v, for the optional fields of loss settings.
-func Bool(v bool) *bool { return &v }
-
-func orFloat(p *float64, def float64) float64 {
-	if p == nil {
-		return def
-	}
-	return *p
-}
-
-func orBool(p *bool, def bool) bool {
-	if p == nil {
-		return def
-	}
-	return *p
 }

@@ -1,14 +1,11 @@
 package losses
 
 import (
-	"fmt"
 	"math"
 	"slices"
 
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
-
-	"github.com/embfit/embfit/internal/linalg"
 )
 
 // Mining selects which triplets a triplet loss averages over.
@@ -28,23 +25,10 @@ const (
 	MineBatchHard
 )
 
-var miningNames = []string{"all", "easy", "semihard", "hard", "batch-hard"}
+var miningEnum = enum{"mining", []string{"all", "easy", "semihard", "hard", "batch-hard"}}
 
 // String returns the spec name of m.
-func (m Mining) String() string {
-	if m >= 0 && int(m) < len(miningNames) {
-		return miningNames[m]
-	}
-	return fmt.Sprintf("Mining(%d)", int(m))
-}
-
-// ParseMining maps a spec name to a Mining.
-func ParseMining(s string) (Mining, error) {
-	if i := slices.Index(miningNames, s); i >= 0 {
-		return Mining(i), nil
-	}
-	return 0, fmt.Errorf("unknown mining %q (valid: all, easy, semihard, hard, batch-hard)", s)
-}
+func (m Mining) String() string { return miningEnum.name("Mining", int(m)) }
 
 // Reduction selects how per-triplet losses are averaged.
 type Reduction int
@@ -56,42 +40,20 @@ const (
 	Mean
 )
 
+var reductionEnum = enum{"reduction", []string{"avg_nonzero", "mean"}}
+
 // String returns the spec name of r.
-func (r Reduction) String() string {
-	if r == Mean {
-		return "mean"
-	}
-	return "avg_nonzero"
-}
+func (r Reduction) String() string { return reductionEnum.name("Reduction", int(r)) }
 
-// ParseReduction maps a spec name to a Reduction.
-func ParseReduction(s string) (Reduction, error) {
-	switch s {
-	case "avg_nonzero":
-		return AvgNonzero, nil
-	case "mean":
-		return Mean, nil
-	}
-	return 0, fmt.Errorf("unknown reduction %q (valid: avg_nonzero, mean)", s)
-}
-
-// TripletSettings configures the triplet loss; the zero value means the
-// defaults of DESIGN.md (margin 0.2, Euclidean, all triplets, hinge,
-// avg_nonzero, normalized rows).
-type TripletSettings struct {
-	// Margin (nil: 0.2; set Float(0) for a zero margin).
-	Margin *float64
-	// Distance between rows (zero value Euclidean).
-	Distance Distance
-	// Mining selects the triplets (zero value MineAll).
-	Mining Mining
-	// Soft uses softplus instead of the hinge.
-	Soft bool
-	// Reduction (zero value AvgNonzero).
-	Reduction Reduction
-	// Normalize L2-normalizes the rows first (nil: true).
-	Normalize *bool
-}
+// tripletDef is the triplet loss's entry in the registry.
+var tripletDef = &def[Triplet]{name: "triplet", params: []param[Triplet]{
+	floatParam("margin", 0.2, anyFinite, func(t *Triplet) *float64 { return &t.Margin }),
+	enumParam("distance", Euclidean, distanceEnum, func(t *Triplet) *Distance { return &t.Distance }),
+	enumParam("mining", MineAll, miningEnum, func(t *Triplet) *Mining { return &t.Mining }),
+	boolParam("soft", false, func(t *Triplet) *bool { return &t.Soft }),
+	enumParam("reduction", AvgNonzero, reductionEnum, func(t *Triplet) *Reduction { return &t.Reduction }),
+	boolParam("normalize", true, func(t *Triplet) *bool { return &t.Normalize }),
+}}
 
 // Triplet is the FaceNet triplet loss over triplets (a,p,n) with
 // y_a = y_p ≠ y_n, a ≠ p: ℓ = max(0, D_ap − D_an + margin), or its
@@ -101,14 +63,18 @@ type TripletSettings struct {
 // With the hinge, triplets are never enumerated: per anchor the positives
 // are sorted by D_ap and each negative adds its contribution to a
 // contiguous range of them (found through a bucket table over the sorted
-// D_ap, see rankTable, or for at most 16 positives a branch-free count,
-// see hingeSmall; difference arrays and prefix sums), expected O(N) time
+// D_ap, or for at most 16 positives a branch-free count; difference arrays
+// and prefix sums), expected O(N) time
 // after an O(P log P) sort and O(N) memory per anchor. Batch-hard with the
 // Euclidean distance selects on squared distances and takes only the
 // chosen rows' square roots. The soft form is
 // not piecewise linear, so it streams over each anchor's positives ×
 // negatives (still O(N) memory). Labels-only: in a pair-form batch query i
 // and positive i are class i and each explicit negative its own class.
+//
+// The exported fields are the parameters (spec keys margin, distance,
+// mining, soft, reduction, normalize); Parse fills in their defaults and
+// checks their ranges, a literal gets exactly what it says.
 type Triplet struct {
 	// Margin is the triplet margin.
 	Margin float64
@@ -127,30 +93,16 @@ type Triplet struct {
 	cache tileCache
 }
 
-// NewTriplet returns a triplet loss with s's settings, defaults filled in.
-func NewTriplet(s TripletSettings) (*Triplet, error) {
-	t := &Triplet{Margin: orFloat(s.Margin, 0.2), Distance: s.Distance, Mining: s.Mining, Soft: s.Soft,
-		Reduction: s.Reduction, Normalize: orBool(s.Normalize, true)}
-	if t.Distance < Euclidean || t.Distance > Cosine {
-		return nil, fmt.Errorf("triplet: invalid distance %d", int(t.Distance))
-	}
-	if t.Mining < MineAll || t.Mining > MineBatchHard {
-		return nil, fmt.Errorf("triplet: invalid mining %d", int(t.Mining))
-	}
-	if t.Reduction != AvgNonzero && t.Reduction != Mean {
-		return nil, fmt.Errorf("triplet: invalid reduction %d", int(t.Reduction))
-	}
-	return t, nil
-}
+var (
+	_ Loss        = (*Triplet)(nil)
+	_ Float64Loss = (*Triplet)(nil)
+)
 
 // Name returns "triplet".
-func (t *Triplet) Name() string { return "triplet" }
+func (t *Triplet) Name() string { return tripletDef.name }
 
 // Params returns margin, distance, mining, soft, reduction and normalize.
-func (t *Triplet) Params() map[string]any {
-	return map[string]any{"margin": t.Margin, "distance": t.Distance.String(), "mining": t.Mining.String(),
-		"soft": t.Soft, "reduction": t.Reduction.String(), "normalize": t.Normalize}
-}
+func (t *Triplet) Params() map[string]any { return tripletDef.values(t) }
 
 // Eval implements Loss.
 func (t *Triplet) Eval(b Batch, grad blas32.General) float64 {
@@ -698,86 +650,4 @@ func upperBound(a []float64, x float64) int {
 		base++
 	}
 	return base
-}
-
-// TripletCounts holds how many valid triplets of a batch fall in each
-// category for a margin (see DESIGN.md: easy m > margin, semihard
-// 0 < m ≤ margin, hard m ≤ 0, with m = D_an − D_ap).
-type TripletCounts struct {
-	// Margin is the margin the categories were computed for.
-	Margin float64
-	// Easy, Semihard and Hard count the triplets per category; Total is their sum.
-	Easy, Semihard, Hard, Total int64
-}
-
-// TripletStats counts the easy, semihard and hard triplets of the batch
-// (rows of x, labels) for distance d and margin, on normalized rows when
-// normalize is set. Nothing is enumerated: per anchor the negatives'
-// distances are sorted and each positive is placed by binary search, so
-// memory is O(N) per worker beyond one block of the Gram matrix.
-func TripletStats(x blas32.General, labels []int, d Distance, margin float64, normalize bool) TripletCounts {
-	if len(labels) != x.Rows {
-		panic("losses: len(labels) does not match the rows of x")
-	}
-	res := TripletCounts{Margin: margin}
-	if x.Rows == 0 {
-		return res
-	}
-	ctx := newPairCtx(x.Rows, labels, 0, false)
-	xp := linalg.NewMatrix(x.Rows, x.Cols)
-	for i, p := range ctx.perm {
-		copy(linalg.Row(xp, i), linalg.Row(x, p))
-	}
-	u, _, sq := prep32(xp, normalize)
-	ctx.sq = sq
-	k := &statsKernel{ctx: ctx, d: d, margin: margin, counts: make([][3]int64, x.Rows)}
-	br := blockRowsFor(x.Rows, 4)
-	be := newBackend32(u, br, false)
-	defer be.release()
-	runPairwise(be, ctx, x.Cols, k, br, false)
-	for _, c := range k.counts {
-		res.Easy += c[0]
-		res.Semihard += c[1]
-		res.Hard += c[2]
-	}
-	res.Total = res.Easy + res.Semihard + res.Hard
-	return res
-}
-
-type statsKernel struct {
-	ctx    *pairCtx
-	d      Distance
-	margin float64
-	counts [][3]int64
-}
-
-func (k *statsKernel) usesH() bool { return false }
-
-func (k *statsKernel) row(a int, s, w, h []float64, sc *scratch) (float64, float64) {
-	pos, neg := k.ctx.split(a, sc)
-	if len(pos) == 0 || len(neg) == 0 {
-		return 0, 0
-	}
-	sc.d = grow(sc.d, k.ctx.n)
-	d := sc.d
-	dist(k.d, a, s, k.ctx.sq, d)
-	sc.e = grow(sc.e, len(neg))
-	dn := sc.e
-	for i, q := range neg {
-		dn[i] = d[q]
-	}
-	slices.Sort(dn)
-	N := len(dn)
-	var c [3]int64
-	for _, p := range pos {
-		dp := d[p]
-		// hard: dn ≤ dp; easy: dn > dp + margin; semihard: the rest.
-		hard := upperBound(dn, dp)
-		notEasy := upperBound(dn, dp+k.margin)
-		c[2] += int64(hard)
-		c[1] += int64(max(0, notEasy-hard))
-		c[0] += int64(N - max(notEasy, hard))
-	}
-	k.counts[a] = c
-	return 0, 0
 }

@@ -1,8 +1,25 @@
-// Package mining finds training examples in embeddings: in-batch miners
-// that pick triplets and pairs for the losses (categories as defined in
-// DESIGN.md, "Definitions"), an exact blocked top-k search over a corpus,
-// and hard-negative mining with rank-window and score filters and its JSONL
-// output formats (DESIGN.md, "Hard-negative mining (corpus)").
+// Package mining finds hard negatives for training in a corpus of
+// embeddings: an exact blocked top-k search (TopK) and hard-negative
+// mining (Mine) with a rank window and score filters, written in one of
+// several JSONL output formats (Formats) with a manifest (WriteOutputs).
+//
+// Mining inside a training batch is not here: it is an option of the
+// triplet loss (package losses, spec "triplet:mining=semihard" and the
+// other categories), fused with the loss's evaluation, and
+// losses.CountTriplets counts a batch's triplet categories.
+//
+// Hard-negative mining, for each query (a text with one or more positives,
+// or a labelled item): score the corpus by dot product (cosine similarity
+// on L2-normalized rows, see NormalizeRows), leave out the query's
+// positives and any row whose text equals the query's or a positive's,
+// keep the candidates at ranks [range_min, range_max) that pass every
+// filter, and take num_negatives of them, the best or a seeded random
+// sample. The filters drop a candidate scoring above max_score or below
+// min_score, or above s_pos − absolute_margin, or above
+// s_pos − relative_margin·|s_pos|, where s_pos is the query's smallest
+// positive score (for a labelled item, over the items of its label with
+// another text). Adding an output format is one new file holding
+// its writer plus its entry in the format list.
 //
 // mining works on plain row-major float32 matrices (gonum's blas32.General)
 // and never imports onnx/ or pipeline/: callers embed and read files, then
@@ -20,9 +37,9 @@
 package mining
 
 import (
-	"math"
-
 	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/embfit/embfit/internal/rows"
 )
 
 // NormalizeRows scales every row of m to unit L2 norm in place (norm
@@ -31,18 +48,9 @@ import (
 func NormalizeRows(m blas32.General) int {
 	zero := 0
 	for i := range m.Rows {
-		row := m.Data[i*m.Stride : i*m.Stride+m.Cols]
-		s := 0.0
-		for _, v := range row {
-			s += float64(v) * float64(v)
-		}
-		if s == 0 {
+		r := m.Data[i*m.Stride : i*m.Stride+m.Cols]
+		if rows.NormalizeVec(r, r) == 0 {
 			zero++
-			continue
-		}
-		inv := 1 / math.Sqrt(s)
-		for j, v := range row {
-			row[j] = float32(float64(v) * inv)
 		}
 	}
 	return zero

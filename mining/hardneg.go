@@ -8,7 +8,9 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/rows"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/stat"
 )
@@ -24,31 +26,35 @@ const (
 	SamplingRandom = "random" // a uniform sample, seeded per query
 )
 
-// Settings configures hard-negative mining. The zero value means the
-// defaults: 3 negatives from ranks [0, 50), no score filters, top sampling,
-// seed 0, default search blocks. Optional filters are nil when off.
+// Settings configures hard-negative mining. Every field's zero value
+// means its default, so Settings{} mines 3 negatives from ranks [0, 50)
+// with no score filter; a score filter is off when its pointer is nil
+// (the one way to say "off"). Mine validates the settings (Validate).
 type Settings struct {
-	// NumNegatives is how many negatives each query gets (default 3).
+	// NumNegatives is how many negatives each query gets: ≥ 1 (0: 3).
 	NumNegatives int `json:"num_negatives"`
-	// RangeMin and RangeMax bound the rank window [RangeMin, RangeMax)
-	// (default [0, 50)). Ranks count corpus rows by descending score after
-	// the query's exclusions, from 0.
+	// RangeMin and RangeMax bound the rank window [RangeMin, RangeMax):
+	// 0 ≤ RangeMin < RangeMax (RangeMax 0: 50). Ranks count corpus rows by
+	// descending score after the query's exclusions, from 0.
 	RangeMin int `json:"range_min"`
 	RangeMax int `json:"range_max"`
-	// MaxScore drops candidates scoring above it; MinScore those below.
+	// MaxScore drops candidates scoring above it; MinScore those below
+	// (finite; MinScore ≤ MaxScore when both are set; nil: off).
 	MaxScore *float64 `json:"max_score"`
 	MinScore *float64 `json:"min_score"`
-	// AbsoluteMargin a drops a candidate if s_neg > s_pos − a.
+	// AbsoluteMargin a drops a candidate if s_neg > s_pos − a (finite;
+	// nil: off).
 	AbsoluteMargin *float64 `json:"absolute_margin"`
-	// RelativeMargin r drops a candidate if s_neg > s_pos − r·|s_pos|.
+	// RelativeMargin r drops a candidate if s_neg > s_pos − r·|s_pos|
+	// (finite, ≥ 0; nil: off).
 	RelativeMargin *float64 `json:"relative_margin"`
-	// Sampling is SamplingTop (default) or SamplingRandom.
+	// Sampling is SamplingTop or SamplingRandom ("": SamplingTop).
 	Sampling string `json:"sampling"`
 	// Seed drives random sampling and, in labelled mode, the choice of
-	// each item's output positive.
+	// each item's output positive (any value; 0 is a seed like another).
 	Seed uint64 `json:"seed"`
-	// QueryBlock and CorpusBlock are the search's GEMM block shapes (see
-	// SearchSettings); 0 means the defaults.
+	// QueryBlock and CorpusBlock are the search's GEMM block shapes, ≥ 1
+	// (0: DefaultQueryBlock and DefaultCorpusBlock; see SearchSettings).
 	QueryBlock  int `json:"query_block"`
 	CorpusBlock int `json:"corpus_block"`
 }
@@ -73,40 +79,38 @@ func (s Settings) WithDefaults() Settings {
 	return s
 }
 
-// Validate reports the first invalid setting of s.WithDefaults().
+// Validate reports the first invalid setting of s.WithDefaults() as an
+// *inputerr.Error naming the setting by its JSON key (e.g. "range_max").
 func (s Settings) Validate() error {
 	s = s.WithDefaults()
-	finite := func(name string, v *float64) error {
-		if v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0)) {
-			return fmt.Errorf("%s must be finite, got %v", name, *v)
-		}
-		return nil
-	}
+	bad := inputerr.Settingf
 	switch {
 	case s.NumNegatives < 0:
-		return fmt.Errorf("num-negatives must be positive, got %d", s.NumNegatives)
+		return bad("num_negatives", "must be ≥ 1, got %d", s.NumNegatives)
 	case s.RangeMin < 0:
-		return fmt.Errorf("range-min must be ≥ 0, got %d", s.RangeMin)
+		return bad("range_min", "must be ≥ 0, got %d", s.RangeMin)
 	case s.RangeMax <= s.RangeMin:
-		return fmt.Errorf("range-max (%d) must be greater than range-min (%d)", s.RangeMax, s.RangeMin)
+		return bad("range_max", "%d must be greater than range_min %d", s.RangeMax, s.RangeMin)
 	case s.Sampling != SamplingTop && s.Sampling != SamplingRandom:
-		return fmt.Errorf("sampling must be %q or %q, got %q", SamplingTop, SamplingRandom, s.Sampling)
-	case s.QueryBlock < 0 || s.CorpusBlock < 0:
-		return fmt.Errorf("block sizes must be positive, got %d×%d", s.QueryBlock, s.CorpusBlock)
+		return bad("sampling", "must be %q or %q, got %q", SamplingTop, SamplingRandom, s.Sampling)
+	case s.QueryBlock < 0:
+		return bad("query_block", "must be ≥ 1, got %d", s.QueryBlock)
+	case s.CorpusBlock < 0:
+		return bad("corpus_block", "must be ≥ 1, got %d", s.CorpusBlock)
 	}
 	for _, f := range []struct {
 		name string
 		v    *float64
-	}{{"max-score", s.MaxScore}, {"min-score", s.MinScore}, {"absolute-margin", s.AbsoluteMargin}, {"relative-margin", s.RelativeMargin}} {
-		if err := finite(f.name, f.v); err != nil {
-			return err
+	}{{"max_score", s.MaxScore}, {"min_score", s.MinScore}, {"absolute_margin", s.AbsoluteMargin}, {"relative_margin", s.RelativeMargin}} {
+		if f.v != nil && (math.IsNaN(*f.v) || math.IsInf(*f.v, 0)) {
+			return bad(f.name, "must be finite, got %v", *f.v)
 		}
 	}
 	if s.RelativeMargin != nil && *s.RelativeMargin < 0 {
-		return fmt.Errorf("relative-margin must be ≥ 0, got %v", *s.RelativeMargin)
+		return bad("relative_margin", "must be ≥ 0, got %v", *s.RelativeMargin)
 	}
 	if s.MaxScore != nil && s.MinScore != nil && *s.MinScore > *s.MaxScore {
-		return fmt.Errorf("min-score (%v) is above max-score (%v)", *s.MinScore, *s.MaxScore)
+		return bad("min_score", "%v is above max_score %v", *s.MinScore, *s.MaxScore)
 	}
 	return nil
 }
@@ -228,10 +232,10 @@ type Summary struct {
 	Max   float64 `json:"max"`
 }
 
-// Summarize returns the count, mean, extremes and empirical percentiles
+// summarize returns the count, mean, extremes and empirical percentiles
 // (gonum stat.Empirical) of x, which it sorts in place. Empty x gives a
 // zero Summary.
-func Summarize(x []float64) Summary {
+func summarize(x []float64) Summary {
 	if len(x) == 0 {
 		return Summary{}
 	}
@@ -252,8 +256,7 @@ type Mined struct {
 	NegativeScores Summary
 }
 
-// Mine finds hard negatives for every query of p with the semantics of
-// DESIGN.md ("Hard-negative mining (corpus)"): rank the corpus by score
+// Mine finds hard negatives for every query of p: rank the corpus by score
 // with an exact top-RangeMax search (TopK), excluding the query's
 // positives, any row whose text equals the query's or a positive's text,
 // and in labelled mode every row of the query's label; keep the hits at
@@ -393,8 +396,8 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 			}
 		}
 	}
-	m.PositiveScores = Summarize(posScores)
-	m.NegativeScores = Summarize(negScores)
+	m.PositiveScores = summarize(posScores)
+	m.NegativeScores = summarize(negScores)
 	return m, nil
 }
 
@@ -533,11 +536,12 @@ func labelledPositives(ctx context.Context, res []QueryResult, p *Problem, s Set
 		qs, cs := qByLabel[l], cByLabel[l]
 		maxNorm := 0.0
 		for _, c := range cs {
-			maxNorm = max(maxNorm, norm(linalg.Row(p.Corpus, c)))
+			maxNorm = max(maxNorm, rows.Norm(linalg.Row(p.Corpus, c)))
 		}
 		for q0 := 0; q0 < len(qs); q0 += s.QueryBlock {
 			qblock := qs[q0:min(q0+s.QueryBlock, len(qs))]
-			qm := gather(qbuf, p.Queries, qblock)
+			qm := linalg.Slice(qbuf, 0, len(qblock))
+			linalg.Gather(qm, p.Queries, qblock)
 			// Per query: the running float32 minimum low and the rows that
 			// may hold the exact minimum. With ε the float32 error bound,
 			// the exact argmin has float64 ≤ low+ε, hence float32 ≤ low+2ε:
@@ -549,14 +553,15 @@ func labelledPositives(ctx context.Context, res []QueryResult, p *Problem, s Set
 			eps := make([]float64, len(qblock))
 			for i, q := range qblock {
 				low[i] = math.Inf(1)
-				eps[i] = dotErrorBound(d, norm(linalg.Row(p.Queries, q)), maxNorm)
+				eps[i] = dotErrorBound(d, rows.Norm(linalg.Row(p.Queries, q)), maxNorm)
 			}
 			for c0 := 0; c0 < len(cs); c0 += s.CorpusBlock {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 				cblock := cs[c0:min(c0+s.CorpusBlock, len(cs))]
-				cm := gather(cbuf, p.Corpus, cblock)
+				cm := linalg.Slice(cbuf, 0, len(cblock))
+				linalg.Gather(cm, p.Corpus, cblock)
 				scores := blas32.General{Rows: len(qblock), Cols: len(cblock), Stride: len(cblock), Data: sbuf[:len(qblock)*len(cblock)]}
 				linalg.MulT(scores, qm, cm)
 				for i, q := range qblock {
@@ -623,13 +628,4 @@ func keepBelow(cands []int32, limit float64, q []float32, corpus blas32.General)
 		}
 	}
 	return out
-}
-
-// gather copies rows of src into the first len(rows) rows of buf.
-func gather(buf, src blas32.General, rows []int) blas32.General {
-	m := linalg.Slice(buf, 0, len(rows))
-	for i, r := range rows {
-		copy(linalg.Row(m, i), linalg.Row(src, r))
-	}
-	return m
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/internal/linalg"
 	"gonum.org/v1/gonum/blas/blas32"
 )
@@ -336,18 +337,25 @@ func TestSettingsValidate(t *testing.T) {
 		bad string
 	}{
 		{Settings{}, ""},
-		{Settings{RangeMin: 50}, "range-max"},
-		{Settings{RangeMin: 10, RangeMax: 10}, "range-max"},
-		{Settings{RangeMin: -1}, "range-min"},
-		{Settings{NumNegatives: -1}, "num-negatives"},
+		{Settings{RangeMin: 50}, "range_max"},
+		{Settings{RangeMin: 10, RangeMax: 10}, "range_max"},
+		{Settings{RangeMin: -1}, "range_min"},
+		{Settings{NumNegatives: -1}, "num_negatives"},
 		{Settings{Sampling: "best"}, "sampling"},
-		{Settings{MaxScore: ptr(0.1), MinScore: ptr(0.2)}, "min-score"},
-		{Settings{RelativeMargin: ptr(-0.1)}, "relative-margin"},
-		{Settings{AbsoluteMargin: ptr(math.NaN())}, "absolute-margin"},
+		{Settings{MaxScore: ptr(0.1), MinScore: ptr(0.2)}, "min_score"},
+		{Settings{RelativeMargin: ptr(-0.1)}, "relative_margin"},
+		{Settings{AbsoluteMargin: ptr(math.NaN())}, "absolute_margin"},
+		{Settings{MaxScore: ptr(math.Inf(1))}, "max_score"},
+		{Settings{QueryBlock: -1}, "query_block"},
+		{Settings{CorpusBlock: -1}, "corpus_block"},
 	} {
 		err := tc.s.Validate()
 		if (err == nil) != (tc.bad == "") || err != nil && !strings.Contains(err.Error(), tc.bad) {
 			t.Errorf("%+v: err = %v, want mention of %q", tc.s, err, tc.bad)
+		}
+		// The setting is named as in the manifest's JSON, for the caller.
+		if e, ok := inputerr.As(err); err != nil && (!ok || e.Setting != tc.bad) {
+			t.Errorf("%+v: err = %#v, want an input error for the setting %q", tc.s, err, tc.bad)
 		}
 	}
 }

@@ -41,7 +41,7 @@ func TestWriteJSONL(t *testing.T) {
 		want    []string
 		skipped int
 	}{
-		{FormatTriplet, []string{
+		{"triplet", []string{
 			`{"anchor":"q1 <&>","positive":"p1","negative":"n1"}`,
 			`{"anchor":"q1 <&>","positive":"p1","negative":"p3"}`,
 			`{"anchor":"q1 <&>","positive":"p2 \"quoted\"","negative":"n1"}`,
@@ -49,17 +49,17 @@ func TestWriteJSONL(t *testing.T) {
 			`{"anchor":"q2","positive":"p3","negative":"p1"}`,
 			`{"anchor":"q2","positive":"p3","negative":"p2 \"quoted\""}`,
 		}, 0},
-		{FormatNTuple, []string{
+		{"n-tuple", []string{
 			`{"anchor":"q1 <&>","positive":"p1","negative_1":"n1","negative_2":"p3"}`,
 			`{"anchor":"q1 <&>","positive":"p2 \"quoted\"","negative_1":"n1","negative_2":"p3"}`,
 			`{"anchor":"q2","positive":"p3","negative_1":"p1","negative_2":"p2 \"quoted\""}`,
 		}, 0},
-		{FormatNTupleScores, []string{
+		{"n-tuple-scores", []string{
 			`{"anchor":"q1 <&>","positive":"p1","negative_1":"n1","negative_2":"p3","scores":[1,0.25,0]}`,
 			`{"anchor":"q1 <&>","positive":"p2 \"quoted\"","negative_1":"n1","negative_2":"p3","scores":[0.5,0.25,0]}`,
 			`{"anchor":"q2","positive":"p3","negative_1":"p1","negative_2":"p2 \"quoted\"","scores":[1,0,0]}`,
 		}, 0},
-		{FormatLabeledPair, []string{
+		{"labeled-pair", []string{
 			`{"text1":"q1 <&>","text2":"p1","label":1}`,
 			`{"text1":"q1 <&>","text2":"p2 \"quoted\"","label":1}`,
 			`{"text1":"q1 <&>","text2":"n1","label":0}`,
@@ -95,7 +95,7 @@ func TestWriteJSONLSkipsShortNTuples(t *testing.T) {
 	p, m := outputFixture(t)
 	m.Results[1].Negatives = m.Results[1].Negatives[:1]
 	var buf bytes.Buffer
-	info, err := WriteJSONL(&buf, FormatNTuple, p, m)
+	info, err := WriteJSONL(&buf, "n-tuple", p, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestWriteOutputs(t *testing.T) {
 	p, m := outputFixture(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "neg.jsonl")
-	man, err := WriteOutputs(out, FormatTriplet, true, p, m, Manifest{Command: "embfit mine", Mode: "pairs", ModelSHA256: "abc"})
+	man, err := WriteOutputs(out, "triplet", true, p, m, Manifest{Command: "embfit mine", Mode: "pairs", ModelSHA256: "abc"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestWriteOutputs(t *testing.T) {
 		t.Fatalf("returned manifest differs from written one")
 	}
 	// No clobbering, and a failed write leaves no file behind.
-	if _, err := WriteOutputs(out, FormatTriplet, true, p, m, Manifest{}); err == nil {
+	if _, err := WriteOutputs(out, "triplet", true, p, m, Manifest{}); err == nil {
 		t.Fatal("overwrote an existing output with noClobber")
 	}
 	other := filepath.Join(dir, "other.jsonl")

@@ -9,6 +9,8 @@ import (
 
 	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/internal/par"
+	"github.com/embfit/embfit/internal/rows"
+	"github.com/embfit/embfit/internal/topk"
 	"gonum.org/v1/gonum/blas/blas32"
 )
 
@@ -143,14 +145,6 @@ func dotErrorBound(d int, na, nb float64) float64 {
 	return 2 * float64(d) * 0x1p-24 * na * nb
 }
 
-func norm(v []float32) float64 {
-	s := 0.0
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	return math.Sqrt(s)
-}
-
 // TopK fills dst with the exact top s.K corpus rows of every query by dot
 // product (pass L2-normalized rows for cosine similarity). queries is Q×D,
 // corpus is C×D.
@@ -189,8 +183,8 @@ func TopK(ctx context.Context, dst *Results, queries, corpus blas32.General, s S
 		}
 	}
 	err := scanBlocks(ctx, queries, corpus, s, prog, func(q, c0 int, row []float32) {
-		h := dst.Hits[q*kk : (q+1)*kk]
-		dst.Len[q] = pushRow(h, dst.Len[q], row, q, c0, exclude)
+		h := dst.Hits[q*kk : q*kk+dst.Len[q] : (q+1)*kk]
+		dst.Len[q] = len(pushRow(h, row, q, c0, exclude))
 	})
 	if err != nil {
 		return err
@@ -199,7 +193,7 @@ func TopK(ctx context.Context, dst *Results, queries, corpus blas32.General, s S
 	// Exact re-ranking, and the threshold each unproven query needs.
 	maxNorm := 0.0
 	for c := range corpus.Rows {
-		maxNorm = max(maxNorm, norm(linalg.Row(corpus, c)))
+		maxNorm = max(maxNorm, rows.Norm(linalg.Row(corpus, c)))
 	}
 	thresholds := make([]float64, queries.Rows) // NaN: proven
 	parallelRange(queries.Rows, s.Workers, func(q0, q1 int) {
@@ -218,7 +212,7 @@ func TopK(ctx context.Context, dst *Results, queries, corpus blas32.General, s S
 			}
 			slices.SortFunc(h, compareHits)
 			n := min(s.K, len(h))
-			eps := dotErrorBound(queries.Cols, norm(qv), maxNorm)
+			eps := dotErrorBound(queries.Cols, rows.Norm(qv), maxNorm)
 			if len(h) == kk && eps > 0 && !(h[n-1].Score > worst+eps) {
 				// A row left out (float32 score ≤ worst) might score up
 				// to worst+eps: keep every row with float32 score ≥
@@ -316,25 +310,18 @@ func scanBlocks(ctx context.Context, queries, corpus blas32.General, s SearchSet
 }
 
 // parallelRange splits [0, n) into at most workers contiguous ranges and
-// runs fn on each concurrently (through par.Each), returning when all are
-// done.
+// runs fn on each concurrently (par.Ranges), returning when all are done.
 func parallelRange(n, workers int, fn func(lo, hi int)) {
-	workers = max(1, min(workers, n))
-	par.Each(workers, workers, func(_, w int) {
-		if lo, hi := n*w/workers, n*(w+1)/workers; hi > lo {
-			fn(lo, hi)
-		}
-	})
+	par.Ranges(workers, workers, n, func(_, lo, hi int) { fn(lo, hi) })
 }
 
 // pushRow offers the scores of corpus rows c0, c0+1, ... to the heap h
-// holding n entries (worst at h[0]) and returns the new count. Rows arrive
-// in increasing order, so a score equal to the worst kept one never
-// displaces it (the kept row is lower).
-func pushRow(h []Hit, n int, row []float32, q, c0 int, exclude Exclude) int {
-	k := len(h)
+// (worst at h[0], at most cap(h) hits; see internal/topk) and returns it.
+// Rows arrive in increasing order, so a score equal to the worst kept one
+// never displaces it (the kept row is lower).
+func pushRow(h []Hit, row []float32, q, c0 int, exclude Exclude) []Hit {
 	for j := 0; j < len(row); j++ {
-		if n == k {
+		if len(h) == cap(h) {
 			j = skipBelow(row, j, float32(h[0].Score))
 			if j == len(row) {
 				break
@@ -348,17 +335,9 @@ func pushRow(h []Hit, n int, row []float32, q, c0 int, exclude Exclude) int {
 		if exclude != nil && exclude(q, c) {
 			continue
 		}
-		hit := Hit{Index: int32(c), Score: float64(sc)}
-		if n < k {
-			h[n] = hit
-			n++
-			siftUp(h[:n], n-1)
-		} else {
-			h[0] = hit
-			siftDown(h, 0)
-		}
+		h = topk.Push(h, Hit{Index: int32(c), Score: float64(sc)}, better)
 	}
-	return n
+	return h
 }
 
 // skipBelow returns the first index i >= j with row[i] > thr, or len(row).
@@ -376,36 +355,4 @@ func skipBelow(row []float32, j int, thr float32) int {
 		}
 	}
 	return j
-}
-
-// The heap keeps the worst hit at the root: a parent is never better than
-// its children.
-func siftUp(h []Hit, i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !better(h[p], h[i]) {
-			return
-		}
-		h[p], h[i] = h[i], h[p]
-		i = p
-	}
-}
-
-func siftDown(h []Hit, i int) {
-	n := len(h)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
-		}
-		w := l
-		if r := l + 1; r < n && better(h[l], h[r]) {
-			w = r
-		}
-		if !better(h[i], h[w]) {
-			return
-		}
-		h[i], h[w] = h[w], h[i]
-		i = w
-	}
 }

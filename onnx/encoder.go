@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +12,8 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 	"gonum.org/v1/gonum/blas/blas32"
 
+	"github.com/embfit/embfit/internal/inputerr"
+	"github.com/embfit/embfit/internal/rows"
 	"github.com/embfit/embfit/onnx/tokenizer"
 )
 
@@ -101,7 +102,7 @@ func OpenEncoder(model string, s EncoderSettings) (*Encoder, error) {
 	}
 	if e.text {
 		if files.Tokenizer == "" {
-			return nil, fmt.Errorf("model %s: text model without tokenizer.json beside it (use --tokenizer)", files.Model)
+			return nil, inputerr.Settingf("tokenizer", "model %s is a text model without tokenizer.json beside it: give one", files.Model)
 		}
 		if e.tok, err = tokenizer.Load(files.Tokenizer); err != nil {
 			return nil, fmt.Errorf("tokenizer %w", err)
@@ -191,7 +192,7 @@ func (e *Encoder) validate() error {
 				for i, o := range outs {
 					names[i] = o.Name
 				}
-				return fmt.Errorf("several outputs (%s) and none named sentence_embedding or last_hidden_state: choose one with --output", strings.Join(names, ", "))
+				return inputerr.Settingf("output", "several outputs (%s) and none named sentence_embedding or last_hidden_state: choose one", strings.Join(names, ", "))
 			}
 			s.Output = outs[0].Name
 		}
@@ -291,8 +292,8 @@ func (e *Encoder) probeDim() error {
 // Dim is the embedding size D.
 func (e *Encoder) Dim() int { return e.dim }
 
-// IsText reports whether the model takes token ids (EmbedTexts), as
-// opposed to one float tensor (EmbedFloats).
+// IsText reports whether the model takes token ids (Encode), as
+// opposed to one float tensor (EncodeFloats).
 func (e *Encoder) IsText() bool { return e.text }
 
 // Settings returns the effective settings (defaults filled in, output and
@@ -325,42 +326,42 @@ func (e *Encoder) Close() error {
 	return err
 }
 
-// EmbedTexts embeds texts into dst (len(texts) × Dim(), caller-owned),
+// Encode embeds texts into dst (len(texts) × Dim(), caller-owned),
 // row i for texts[i]. Texts are tokenized (truncated to MaxLength), sorted
 // by length into batches of BatchSize to waste little padding, run, pooled
 // and optionally normalized; results do not depend on the thread count. A
 // text with no tokens (empty, with a tokenizer that adds no special
 // tokens) gets the zero vector under mean pooling. It stops with ctx's
 // error when ctx is cancelled (also during a running batch).
-func (e *Encoder) EmbedTexts(ctx context.Context, texts []string, dst blas32.General) error {
+func (e *Encoder) Encode(ctx context.Context, dst blas32.General, texts []string) error {
 	if !e.text {
-		return errors.New("EmbedTexts: model takes a float tensor, not text")
+		return errors.New("model takes a float tensor, not text")
 	}
 	e.checkDst(len(texts), dst)
 	_, err := e.embedTexts(ctx, texts, dst, false)
 	return err
 }
 
-// EmbedFloats embeds items given as rows of x (each row one item, its
+// EncodeFloats embeds items given as rows of x (each row one item, its
 // values in row-major order of itemShape) into dst (x.Rows × Dim()).
 // itemShape may be nil when the model's float input has fixed
 // non-batch dimensions.
-func (e *Encoder) EmbedFloats(ctx context.Context, x blas32.General, itemShape []int64, dst blas32.General) error {
+func (e *Encoder) EncodeFloats(ctx context.Context, dst, x blas32.General, itemShape []int64) error {
 	if e.text {
-		return errors.New("EmbedFloats: model takes token ids, not a float tensor")
+		return errors.New("model takes token ids, not a float tensor")
 	}
 	if itemShape == nil {
 		itemShape = e.float
 	}
 	if itemShape == nil {
-		return errors.New("EmbedFloats: the model's item shape is not fixed: give one")
+		return errors.New("the model's item shape is not fixed: give one")
 	}
 	n := int64(1)
 	for _, d := range itemShape {
 		n *= d
 	}
 	if int64(x.Cols) != n {
-		return fmt.Errorf("EmbedFloats: items have %d values, shape %v needs %d", x.Cols, itemShape, n)
+		return fmt.Errorf("items have %d values, shape %v needs %d", x.Cols, itemShape, n)
 	}
 	e.checkDst(x.Rows, dst)
 	_, err := e.embedFloats(ctx, x, itemShape, dst, false)
@@ -587,7 +588,7 @@ func (e *Encoder) runAndPool(ctx context.Context, inputs []ort.Value, batch []in
 		}
 		pool(row, item, n, d, e.set.Pooling, acc)
 		if e.set.Normalize {
-			normalize(row)
+			rows.NormalizeVec(row, row)
 		}
 	}
 	return nil
@@ -619,20 +620,5 @@ func pool(row, item []float32, n, d int, p Pooling, acc []float64) {
 		for j := range row {
 			row[j] = float32(acc[j] * inv)
 		}
-	}
-}
-
-// normalize scales v to unit L2 norm (a zero vector stays zero).
-func normalize(v []float32) {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	if s == 0 {
-		return
-	}
-	inv := 1 / math.Sqrt(s)
-	for j, x := range v {
-		v[j] = float32(float64(x) * inv)
 	}
 }

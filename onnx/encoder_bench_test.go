@@ -53,7 +53,7 @@ func BenchmarkEmbed(b *testing.B) {
 			run0 := enc.RunTime()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if err := enc.EmbedTexts(context.Background(), texts, dst); err != nil {
+				if err := enc.Encode(context.Background(), dst, texts); err != nil {
 					b.Fatal(err)
 				}
 			}

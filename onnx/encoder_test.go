@@ -70,7 +70,7 @@ func goPool(t *testing.T, w onnxtest.Written, tk *tokenizer.Tokenizer, text stri
 	return out
 }
 
-func TestEmbedTextsPooling(t *testing.T) {
+func TestEncodePooling(t *testing.T) {
 	w, err := onnxtest.TokenModel{Dim: 8, Seed: 1}.Write(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func TestEmbedTextsPooling(t *testing.T) {
 				t.Fatalf("Dim %d IsText %v", enc.Dim(), enc.IsText())
 			}
 			dst := blas32.General{Rows: len(texts), Cols: w.Dim, Stride: w.Dim, Data: make([]float32, len(texts)*w.Dim)}
-			if err := enc.EmbedTexts(context.Background(), texts, dst); err != nil {
+			if err := enc.Encode(context.Background(), dst, texts); err != nil {
 				t.Fatal(err)
 			}
 			for i, text := range texts {
@@ -127,7 +127,7 @@ func TestEmbedTextsPooling(t *testing.T) {
 }
 
 // Results are the same whatever the batch size and thread count.
-func TestEmbedTextsDeterministic(t *testing.T) {
+func TestEncodeDeterministic(t *testing.T) {
 	w, err := onnxtest.TokenModel{Dim: 16, Layers: 2, Seed: 3}.Write(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +139,7 @@ func TestEmbedTextsDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		dst := blas32.General{Rows: len(mixedTexts), Cols: 16, Stride: 16, Data: make([]float32, len(mixedTexts)*16)}
-		if err := enc.EmbedTexts(context.Background(), mixedTexts, dst); err != nil {
+		if err := enc.Encode(context.Background(), dst, mixedTexts); err != nil {
 			t.Fatal(err)
 		}
 		enc.Close()
@@ -171,7 +171,7 @@ func TestEncoderOutputs(t *testing.T) {
 		t.Errorf("settings %+v", s)
 	}
 	a := blas32.General{Rows: 2, Cols: 4, Stride: 4, Data: make([]float32, 8)}
-	if err := enc.EmbedTexts(context.Background(), []string{"the dog", "a quick brown fox"}, a); err != nil {
+	if err := enc.Encode(context.Background(), a, []string{"the dog", "a quick brown fox"}); err != nil {
 		t.Fatal(err)
 	}
 	enc.Close()
@@ -184,7 +184,7 @@ func TestEncoderOutputs(t *testing.T) {
 		t.Errorf("auto pooling for [B,T,D]: %q", enc.Settings().Pooling)
 	}
 	b := blas32.General{Rows: 2, Cols: 4, Stride: 4, Data: make([]float32, 8)}
-	if err := enc.EmbedTexts(context.Background(), []string{"the dog", "a quick brown fox"}, b); err != nil {
+	if err := enc.Encode(context.Background(), b, []string{"the dog", "a quick brown fox"}); err != nil {
 		t.Fatal(err)
 	}
 	enc.Close()
@@ -195,7 +195,7 @@ func TestEncoderOutputs(t *testing.T) {
 	}
 }
 
-func TestEmbedFloats(t *testing.T) {
+func TestEncodeFloats(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "f.onnx")
 	wts, err := onnxtest.FloatModel{In: 6, Out: 4, Seed: 2}.Write(p)
 	if err != nil {
@@ -214,7 +214,7 @@ func TestEmbedFloats(t *testing.T) {
 		x.Data[i] = float32(i%7) - 3
 	}
 	dst := blas32.General{Rows: 5, Cols: 4, Stride: 4, Data: make([]float32, 20)}
-	if err := enc.EmbedFloats(context.Background(), x, nil, dst); err != nil {
+	if err := enc.EncodeFloats(context.Background(), dst, x, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 5; i++ {
@@ -232,8 +232,8 @@ func TestEmbedFloats(t *testing.T) {
 			}
 		}
 	}
-	if err := enc.EmbedTexts(context.Background(), []string{"x"}, dst); err == nil {
-		t.Error("EmbedTexts on a float model succeeded")
+	if err := enc.Encode(context.Background(), dst, []string{"x"}); err == nil {
+		t.Error("Encode on a float model succeeded")
 	}
 }
 
@@ -308,7 +308,7 @@ func TestMaxLengthClamp(t *testing.T) {
 	// A 9-word text is cut to its first 4 tokens.
 	tk, _ := tokenizer.Load(w.Tokenizer)
 	a := blas32.General{Rows: 2, Cols: 8, Stride: 8, Data: make([]float32, 16)}
-	if err := enc.EmbedTexts(context.Background(), []string{"the quick brown fox jumps over the lazy dog", "the quick brown fox"}, a); err != nil {
+	if err := enc.Encode(context.Background(), a, []string{"the quick brown fox jumps over the lazy dog", "the quick brown fox"}); err != nil {
 		t.Fatal(err)
 	}
 	_ = tk
@@ -335,7 +335,7 @@ func TestEmbedCancel(t *testing.T) {
 	}
 	defer enc.Close()
 	dst := blas32.General{Rows: len(mixedTexts), Cols: 8, Stride: 8, Data: make([]float32, len(mixedTexts)*8)}
-	if err := enc.EmbedTexts(ctx, mixedTexts, dst); !errors.Is(err, context.Canceled) {
+	if err := enc.Encode(ctx, dst, mixedTexts); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }

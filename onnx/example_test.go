@@ -26,7 +26,7 @@ func ExampleOpenEncoder() {
 	defer enc.Close()
 	texts := []string{"the quick brown fox", "hello world"}
 	dst := blas32.General{Rows: len(texts), Cols: enc.Dim(), Stride: enc.Dim(), Data: make([]float32, len(texts)*enc.Dim())}
-	if err := enc.EmbedTexts(context.Background(), texts, dst); err != nil {
+	if err := enc.Encode(context.Background(), dst, texts); err != nil {
 		fmt.Println(err)
 		return
 	}

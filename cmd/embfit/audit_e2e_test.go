@@ -13,7 +13,8 @@ import (
 
 	"gonum.org/v1/gonum/blas/blas32"
 
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/audit"
+	"github.com/embfit/embfit/pipeline/dataio"
 )
 
 type auditFixture struct {
@@ -45,7 +46,7 @@ func writeAuditInputs(t *testing.T, dir string) (npy, labels string, f auditFixt
 		}
 	}
 	npy = filepath.Join(dir, "emb.npy")
-	if err := pipeline.WriteNPY(npy, m); err != nil {
+	if err := dataio.WriteNPY(npy, m); err != nil {
 		t.Fatal(err)
 	}
 	var lb strings.Builder
@@ -148,7 +149,7 @@ func TestAuditE2EFixtureValues(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
-		var got pipeline.LossAudit
+		var got audit.Report
 		b, err := os.ReadFile(jsonOut)
 		if err != nil {
 			t.Fatal(err)
@@ -221,11 +222,12 @@ func TestAuditE2EBadInput(t *testing.T) {
 		{"missing labels file", []string{"--embeddings", npy, "--labels", filepath.Join(dir, "nolabels.txt")}, "nolabels.txt"},
 		{"rows differ from labels", []string{"--embeddings", npy, "--labels", short}, "2 labels but --embeddings"},
 		{"unknown loss", []string{"--embeddings", npy, "--labels", labels, "--loss", "arcface"}, "unknown loss \"arcface\" (valid: contrastive, triplet, infonce, center, circle)"},
+		{"NaN margin", []string{"--embeddings", npy, "--labels", labels, "--loss", "contrastive:margin=NaN", "--json", "-"}, `--loss: "contrastive:margin=NaN": margin must be a finite number, got NaN`},
 		{"unknown key", []string{"--embeddings", npy, "--labels", labels, "--loss", "triplet:gamma=2"}, "unknown key \"gamma\" for triplet (valid: margin, distance, mining, soft, reduction, normalize)"},
 		{"bad value", []string{"--embeddings", npy, "--labels", labels, "--loss", "triplet:mining=medium"}, "unknown mining \"medium\""},
 		{"json over input", []string{"--embeddings", npy, "--labels", labels, "--json", labels}, "would overwrite the input file"},
 		{"no embeddings flag", []string{"--labels", labels}, "--embeddings is required"},
-		{"bad precision", []string{"--embeddings", npy, "--labels", labels, "--precision", "half"}, "--precision \"half\": want float32 or float64"},
+		{"bad precision", []string{"--embeddings", npy, "--labels", labels, "--precision", "half"}, "--precision: unknown precision \"half\""},
 		{"bad labels line", []string{"--embeddings", npy, "--labels", badLabels}, "bad.jsonl:2: missing field \"label\""},
 	}
 	for _, tc := range tests {

@@ -297,7 +297,7 @@ func TestAuditModelE2EBadInput(t *testing.T) {
 		{"missing model", []string{"--model", filepath.Join(dir, "nomodel"), "--input", labelled, "--json", out}, "nomodel"},
 		{"html over input", []string{"--model", model, "--input", labelled, "--html", labelled}, "--html " + labelled + ": would overwrite the input file"},
 		{"json over pairs", []string{"--model", model, "--input", pairs, "--json", pairs}, "would overwrite the input file"},
-		{"bad quantile", []string{"--model", model, "--input", labelled, "--noise-quantile", "1.5"}, "--noise-quantile 1.5"},
+		{"bad quantile", []string{"--model", model, "--input", labelled, "--noise-quantile", "1.5"}, "--noise-quantile: 1.5"},
 		{"bad loss", []string{"--model", model, "--input", labelled, "--loss", "arcface"}, "--loss: unknown loss \"arcface\""},
 		{"bad field", []string{"--model", model, "--input", labelled, "--text-field", "body"}, "labelled.jsonl:1: need fields \"body\" and \"label\""},
 	}

@@ -1,13 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
+	"gonum.org/v1/gonum/blas/blas32"
 
+	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/losses"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/onnx"
+	"github.com/embfit/embfit/pipeline/audit"
+	"github.com/embfit/embfit/pipeline/dataio"
+	"github.com/embfit/embfit/pipeline/embed"
 )
 
 func auditCommand() *cli.Command {
@@ -33,79 +41,166 @@ func auditCommand() *cli.Command {
 			&cli.StringFlag{Name: "json", Usage: "write the audit as JSON to `OUT` (\"-\": standard output instead of the table)"},
 			&cli.StringFlag{Name: "per-sample", Usage: "write per-row gradient norms as JSONL to `OUT.jsonl` (\"-\": standard output instead of the table)"},
 			&cli.StringFlag{Name: "precision", Usage: "float64 (exact) or float32 (BLAS); default float64 up to 4096 rows"},
-		}, auditFullFlags()...),
-		Action: func(c *cli.Context) error {
-			if c.Bool("losses-only") {
-				return runAudit(c)
-			}
-			return runAuditFull(c) // audit_full.go: models, metrics, HTML (issue 7)
-		},
+		}, auditModelFlags()...),
+		Action: runAudit,
 	}
 }
 
-func runAudit(c *cli.Context) error {
-	embPath, labPath := c.String("embeddings"), c.String("labels")
-	if embPath == "" {
-		return fmt.Errorf("--embeddings is required")
+// auditModelFlags are the flags of `embfit audit --model`, its report and
+// its section choice.
+func auditModelFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.GenericFlag{Name: "model", Value: &specList{}, // no alias: cli syncs aliases by re-Setting String()
+			Usage: "ONNX `MODEL` (file or folder with tokenizer.json) to embed --input with; give it twice to compare two models"},
+		&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "JSONL `FILE`: labelled {text, label} or pairs {anchor, positive}"},
+		&cli.StringFlag{Name: "text-field", Value: "text", Usage: "field of the text in labelled input"},
+		&cli.StringFlag{Name: "label-field", Value: "label", Usage: "field of the label in labelled input"},
+		&cli.StringFlag{Name: "anchor-field", Value: "anchor", Usage: "field of the anchor in pairs input"},
+		&cli.StringFlag{Name: "positive-field", Value: "positive", Usage: "field of the positive in pairs input"},
+		&cli.StringFlag{Name: "html", Usage: "write a self-contained HTML report with tables and charts to `REPORT.html` (\"-\": standard output instead of the table)"},
+		&cli.StringFlag{Name: "pooling", Usage: "mean | cls | max | none (default: mean for token outputs, none for pooled)"},
+		&cli.IntFlag{Name: "max-length", Value: onnx.DefaultMaxLength, Usage: "max tokens per text (clamped to the model's limit)"},
+		&cli.IntFlag{Name: "batch-size", Value: onnx.DefaultBatchSize, Usage: "texts per ONNX Runtime run"},
+		&cli.Float64Flag{Name: "noise-quantile", Value: 0.9, Usage: "list a pair as suspected label noise / false negative when it outranks this fraction of the anchor's positives"},
+		&cli.IntFlag{Name: "max-suspects", Value: 50, Usage: "how many suspected pairs to list"},
+		&cli.BoolFlag{Name: "losses-only", Usage: "only the losses and the triplet counts at the chosen margin"},
 	}
-	if labPath == "" {
+}
+
+// runAudit runs the audit (see auditCommand).
+func runAudit(c *cli.Context) error {
+	models := []string(*c.Generic("model").(*specList))
+	embPath, labPath, input := c.String("embeddings"), c.String("labels"), c.String("input")
+	switch {
+	case len(models) > 0 && embPath != "":
+		return fmt.Errorf("give --model with --input, or --embeddings with --labels, not both")
+	case len(models) > 2:
+		return fmt.Errorf("--model: at most two models can be compared, got %d", len(models))
+	case len(models) > 0 && input == "":
+		return fmt.Errorf("--input is required with --model")
+	case len(models) == 0 && input != "":
+		return fmt.Errorf("--model is required with --input")
+	case len(models) == 0 && embPath == "":
+		return fmt.Errorf("--embeddings is required (with --labels), or --model with --input")
+	case embPath != "" && labPath == "":
 		return fmt.Errorf("--labels is required with --embeddings")
 	}
 	specs := []string(*c.Generic("loss").(*specList))
-	for _, sp := range specs {
-		if _, err := losses.Parse(sp); err != nil {
-			return fmt.Errorf("--loss: %w", err)
-		}
+	set := audit.Settings{
+		Losses:        specs,
+		PerSample:     c.String("per-sample") != "",
+		Precision:     c.String("precision"),
+		NoiseQuantile: c.Float64("noise-quantile"),
+		MaxSuspects:   c.Int("max-suspects"),
+		LossesOnly:    c.Bool("losses-only"),
 	}
-	switch p := c.String("precision"); p {
-	case "", "float32", "float64":
-	default:
-		return fmt.Errorf("--precision %q: want float32 or float64", p)
-	}
-	jsonOut, perOut := c.String("json"), c.String("per-sample")
-	if err := checkOutputs(output{"--json", jsonOut}, output{"--per-sample", perOut}); err != nil {
+	if err := set.Validate(); err != nil {
 		return err
 	}
-	for _, out := range []struct{ flag, path string }{{"--json", jsonOut}, {"--per-sample", perOut}} {
+	if err := checkInts(c, intBound{"batch-size", 1, maxBatch}, intBound{"max-length", 1, maxLength}, intBound{"max-suspects", 0, 1 << 20}); err != nil {
+		return err
+	}
+	jsonOut, perOut, htmlOut := c.String("json"), c.String("per-sample"), c.String("html")
+	if err := checkOutputs(output{"--json", jsonOut}, output{"--per-sample", perOut}, output{"--html", htmlOut}); err != nil {
+		return err
+	}
+	inputs := append([]string{embPath, labPath, input}, models...)
+	for _, out := range []struct{ flag, path string }{{"--json", jsonOut}, {"--per-sample", perOut}, {"--html", htmlOut}} {
 		if out.path == "" || out.path == "-" {
 			continue
 		}
-		for _, in := range []string{embPath, labPath} {
-			if samePath(out.path, in) {
+		for _, in := range inputs {
+			if in != "" && samePath(out.path, in) {
 				return fmt.Errorf("%s %s: would overwrite the input file", out.flag, out.path)
 			}
 		}
 	}
-	x, err := pipeline.ReadNPY(embPath)
-	if err != nil {
-		return fmt.Errorf("--embeddings: %w", err)
-	}
-	labels, err := pipeline.ReadLabels(labPath)
-	if err != nil {
-		return fmt.Errorf("--labels: %w", err)
-	}
-	if len(labels.IDs) != x.Rows {
-		return fmt.Errorf("--labels %s: %d labels but --embeddings %s has %d rows", labPath, len(labels.IDs), embPath, x.Rows)
-	}
-	// Open every output before the work: an unwritable path fails now.
-	outs, err := createOutputs(c.App.Writer, output{"--json", jsonOut}, output{"--per-sample", perOut})
+	// Open every output before the work: an unwritable path fails now,
+	// not after the audit; all of them are committed together at the end.
+	outs, err := createOutputs(c.App.Writer, output{"--json", jsonOut}, output{"--per-sample", perOut}, output{"--html", htmlOut})
 	if err != nil {
 		return err
 	}
 	defer outs.abort()
-	res, err := pipeline.AuditLosses(c.Context, x, labels.IDs, pipeline.LossAuditSettings{
-		Specs: specs, PerSample: perOut != "", Precision: c.String("precision"),
-	})
-	if err != nil {
-		return err
+	stderr := c.App.ErrWriter
+	start := time.Now()
+	var bar *progress.Reporter
+	set.Progress = func(stage string, done, total int) {
+		if done == 0 {
+			if bar != nil {
+				bar.Finish()
+			}
+			fmt.Fprintf(stderr, "audit: %s (%s elapsed)\n", stage, time.Since(start).Round(time.Second))
+			bar = progress.New(stderr, "audit: "+stage, total, auditUnits[stage], 0)
+			return
+		}
+		bar.Set(done)
 	}
+	defer func() {
+		if bar != nil {
+			bar.Finish()
+		}
+	}()
+
+	var d audit.Data
+	var names []string
+	var xs []blas32.General
+	if embPath != "" {
+		x, err := dataio.ReadNPY(embPath)
+		if err != nil {
+			return fmt.Errorf("--embeddings: %w", err)
+		}
+		labels, err := dataio.ReadLabels(labPath)
+		if err != nil {
+			return fmt.Errorf("--labels: %w", err)
+		}
+		if len(labels.IDs) != x.Rows {
+			return fmt.Errorf("--labels %s: %d labels but --embeddings %s has %d rows", labPath, len(labels.IDs), embPath, x.Rows)
+		}
+		d = audit.Data{X: x, Labels: labels.IDs, ClassNames: labels.Names, Texts: audit.ReadLabelTexts(labPath, c.String("text-field"), x.Rows)}
+		names, xs = []string{embPath}, []blas32.General{x}
+	} else {
+		in, err := audit.ReadInput(input, audit.Columns{Text: c.String("text-field"), Label: c.String("label-field"),
+			Anchor: c.String("anchor-field"), Positive: c.String("positive-field")})
+		if err != nil {
+			return fmt.Errorf("--input: %w", err)
+		}
+		for _, m := range models {
+			x, err := auditEmbed(c, m, in.Texts, stderr)
+			if err != nil {
+				return err
+			}
+			names, xs = append(names, m), append(xs, x)
+		}
+		d = in.Data(xs[0])
+	}
+
+	var reps []*audit.Report
+	for i, x := range xs {
+		d.X = x
+		if len(xs) > 1 {
+			fmt.Fprintf(stderr, "audit: model %d of %d: %s\n", i+1, len(xs), names[i])
+		}
+		rep, err := audit.Run(c.Context, d, set)
+		if err != nil {
+			return err
+		}
+		rep.Model = names[i]
+		reps = append(reps, rep)
+	}
+
 	if f := outs.get("--per-sample"); f != nil {
-		if err := res.WritePerSampleTo(f, rowNames(labels)); err != nil {
+		if err := audit.WritePerSampleTo(f, d, reps...); err != nil {
 			return fmt.Errorf("--per-sample %s: %w", perOut, err)
 		}
 	}
+	if f := outs.get("--html"); f != nil {
+		if err := writeAuditHTML(f, reps); err != nil {
+			return fmt.Errorf("--html %s: %w", htmlOut, err)
+		}
+	}
 	if f := outs.get("--json"); f != nil {
-		if err := res.WriteJSON(f); err != nil {
+		if err := audit.WriteJSON(f, reps...); err != nil {
 			return fmt.Errorf("--json %s: %w", jsonOut, err)
 		}
 	}
@@ -115,13 +210,44 @@ func runAudit(c *cli.Context) error {
 	if outs.stdout() {
 		return nil
 	}
-	return res.WriteTable(c.App.Writer)
+	return audit.WriteTable(c.App.Writer, reps...)
 }
 
-func rowNames(l pipeline.Labels) []string {
-	names := make([]string, len(l.IDs))
-	for i, id := range l.IDs {
-		names[i] = l.Names[id]
+// auditUnits names what each audit stage counts.
+var auditUnits = map[string]string{"losses": "losses", "triplets": "anchors", "temperature": "anchors", "centers": "steps", "retrieval": "queries"}
+
+// auditEmbed embeds texts with model (each distinct text once).
+func auditEmbed(c *cli.Context, model string, texts []string, stderr io.Writer) (blas32.General, error) {
+	report, stop := progress.Bars(stderr, "audit: ", func(string) string { return "texts" })
+	defer stop()
+	tm, err := embed.Open(model, embed.ModelSettings{
+		Encoder: onnx.EncoderSettings{
+			Pooling:   onnx.Pooling(c.String("pooling")),
+			MaxLength: c.Int("max-length"),
+			BatchSize: c.Int("batch-size"),
+		},
+		Warn:     func(w string) { fmt.Fprintf(stderr, "embfit audit: warning: %s\n", w) },
+		Progress: report,
+	})
+	if err != nil {
+		return blas32.General{}, withHint(err, "model", "takes a float tensor", "embed it with `embfit embed` and audit with --embeddings")
 	}
-	return names
+	defer tm.Close()
+	x, err := tm.EmbedDistinct(c.Context, "embed "+model, texts)
+	if err != nil {
+		return blas32.General{}, fmt.Errorf("--model %s: %w", model, err)
+	}
+	return x, nil
+}
+
+func writeAuditHTML(w io.Writer, reps []*audit.Report) error {
+	title := "embfit audit"
+	if len(reps) > 1 {
+		title = "embfit audit: " + strings.Join([]string{reps[0].Model, reps[1].Model}, " vs ")
+	}
+	bw := bufio.NewWriter(w)
+	if err := audit.WriteHTML(bw, title, reps...); err != nil {
+		return err
+	}
+	return bw.Flush()
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/onnx"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/embed"
 )
 
 func embedCommand() *cli.Command {
@@ -73,7 +73,7 @@ func runEmbed(c *cli.Context) error {
 	for _, w := range enc.Warnings() {
 		fmt.Fprintln(stderr, "embfit: warning: --max-length:", w)
 	}
-	res, err := pipeline.EmbedJSONL(c.Context, enc, pipeline.EmbedFileSettings{
+	res, err := embed.JSONL(c.Context, enc, embed.FileSettings{
 		Input:         c.String("input"),
 		Field:         c.String("field"),
 		IDField:       c.String("id-field"),

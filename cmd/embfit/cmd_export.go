@@ -3,9 +3,8 @@ package main
 import (
 	"fmt"
 
+	"github.com/embfit/embfit/pipeline/job"
 	"github.com/urfave/cli/v2"
-
-	"github.com/embfit/embfit/pipeline"
 )
 
 func exportCommand() *cli.Command {
@@ -23,14 +22,14 @@ func exportCommand() *cli.Command {
 			if dir == "" {
 				return fmt.Errorf("--run is required")
 			}
-			j, h, err := pipeline.LoadRunHead(dir)
+			j, h, err := job.LoadRunHead(dir)
 			if err != nil {
 				return fmt.Errorf("--run: %w", err)
 			}
-			if err := pipeline.ExportRun(dir, j, h); err != nil {
+			if err := job.ExportRun(dir, j, h); err != nil {
 				return err
 			}
-			fmt.Printf("wrote %s/head.onnx and %s/merged.onnx (%s head %d→%d)\n", dir, dir, h.Settings.Kind, h.Settings.In, h.Settings.Out)
+			fmt.Printf("wrote %s/head.onnx and %s/merged.onnx (%s head %d→%d)\n", dir, dir, h.Settings().Kind, h.Settings().In, h.Settings().Out)
 			return nil
 		},
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/mining"
 	"github.com/embfit/embfit/onnx"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/job"
 )
 
 func mineCommand() *cli.Command {
@@ -80,7 +80,7 @@ func mineCommand() *cli.Command {
 }
 
 // parseMineFlags checks the flags of `embfit mine` and returns its job.
-func parseMineFlags(c *cli.Context) (*pipeline.MineJob, error) {
+func parseMineFlags(c *cli.Context) (*job.MineJob, error) {
 	if err := requireFlags(c, "out"); err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func parseMineFlags(c *cli.Context) (*pipeline.MineJob, error) {
 	if err := checkFloats(c, "max-score", "min-score", "absolute-margin", "relative-margin"); err != nil {
 		return nil, err
 	}
-	j := &pipeline.MineJob{
+	j := &job.MineJob{
 		Pairs: c.String("pairs"), Labelled: c.String("labelled"), Corpus: c.String("corpus"),
 		Model: c.String("model"), QueryEmbeddings: c.String("query-embeddings"), CorpusEmbeddings: c.String("corpus-embeddings"),
 		AnchorField: c.String("anchor-field"), PositiveField: c.String("positive-field"),
@@ -141,7 +141,7 @@ func parseMineFlags(c *cli.Context) (*pipeline.MineJob, error) {
 		}
 	}
 	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("--%w", err)
+		return nil, err // an input error naming the setting: main names the flag
 	}
 	j.Settings = s
 	if j.Out == "-" {
@@ -178,16 +178,17 @@ func runMine(c *cli.Context) error {
 		stderr = os.Stderr
 	}
 	j.Warn = func(msg string) { fmt.Fprintf(stderr, "embfit mine: warning: %s\n", msg) }
-	j.NewProgress = func(stage string, total int) pipeline.ProgressReporter {
-		unit := "texts"
-		if stage == "search" {
-			unit = "scores"
+	report, stop := progress.Bars(stderr, "mine: ", func(stage string) string {
+		if stage == job.StageSearch {
+			return "scores"
 		}
-		return progress.New(stderr, "mine: "+stage, total, unit, 0)
-	}
+		return "texts"
+	})
+	j.Progress = report
 	res, err := j.Run(c.Context) // c.Context is cancelled by main on SIGINT/SIGTERM
+	stop()
 	if err != nil {
-		return err
+		return withHint(err, "model", "takes a float tensor", "embed it with `embfit embed` and mine with --query-embeddings")
 	}
 	w := c.App.Writer
 	if w == nil {

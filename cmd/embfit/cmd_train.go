@@ -13,12 +13,14 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
-	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/onnx"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/head"
+	"github.com/embfit/embfit/pipeline/job"
+	"github.com/embfit/embfit/pipeline/retrieval"
+	"github.com/embfit/embfit/pipeline/train"
 )
 
 func trainCommand() *cli.Command {
@@ -43,7 +45,7 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "output", Usage: "encoder output `NAME` (default sentence_embedding, else last_hidden_state)"},
 			&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json `FILE` (default: beside the model)"},
 			&cli.GenericFlag{Name: "loss", Usage: "loss `SPEC` [W*]NAME[:key=value,...], repeatable (default infonce; names: " + strings.Join(losses.Names(), ", ") + ")", Value: &specList{}},
-			&cli.StringFlag{Name: "head", Value: "linear", Usage: "head kind: linear or mlp"},
+			&cli.StringFlag{Name: "head", Value: "linear", Usage: "head kind: " + strings.Join(head.Kinds(), ", ")},
 			&cli.IntFlag{Name: "dim", Usage: "head output width (default: the encoder's)"},
 			&cli.IntFlag{Name: "hidden", Usage: "mlp hidden width (default: the encoder's)"},
 			&cli.BoolFlag{Name: "normalize-head", Usage: "L2-normalize the head's output (merged.onnx always normalizes)"},
@@ -67,6 +69,7 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "cache-dir", Usage: "embedding cache `DIR` (default $XDG_CACHE_HOME/embfit or ~/.cache/embfit; \"none\": off)"},
 			&cli.IntFlag{Name: "embed-batch", Usage: "encoder batch size (default 64)"},
 			&cli.IntFlag{Name: "max-length", Usage: "encoder token limit per text (default 256, clamped to the model's)"},
+			&cli.DurationFlag{Name: "step-delay", Hidden: true, Usage: "pause after every training step (to watch or interrupt a run)"},
 		},
 		Action: runTrain,
 	}
@@ -81,7 +84,7 @@ func defaultCacheDir() string {
 }
 
 // jobFromFlags builds the training job of a new run.
-func jobFromFlags(c *cli.Context) (*pipeline.TrainJob, string, error) {
+func jobFromFlags(c *cli.Context) (*job.TrainJob, string, error) {
 	out := c.String("out")
 	for _, f := range []string{"model", "train", "out"} {
 		if c.String(f) == "" {
@@ -98,14 +101,14 @@ func jobFromFlags(c *cli.Context) (*pipeline.TrainJob, string, error) {
 			}
 		}
 	}
-	j := &pipeline.TrainJob{
+	j := &job.TrainJob{
 		Train: c.String("train"), Dev: c.String("dev"), Test: c.String("test"),
-		Merge:         pipeline.MergeSettings{Output: c.String("output"), Pooling: c.String("pooling")},
+		Merge:         head.MergeSettings{Output: c.String("output"), Pooling: c.String("pooling")},
 		MineNegatives: c.Int("mine-negatives"), MineRangeMin: c.Int("mine-range-min"),
 		CacheDir: c.String("cache-dir"), MaxLength: c.Int("max-length"),
-		Settings: pipeline.TrainSettings{
-			Head: pipeline.HeadSettings{Kind: c.String("head"), Out: c.Int("dim"), Hidden: c.Int("hidden"), Normalize: c.Bool("normalize-head")},
-			Optim: pipeline.OptimSettings{Name: c.String("optimizer"), LR: c.Float64("lr"), Momentum: c.Float64("momentum"),
+		Settings: train.Settings{
+			Head: head.Settings{Kind: c.String("head"), Out: c.Int("dim"), Hidden: c.Int("hidden"), Normalize: c.Bool("normalize-head")},
+			Optim: train.OptimSettings{Name: c.String("optimizer"), LR: c.Float64("lr"), Momentum: c.Float64("momentum"),
 				WeightDecay: c.Float64("weight-decay"), WarmupRatio: c.Float64("warmup"), Schedule: c.String("schedule"), ClipNorm: c.Float64("clip")},
 			Losses: []string(*c.Generic("loss").(*specList)),
 			Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), PerClass: c.Int("per-class"), Negatives: c.Int("negatives"),
@@ -129,21 +132,12 @@ func jobFromFlags(c *cli.Context) (*pipeline.TrainJob, string, error) {
 	if j.MineNegatives < 0 || j.MineRangeMin < 0 {
 		return nil, "", errors.New("--mine-negatives and --mine-range-min must be ≥ 0")
 	}
-	// Validate settings and loss specs before any work (In is a
-	// placeholder until the encoder is open).
+	// Validate the settings before any work (In is a placeholder until the
+	// encoder is open).
 	probe := j.Settings
 	probe.Head.In = 1
 	if _, err := probe.WithDefaults(); err != nil {
 		return nil, "", err
-	}
-	for _, s := range j.Settings.Losses {
-		_, spec, err := pipeline.SplitLossWeight(s)
-		if err == nil {
-			_, err = losses.Parse(spec)
-		}
-		if err != nil {
-			return nil, "", fmt.Errorf("--loss: %w", err)
-		}
 	}
 	for _, f := range []string{"train", "dev", "test", "model", "tokenizer"} {
 		for _, o := range []string{"config.json", "metrics.jsonl", "test_metrics.json", "head.onnx", "merged.onnx", "tokenizer.json"} {
@@ -181,17 +175,9 @@ func checkTrainFlags(c *cli.Context) error {
 	return nil
 }
 
-// textEncoder adapts onnx.Encoder to pipeline.TextEncoder.
-type textEncoder struct{ e *onnx.Encoder }
-
-func (t textEncoder) Dim() int { return t.e.Dim() }
-func (t textEncoder) Encode(ctx context.Context, dst blas32.General, texts []string) error {
-	return t.e.EmbedTexts(ctx, texts, dst)
-}
-
 // openJobEncoder opens the job's encoder and records its resolved files,
 // output and pooling in the job.
-func openJobEncoder(j *pipeline.TrainJob, model, tokenizer string, embedBatch int) (*onnx.Encoder, error) {
+func openJobEncoder(j *job.TrainJob, model, tokenizer string, embedBatch int) (*onnx.Encoder, error) {
 	enc, err := onnx.OpenEncoder(model, onnx.EncoderSettings{Output: j.Merge.Output, Pooling: onnx.Pooling(j.Merge.Pooling), Tokenizer: tokenizer, BatchSize: embedBatch, MaxLength: j.MaxLength})
 	if err != nil {
 		return nil, err
@@ -211,18 +197,18 @@ func openJobEncoder(j *pipeline.TrainJob, model, tokenizer string, embedBatch in
 
 func runTrain(c *cli.Context) error {
 	var (
-		j   *pipeline.TrainJob
+		j   *job.TrainJob
 		dir string
 		err error
 	)
 	resume := c.String("resume") != ""
 	if resume {
 		dir = c.String("resume")
-		if j, err = pipeline.LoadJob(dir); err != nil {
+		if j, err = job.LoadJob(dir); err != nil {
 			return fmt.Errorf("--resume: %w", err)
 		}
 		for _, f := range c.LocalFlagNames() {
-			if f != "resume" && f != "embed-batch" {
+			if f != "resume" && f != "embed-batch" && f != "step-delay" {
 				fmt.Fprintf(os.Stderr, "embfit: warning: --%s ignored with --resume (the run's config.json is used)\n", f)
 			}
 		}
@@ -241,17 +227,14 @@ func runTrain(c *cli.Context) error {
 
 	ctx := c.Context
 	rep := newTrainReporter(os.Stderr)
-	progress := rep.step
-	if d, err := time.ParseDuration(os.Getenv("EMBFIT_TEST_STEP_DELAY")); err == nil && d > 0 {
-		// Test hook: slow training down so an end-to-end test can kill
-		// the process mid-epoch.
-		progress = func(p pipeline.TrainProgress) { rep.step(p); time.Sleep(d) }
-	}
-	r := &pipeline.JobRunner{Job: j, Dir: dir, Resume: resume, Encoder: textEncoder{enc}, Log: os.Stderr,
-		Progress: progress, EmbedProgress: rep.embed}
+	r := &job.JobRunner{Job: j, Dir: dir, Resume: resume, Encoder: enc, Log: os.Stderr,
+		Progress: rep.step, EmbedProgress: rep.embed, StepDelay: c.Duration("step-delay")}
 	res, err := r.Run(ctx)
 	rep.done()
 	if err != nil {
+		if errors.Is(err, job.ErrRunExists) {
+			return fmt.Errorf("--out %s already holds a run (use --resume %s, or another --out)", dir, dir)
+		}
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintf(os.Stderr, "embfit: checkpoint saved; continue with: embfit train --resume %s\n", dir)
 		}
@@ -261,7 +244,7 @@ func runTrain(c *cli.Context) error {
 	return nil
 }
 
-func printTrainSummary(w io.Writer, j *pipeline.TrainJob, res *pipeline.JobResult, dir string) {
+func printTrainSummary(w io.Writer, j *job.TrainJob, res *job.JobResult, dir string) {
 	tr := res.Train
 	last := tr.History[len(tr.History)-1]
 	fmt.Fprintf(w, "trained %d epochs (%d steps) in %.1fs; best epoch %d", last.Epoch, last.Steps, res.Durations["train"].Seconds(), tr.BestEpoch)
@@ -269,7 +252,7 @@ func printTrainSummary(w io.Writer, j *pipeline.TrainJob, res *pipeline.JobResul
 		fmt.Fprintf(w, " (%s)", tr.Stopped)
 	}
 	fmt.Fprintln(w)
-	row := func(name string, m *pipeline.RetrievalMetrics) {
+	row := func(name string, m *retrieval.Metrics) {
 		fmt.Fprintf(w, "  %-8s %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f\n", name, m.MAPAtR, m.PrecisionAt1, m.RPrecision,
 			m.RecallAtK(1), m.RecallAtK(5), m.RecallAtK(10), m.MRRAt10, m.NDCGAt10)
 	}
@@ -309,8 +292,8 @@ func newTrainReporter(w io.Writer) *trainReporter {
 	return &trainReporter{w: w, tty: progress.IsTerminal(w)}
 }
 
-func (r *trainReporter) embed(done, total int) {
-	if r.emb == nil {
+func (r *trainReporter) embed(_ string, done, total int) {
+	if r.emb == nil || done == 0 {
 		r.emb = progress.New(r.w, "embed", total, "texts", 5*time.Second)
 	}
 	r.emb.Set(done)
@@ -320,7 +303,7 @@ func (r *trainReporter) embed(done, total int) {
 	}
 }
 
-func (r *trainReporter) step(p pipeline.TrainProgress) {
+func (r *trainReporter) step(p train.Progress) {
 	dev := ""
 	if !math.IsNaN(p.Dev) {
 		dev = fmt.Sprintf(" dev %.4f", p.Dev)

@@ -14,7 +14,7 @@ import (
 	"github.com/embfit/embfit/onnx/graph"
 	"github.com/embfit/embfit/onnx/onnxtest"
 	"github.com/embfit/embfit/onnx/tokenizer"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/dataio"
 )
 
 func embedTestModel(t *testing.T) onnxtest.Written {
@@ -115,7 +115,7 @@ func TestEmbedE2E(t *testing.T) {
 	if !strings.Contains(stdout, "embedded 3 items") || !strings.Contains(stdout, "items/s") {
 		t.Errorf("final line: %q", stdout)
 	}
-	m, err := pipeline.ReadNPY(out)
+	m, err := dataio.ReadNPY(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestEmbedE2EFloatModel(t *testing.T) {
 	if _, stderr, code := runEmbfit(t, "embed", "-m", p, "-i", in, "-o", out); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	m, err := pipeline.ReadNPY(out)
+	m, err := dataio.ReadNPY(out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/urfave/cli/v2"
 )
 
@@ -53,6 +55,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			exportCommand(),
 		},
 	}
+	for _, cmd := range app.Commands {
+		if action := cmd.Action; action != nil {
+			cmd.Action = func(c *cli.Context) error { return nameFileFlag(c, action(c)) }
+		}
+	}
 	guardCommands(app.Commands, "tokenize")
 	app.Writer, app.ErrWriter = stdout, stderr
 	app.OnUsageError = func(c *cli.Context, err error, isSubcommand bool) error {
@@ -66,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "embfit: interrupted")
 		return exitInterrupted
 	}
-	fmt.Fprintln(stderr, "embfit:", err)
+	fmt.Fprintln(stderr, "embfit:", cliError(err))
 	return 2
 }
 
@@ -80,4 +87,57 @@ func requireFlags(c *cli.Context, names ...string) error {
 		}
 	}
 	return nil
+}
+
+// withHint appends hint to err when err is about setting and its text
+// contains marker (a way out the library cannot know about: another flag
+// or command).
+func withHint(err error, setting, marker, hint string) error {
+	if e, ok := inputerr.As(err); ok && e.Setting == setting && strings.Contains(e.Error(), marker) {
+		return fmt.Errorf("%w; %s", err, hint)
+	}
+	return err
+}
+
+// settingFlags maps library setting names (snake_case, as in config.json
+// and manifests) to this command line's flags where the two differ by more
+// than '_' → '-'.
+var settingFlags = map[string]string{
+	"train_settings": "train",
+}
+
+// cliError rewrites a library error about a setting so that it names the
+// flag ("--batch-size: …" for the setting batch_size); errors about files
+// already name the file and line and stay as they are.
+func cliError(err error) error {
+	e, ok := inputerr.As(err)
+	if !ok || e.Setting == "" || e.File != "" {
+		return err
+	}
+	flag, ok := settingFlags[e.Setting]
+	if !ok {
+		flag = strings.ReplaceAll(e.Setting, "_", "-")
+	}
+	msg := err.Error()
+	if own := e.Error(); strings.HasSuffix(msg, own) {
+		prefix := strings.TrimSuffix(msg, own)
+		return fmt.Errorf("%s--%s", prefix, strings.Replace(own, e.Setting+": ", flag+": ", 1))
+	}
+	return fmt.Errorf("--%s: %w", flag, err)
+}
+
+// nameFileFlag prefixes a library error about an input file with the flag
+// that gave that file ("--corpus-embeddings C.npy: 2 rows but …"), so the
+// user sees which of their flags to fix.
+func nameFileFlag(c *cli.Context, err error) error {
+	e, ok := inputerr.As(err)
+	if !ok || e.File == "" || strings.HasPrefix(err.Error(), "--") {
+		return err
+	}
+	for _, name := range c.FlagNames() {
+		if v := c.String(name); v != "" && v == e.File {
+			return fmt.Errorf("--%s %w", name, err)
+		}
+	}
+	return err
 }

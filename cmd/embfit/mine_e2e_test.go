@@ -16,7 +16,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/mining"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/dataio"
 )
 
 // runMineBin runs `embfit mine args...` with the binary built by TestMain.
@@ -39,7 +39,7 @@ func mineWriteNPY(t *testing.T, path string, rows ...[]float32) string {
 	for _, r := range rows {
 		m.Data = append(m.Data, r...)
 	}
-	if err := pipeline.WriteNPY(path, m); err != nil {
+	if err := dataio.WriteNPY(path, m); err != nil {
 		t.Fatal(err)
 	}
 	return path

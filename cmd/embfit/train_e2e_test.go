@@ -21,7 +21,10 @@ import (
 	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/onnx"
 	"github.com/embfit/embfit/onnx/graph"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/dataio"
+	"github.com/embfit/embfit/pipeline/head"
+	"github.com/embfit/embfit/pipeline/job"
+	"github.com/embfit/embfit/pipeline/retrieval"
 )
 
 var (
@@ -157,7 +160,7 @@ func newTextWorld(t *testing.T, nTrain int) *textWorld {
 }
 
 type testMetrics struct {
-	Before, After pipeline.RetrievalMetrics
+	Before, After retrieval.Metrics
 }
 
 func TestTrainEndToEnd(t *testing.T) {
@@ -200,7 +203,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	}
 
 	// merged.onnx (pooling none) equals head(encoder) computed in Go.
-	_, head, err := pipeline.LoadRunHead(run)
+	_, hd, err := job.LoadRunHead(run)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,11 +213,11 @@ func TestTrainEndToEnd(t *testing.T) {
 	}
 	defer enc.Close()
 	base := linalg.NewMatrix(len(w.devTexts), enc.Dim())
-	if err := enc.EmbedTexts(context.Background(), w.devTexts, base); err != nil {
+	if err := enc.Encode(context.Background(), base, w.devTexts); err != nil {
 		t.Fatal(err)
 	}
-	want := linalg.NewMatrix(base.Rows, head.Settings.Out)
-	head.Apply(want, base)
+	want := linalg.NewMatrix(base.Rows, hd.Settings().Out)
+	head.Apply(hd, want, base)
 	for i := 0; i < want.Rows; i++ {
 		row := linalg.Row(want, i)
 		var ss float64
@@ -230,8 +233,8 @@ func TestTrainEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer merged.Close()
-	got := linalg.NewMatrix(base.Rows, head.Settings.Out)
-	if err := merged.EmbedTexts(context.Background(), w.devTexts, got); err != nil {
+	got := linalg.NewMatrix(base.Rows, hd.Settings().Out)
+	if err := merged.Encode(context.Background(), got, w.devTexts); err != nil {
 		t.Fatal(err)
 	}
 	if d := maxDiff(got.Data, want.Data); d > 1e-5 {
@@ -248,7 +251,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	if so, se, code := runTrainBin(t, nil, "embed", "--model", filepath.Join(run, "merged.onnx"), "--pooling", "none", "--input", texts, "--out", npy); code != 0 {
 		t.Fatalf("embed: exit %d\n%s%s", code, so, se)
 	}
-	viaCLI, err := pipeline.ReadNPY(npy)
+	viaCLI, err := dataio.ReadNPY(npy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,11 +264,11 @@ func TestTrainEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sess.Close()
-	out, err := sess.Run(map[string]onnx.Tensor{pipeline.HeadInputName: {Shape: []int64{int64(base.Rows), int64(base.Cols)}, Float: base.Data}})
+	out, err := sess.Run(map[string]onnx.Tensor{head.InputName: {Shape: []int64{int64(base.Rows), int64(base.Cols)}, Float: base.Data}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	head.Apply(want, base)
+	head.Apply(hd, want, base)
 	if d := maxDiff(out[0].Float, want.Data); d > 1e-5 {
 		t.Errorf("head.onnx vs Go head: max |diff| %g", d)
 	}
@@ -345,16 +348,16 @@ func TestTrainResumeAfterSIGKILL(t *testing.T) {
 			t.Errorf("%s differs between the uninterrupted and the resumed run", f)
 		}
 	}
-	_, h1, err1 := pipeline.LoadRunHead(full)
-	_, h2, err2 := pipeline.LoadRunHead(killed)
+	_, h1, err1 := job.LoadRunHead(full)
+	_, h2, err2 := job.LoadRunHead(killed)
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
-	a, b := pipeline.HeadWeights(h1), pipeline.HeadWeights(h2)
+	a, b := h1.Params(), h2.Params()
 	for i := range a {
-		for k := range a[i] {
-			if math.Float32bits(a[i][k]) != math.Float32bits(b[i][k]) {
-				t.Fatalf("head parameter %d[%d]: %v vs %v", i, k, a[i][k], b[i][k])
+		for k := range a[i].Data {
+			if math.Float32bits(a[i].Data[k]) != math.Float32bits(b[i].Data[k]) {
+				t.Fatalf("head parameter %d[%d]: %v vs %v", i, k, a[i].Data[k], b[i].Data[k])
 			}
 		}
 	}
@@ -365,8 +368,7 @@ func TestTrainResumeAfterSIGKILL(t *testing.T) {
 // the process's exit error and its standard error.
 func interruptTrain(t *testing.T, args []string, after string, sig syscall.Signal) (error, string) {
 	t.Helper()
-	cmd := exec.Command(trainBinary(t), args...)
-	cmd.Env = append(os.Environ(), "EMBFIT_TEST_STEP_DELAY=40ms")
+	cmd := exec.Command(trainBinary(t), append(args, "--step-delay", "40ms")...)
 	errPipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -407,6 +409,8 @@ func TestTrainBadInput(t *testing.T) {
 		{"bad line", []string{"train", "--model", w.dir, "--train", bad, "--out", filepath.Join(t.TempDir(), "r"), "--cache-dir", "none"}, bad + ":2: missing field \"positive\"", "r"},
 		{"bad loss", []string{"train", "--model", w.dir, "--train", w.train, "--out", filepath.Join(t.TempDir(), "r"), "--loss", "infonce:tau=1"}, "unknown key", ""},
 		{"bad weight", []string{"train", "--model", w.dir, "--train", w.train, "--out", filepath.Join(t.TempDir(), "r"), "--loss", "x*infonce"}, "weight", ""},
+		{"NaN weight", []string{"train", "--model", w.dir, "--train", w.train, "--out", filepath.Join(t.TempDir(), "r"), "--loss", "NaN*infonce"}, `--loss: "NaN*infonce": weight "NaN" must be a finite positive number`, ""},
+		{"NaN margin", []string{"train", "--model", w.dir, "--train", w.train, "--out", filepath.Join(t.TempDir(), "r"), "--loss", "triplet:margin=NaN"}, `--loss: "triplet:margin=NaN": margin must be a finite number, got NaN`, ""},
 		{"bad head", []string{"train", "--model", w.dir, "--train", w.train, "--out", filepath.Join(t.TempDir(), "r"), "--head", "conv"}, "unknown kind", ""},
 		{"existing run", []string{"train", "--model", w.dir, "--train", w.train, "--out", existing, "--cache-dir", "none"}, "already holds a run", ""},
 		{"missing model", []string{"train", "--model", "/nonexistent/m.onnx", "--train", w.train, "--out", filepath.Join(t.TempDir(), "r")}, "/nonexistent/m.onnx", ""},

@@ -4,7 +4,7 @@
 // with a stride. Every GEMM-shaped computation in embfit (similarity and
 // Gram matrices, head forward/backward, corpus scoring) goes through Gemm,
 // which dispatches to OpenBLAS's cblas_sgemm when the binary is built with
-// cgo (the default; see openblas.go) and to gonum's pure-Go implementation
+// cgo (the default) and to gonum's pure-Go implementation
 // otherwise (build tag noopenblas, or CGO_ENABLED=0).
 //
 // With OpenBLAS, a large product is split into panels of a fixed number of
@@ -99,6 +99,38 @@ func MulT(dst, a, b blas32.General) {
 // Mul computes dst = a·b (a is m×k, b is k×n, dst is m×n).
 func Mul(dst, a, b blas32.General) {
 	Gemm(blas.NoTrans, blas.NoTrans, 1, a, b, 0, dst)
+}
+
+// Ensure returns m resized to rows×cols (Stride == cols), reusing its
+// storage when it is large enough; the contents are not cleared.
+func Ensure(m blas32.General, rows, cols int) blas32.General {
+	if cap(m.Data) < rows*cols {
+		return NewMatrix(rows, cols)
+	}
+	return blas32.General{Rows: rows, Cols: cols, Stride: cols, Data: m.Data[:rows*cols]}
+}
+
+// Gather copies rows idx of m, in that order, into the first len(idx)
+// rows of dst (dst.Cols == m.Cols).
+func Gather(dst, m blas32.General, idx []int) {
+	for i, r := range idx {
+		copy(Row(dst, i), Row(m, r))
+	}
+}
+
+// GatherRows returns rows idx of m, in that order, as a new matrix (m
+// itself when idx is 0..m.Rows-1). Every index must be in [0, m.Rows).
+func GatherRows(m blas32.General, idx []int) blas32.General {
+	identity := len(idx) == m.Rows
+	for i, r := range idx {
+		identity = identity && r == i
+	}
+	if identity {
+		return m
+	}
+	dst := NewMatrix(len(idx), m.Cols)
+	Gather(dst, m, idx)
+	return dst
 }
 
 // Row returns row i of m as a slice sharing m's storage.

@@ -48,3 +48,21 @@ func Each(workers, n int, f func(w, i int)) {
 	work(0)
 	wg.Wait()
 }
+
+// Ranges splits [0, n) into parts contiguous ranges of nearly equal size
+// (part p is [n·p/parts, n·(p+1)/parts)) and calls f(p, lo, hi) once for
+// each non-empty one, from at most workers goroutines (the caller's
+// included) through Each. The split depends only on n and parts, so f may
+// keep per-part state indexed by p whatever goroutine runs it. Ranges
+// returns when all calls have returned.
+func Ranges(workers, parts, n int, f func(p, lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	parts = max(1, min(parts, n))
+	Each(min(workers, parts), parts, func(_, p int) {
+		if lo, hi := n*p/parts, n*(p+1)/parts; hi > lo {
+			f(p, lo, hi)
+		}
+	})
+}

@@ -93,3 +93,50 @@ func Rate(n int, d time.Duration) float64 {
 	}
 	return float64(n) / d.Seconds()
 }
+
+// Func is the one shape in which library code reports progress. It is
+// called with done = 0 when a stage starts, then with the number of the
+// stage's units done so far, and with done = total when the stage ends;
+// stage names what is being done ("embed corpus", "search"). A nil Func
+// reports nothing: call it through Report.
+type Func func(stage string, done, total int)
+
+// Report calls f when it is not nil.
+func (f Func) Report(stage string, done, total int) {
+	if f != nil {
+		f(stage, done, total)
+	}
+}
+
+// Bars returns a Func that draws one Reporter per stage on w, labelled
+// prefix + stage, counting units(stage) (nil: "items"), and finishes it when
+// the stage reports done = total or the next stage starts. Call the
+// returned stop function at the end to finish an open stage.
+func Bars(w io.Writer, prefix string, units func(stage string) string) (f Func, stop func()) {
+	var mu sync.Mutex
+	var cur *Reporter
+	var curStage string
+	finish := func() {
+		if cur != nil {
+			cur.Finish()
+			cur = nil
+		}
+	}
+	f = func(stage string, done, total int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cur == nil || stage != curStage || done == 0 {
+			finish()
+			unit := "items"
+			if units != nil {
+				unit = units(stage)
+			}
+			cur, curStage = New(w, prefix+stage, total, unit, 0), stage
+		}
+		cur.Set(done)
+		if done >= total {
+			finish()
+		}
+	}
+	return f, func() { mu.Lock(); finish(); mu.Unlock() }
+}

@@ -17,10 +17,11 @@ import (
 
 	"gonum.org/v1/gonum/blas/blas32"
 
+	"github.com/embfit/embfit/internal/digest"
 	"github.com/embfit/embfit/models/internal/npmpkg"
 	"github.com/embfit/embfit/onnx"
 	"github.com/embfit/embfit/onnx/tokenizer"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/dataio"
 )
 
 // setupFiles returns the npm tarball and the built models/glove-100d that
@@ -37,7 +38,7 @@ func setupFiles(t *testing.T) (tgz, dir string) {
 	if err != nil {
 		t.Fatalf("%v: run `make setup` first", err)
 	}
-	sum, err := pipeline.FileSHA256(tgz)
+	sum, err := digest.File(tgz)
 	if err != nil {
 		t.Fatalf("%v: run `make setup` first", err)
 	}
@@ -161,7 +162,7 @@ func TestDefaultEncoderMatchesGloVe(t *testing.T) {
 		meanOf(row("fox")),
 	}
 	dst := blas32.General{Rows: len(texts), Cols: 100, Stride: 100, Data: make([]float32, len(texts)*100)}
-	if err := enc.EmbedTexts(context.Background(), texts, dst); err != nil {
+	if err := enc.Encode(context.Background(), dst, texts); err != nil {
 		t.Fatal(err)
 	}
 	for i := range texts {
@@ -271,7 +272,7 @@ func TestEmbedCommand(t *testing.T) {
 	}
 	npy := filepath.Join(tmp, "emb.npy")
 	run("embed", "--model", dir, "--pooling", "mean", "--input", in, "--out", npy)
-	emb, err := pipeline.ReadNPY(npy)
+	emb, err := dataio.ReadNPY(npy)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,9 +12,8 @@ import (
 	"path"
 	"path/filepath"
 
-	"github.com/embfit/embfit/pipeline"
-
 	"github.com/embfit/embfit/internal/atomicfile"
+	"github.com/embfit/embfit/internal/digest"
 	"github.com/embfit/embfit/models/internal/npmpkg"
 )
 
@@ -221,7 +220,7 @@ func Build(ctx context.Context, s Settings) (m *Manifest, built bool, err error)
 	if err != nil {
 		return nil, false, err
 	}
-	sum, err := pipeline.FileSHA256(s.Source)
+	sum, err := digest.File(s.Source)
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: %w (run `make setup`)", s.Source, err)
 	}

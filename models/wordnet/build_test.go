@@ -14,8 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/embfit/embfit/pipeline"
-
+	"github.com/embfit/embfit/internal/digest"
 	"github.com/embfit/embfit/models/internal/npmpkg"
 )
 
@@ -113,7 +112,7 @@ func TestDataFromPackage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (run `make setup`)", err)
 	}
-	sum, err := pipeline.FileSHA256(tgz)
+	sum, err := digest.File(tgz)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +121,7 @@ func TestDataFromPackage(t *testing.T) {
 			m.RecipeVersion, m.Source.SHA256, RecipeVersion, sum)
 	}
 	for name, fi := range m.Files {
-		got, err := pipeline.FileSHA256(filepath.Join(dir, name))
+		got, err := digest.File(filepath.Join(dir, name))
 		if err != nil || got != fi.SHA256 {
 			t.Fatalf("data/wordnet/%s does not match its manifest (%v): run `make setup`", name, err)
 		}

@@ -25,9 +25,11 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
 
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/rows"
 	"github.com/embfit/embfit/losses"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/retrieval"
 )
 
 // Settings configures Run. The zero value means the defaults given on each
@@ -57,15 +59,19 @@ type Settings struct {
 	// MaxSuspects caps Report.Suspects. Default 50.
 	MaxSuspects int `json:"max_suspects"`
 	// Retrieval configures the retrieval metrics (see
-	// pipeline.RetrievalSettings; PerQuery is always on).
-	Retrieval pipeline.RetrievalSettings `json:"retrieval"`
+	// retrieval.Settings; PerQuery is always on).
+	Retrieval retrieval.Settings `json:"retrieval"`
 	// PerSample also computes ‖∂L/∂x_i‖ for every row and loss
 	// (Report.GradNorms).
 	PerSample bool `json:"per_sample"`
 	// Precision of the losses: "float64" (exact, pure-Go GEMMs), "float32"
-	// (BLAS) or "" for float64 up to pipeline.Float64MaxRows rows, the
-	// rule of pipeline.AuditLosses (`embfit audit --embeddings`).
+	// (BLAS) or "" for float64 up to Float64MaxRows rows, the
+	// rule of AuditLosses (`embfit audit --embeddings`).
 	Precision string `json:"precision"`
+	// LossesOnly restricts Run to the losses and the triplet categories at
+	// the chosen margin (no sweeps, centers, retrieval or suspects); the
+	// report's JSON and table then keep to those sections.
+	LossesOnly bool `json:"losses_only,omitempty"`
 	// Progress, when non-nil, is called with done = 0 as each stage
 	// ("losses", "triplets", "temperature", "centers", "retrieval") starts,
 	// then as it advances, with done and total in the stage's own units
@@ -73,7 +79,7 @@ type Settings struct {
 	Progress func(stage string, done, total int) `json:"-"`
 }
 
-// DefaultTemperatures is the InfoNCE temperature sweep of issue 7.
+// DefaultTemperatures is the default InfoNCE temperature sweep.
 var DefaultTemperatures = []float64{0.01, 0.02, 0.05, 0.07, 0.1, 0.2, 0.5, 1}
 
 // DefaultMargins is the default triplet anatomy sweep.
@@ -87,7 +93,7 @@ func (s Settings) withDefaults() (Settings, []losses.Loss, error) {
 	for i, spec := range s.Losses {
 		l, err := losses.Parse(spec)
 		if err != nil {
-			return s, nil, err
+			return s, nil, err // an input error for the setting loss
 		}
 		ls[i] = l
 	}
@@ -99,31 +105,46 @@ func (s Settings) withDefaults() (Settings, []losses.Loss, error) {
 	}
 	for _, t := range s.Temperatures {
 		if !(t > 0) || math.IsInf(t, 0) {
-			return s, nil, fmt.Errorf("temperature %v: must be positive", t)
+			return s, nil, inputerr.Settingf("temperatures", "%v: must be positive", t)
 		}
 	}
 	for _, m := range s.Margins {
 		if math.IsNaN(m) || math.IsInf(m, 0) {
-			return s, nil, fmt.Errorf("margin %v: must be finite", m)
+			return s, nil, inputerr.Settingf("margins", "%v: must be finite", m)
 		}
 	}
 	if s.HistogramBins == 0 {
 		s.HistogramBins = 128
 	}
-	if b := s.HistogramBins; b < 1 || b > pipeline.NumSimilarityBins || pipeline.NumSimilarityBins%b != 0 {
-		return s, nil, fmt.Errorf("histogram bins %d: must be a power of two up to %d", b, pipeline.NumSimilarityBins)
+	if b := s.HistogramBins; b < 1 || b > retrieval.NumSimilarityBins || retrieval.NumSimilarityBins%b != 0 {
+		return s, nil, inputerr.Settingf("histogram_bins", "%d: must be a power of two up to %d", b, retrieval.NumSimilarityBins)
 	}
 	if s.NoiseQuantile == 0 {
 		s.NoiseQuantile = 0.9
 	}
 	if !(s.NoiseQuantile > 0 && s.NoiseQuantile <= 1) {
-		return s, nil, fmt.Errorf("noise quantile %v: must be in (0, 1]", s.NoiseQuantile)
+		return s, nil, inputerr.Settingf("noise_quantile", "%v: must be in (0, 1]", s.NoiseQuantile)
 	}
 	if s.MaxSuspects == 0 {
 		s.MaxSuspects = 50
 	}
+	if s.MaxSuspects < 0 {
+		return s, nil, inputerr.Settingf("max_suspects", "%d: must be ≥ 0", s.MaxSuspects)
+	}
+	switch s.Precision {
+	case "", "float32", "float64":
+	default:
+		return s, nil, inputerr.Settingf("precision", "unknown precision %q (valid: float32, float64)", s.Precision)
+	}
 	s.Retrieval.PerQuery = true
 	return s, ls, nil
+}
+
+// Validate reports the first bad setting of s (an *inputerr.Error naming
+// it), so that a caller can check settings before embedding anything.
+func (s Settings) Validate() error {
+	_, _, err := s.withDefaults()
+	return err
 }
 
 // Data is what Run audits: raw embeddings in one of two forms.
@@ -172,11 +193,21 @@ func (d Data) validate() error {
 	return nil
 }
 
-// LossValue is one loss evaluated on the whole set (the issue-4 schema).
-type LossValue = pipeline.LossValue
+// Float64MaxRows is the largest N for which Run computes the losses in
+// float64 by default (its GEMMs are pure Go; above this it uses float32
+// BLAS).
+const Float64MaxRows = 4096
+
+// LossValue is one loss evaluated on the whole set.
+type LossValue struct {
+	Spec   string         `json:"spec"`
+	Name   string         `json:"name"`
+	Params map[string]any `json:"params"`
+	Value  float64        `json:"value"`
+}
 
 // TripletCounts are the valid triplets in each category at one margin
-// (DESIGN.md: easy m > margin, semihard 0 < m ≤ margin, hard m ≤ 0, with
+// (easy m > margin, semihard 0 < m ≤ margin, hard m ≤ 0, with
 // m = D_an − D_ap), with the fractions of Total.
 type TripletCounts struct {
 	Margin       float64 `json:"margin"`
@@ -196,8 +227,9 @@ type TripletAnatomy struct {
 	Margins   []TripletCounts `json:"margins"`
 }
 
-// Report is the result of Run. Its JSON extends the `embfit audit
-// --embeddings` schema of issue 4 (n, dim, losses, triplets).
+// Report is the result of Run. WriteJSON writes it: n, dim, precision,
+// losses and triplets, then (unless Settings.LossesOnly) every other
+// section.
 type Report struct {
 	// Model names what produced the embeddings (a file path), if known.
 	Model string `json:"model,omitempty"`
@@ -226,9 +258,9 @@ type Report struct {
 	Seconds        map[string]float64 `json:"-"` // per stage, for the table (not in the JSON: outputs are deterministic)
 	// PerQuery holds every query's retrieval metrics (not in the JSON
 	// report; used for per-sample output).
-	PerQuery []pipeline.QueryMetrics `json:"-"`
+	PerQuery []retrieval.QueryMetrics `json:"-"`
 	// CorpusRows maps, in the pair form, the retrieval corpus index (as in
-	// pipeline.Neighbour.Index) to the row of Data.X.
+	// retrieval.Neighbour.Index) to the row of Data.X.
 	CorpusRows []int `json:"-"`
 	// GradNorms[k][i] is ‖∂L_k/∂x_i‖ for loss k, when Settings.PerSample.
 	GradNorms [][]float64 `json:"-"`
@@ -237,7 +269,7 @@ type Report struct {
 // RetrievalReport is the overall retrieval metrics and how they were
 // computed.
 type RetrievalReport struct {
-	pipeline.RetrievalMetrics `json:"metrics"`
+	retrieval.Metrics `json:"metrics"`
 	// Corpus is the number of items searched per query (labelled: N−1;
 	// pairs: distinct positives).
 	Corpus int `json:"corpus"`
@@ -249,18 +281,18 @@ type RetrievalReport struct {
 // (without it the embedded metrics' MarshalJSON would be promoted).
 func (r RetrievalReport) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
-		Metrics        pipeline.RetrievalMetrics `json:"metrics"`
-		Corpus         int                       `json:"corpus"`
-		ROCAUCMaxError *float64                  `json:"roc_auc_max_error"`
-	}{r.RetrievalMetrics, r.Corpus, finite(r.ROCAUCMaxError)})
+		Metrics        retrieval.Metrics `json:"metrics"`
+		Corpus         int               `json:"corpus"`
+		ROCAUCMaxError *float64          `json:"roc_auc_max_error"`
+	}{r.Metrics, r.Corpus, finite(r.ROCAUCMaxError)})
 }
 
 // ClassReport is one class's retrieval metrics and geometry.
 type ClassReport struct {
-	Label   int                       `json:"label"`
-	Name    string                    `json:"name"`
-	Size    int                       `json:"size"`
-	Metrics pipeline.RetrievalMetrics `json:"metrics"`
+	Label   int               `json:"label"`
+	Name    string            `json:"name"`
+	Size    int               `json:"size"`
+	Metrics retrieval.Metrics `json:"metrics"`
 	// Radius is the RMS distance of the class's rows to their mean.
 	Radius float64 `json:"radius"`
 	// Nearest is the label name of the nearest other class mean.
@@ -358,14 +390,19 @@ func Run(ctx context.Context, d Data, s Settings) (*Report, error) {
 	// Triplet anatomy.
 	tick, done = stage("triplets", d.X.Rows)
 	margins := slices.Clone(s.Margins)
-	if !slices.Contains(margins, chosen) {
+	if s.LossesOnly {
+		margins = []float64{chosen}
+	} else if !slices.Contains(margins, chosen) {
 		margins = append(margins, chosen)
 		slices.Sort(margins)
 	}
 	rep.TripletAnatomy = TripletAnatomy{Distance: dist.String(), Normalize: norm}
-	rep.TripletAnatomy.Margins, err = tripletAnatomy(ctx, d.X, labels, dist, norm, margins, tick)
+	counts, err := losses.CountTriplets(ctx, d.X, labels, dist, norm, margins, tick)
 	if err != nil {
 		return nil, err
+	}
+	for _, c := range counts {
+		rep.TripletAnatomy.Margins = append(rep.TripletAnatomy.Margins, tripletCounts(c))
 	}
 	for _, c := range rep.TripletAnatomy.Margins {
 		if c.Margin == chosen {
@@ -373,6 +410,9 @@ func Run(ctx context.Context, d Data, s Settings) (*Report, error) {
 		}
 	}
 	done()
+	if s.LossesOnly {
+		return rep, nil
+	}
 
 	// InfoNCE temperature sweep.
 	nAnchors := d.X.Rows
@@ -403,22 +443,22 @@ func Run(ctx context.Context, d Data, s Settings) (*Report, error) {
 			s.Retrieval.Progress(q, nAnchors)
 		}
 	}
-	var res *pipeline.RetrievalResult
+	var res *retrieval.Result
 	var corpusRow []int // pair form: corpus index → row of X
 	if d.Queries == 0 {
-		res, err = pipeline.EvaluateLabelled(ctx, d.X, d.Labels, rs)
+		res, err = retrieval.EvaluateLabelled(ctx, d.X, d.Labels, rs)
 		rep.Retrieval.Corpus = d.X.Rows - 1
 	} else {
 		var corpus blas32.General
 		var positives [][]int
 		corpus, positives, corpusRow = pairCorpus(d)
-		res, err = pipeline.EvaluatePairs(ctx, linalg.Slice(d.X, 0, d.Queries), corpus, positives, nil, rs)
+		res, err = retrieval.EvaluatePairs(ctx, linalg.Slice(d.X, 0, d.Queries), corpus, positives, nil, rs)
 		rep.Retrieval.Corpus = corpus.Rows
 	}
 	if err != nil {
 		return nil, err
 	}
-	rep.Retrieval.RetrievalMetrics = res.Metrics
+	rep.Retrieval.Metrics = res.Metrics
 	rep.Retrieval.ROCAUCMaxError = res.AUCMaxError
 	rep.PerQuery = res.PerQuery
 	rep.CorpusRows = corpusRow
@@ -434,16 +474,12 @@ func Run(ctx context.Context, d Data, s Settings) (*Report, error) {
 // evalLosses evaluates every loss on the whole set (and the per-row
 // gradient norms when s.PerSample) at the precision s.Precision selects.
 func evalLosses(ctx context.Context, d Data, s Settings, ls []losses.Loss, tick func(int)) ([]LossValue, [][]float64, string, error) {
-	prec := s.Precision
-	switch prec {
-	case "":
+	prec := s.Precision // validated by withDefaults
+	if prec == "" {
 		prec = "float64"
-		if d.X.Rows > pipeline.Float64MaxRows {
+		if d.X.Rows > Float64MaxRows {
 			prec = "float32"
 		}
-	case "float32", "float64":
-	default:
-		return nil, nil, "", fmt.Errorf("audit: unknown precision %q (valid: float32, float64)", prec)
 	}
 	n, dim := d.X.Rows, d.X.Cols
 	var x64 blas64.General
@@ -469,7 +505,7 @@ func evalLosses(ctx context.Context, d Data, s Settings, ls []losses.Loss, tick 
 			}
 			v = l.(losses.Float64Loss).EvalFloat64(losses.Batch64{X: x64, Labels: d.Labels, Queries: d.Queries}, g)
 			if s.PerSample {
-				norms = append(norms, rowNorms64(g))
+				norms = append(norms, rowNorms(g.Data, n, dim))
 			}
 		} else {
 			var g blas32.General
@@ -478,7 +514,7 @@ func evalLosses(ctx context.Context, d Data, s Settings, ls []losses.Loss, tick 
 			}
 			v = l.Eval(losses.Batch{X: d.X, Labels: d.Labels, Queries: d.Queries}, g)
 			if s.PerSample {
-				norms = append(norms, rowNorms(g))
+				norms = append(norms, rowNorms(g.Data, n, dim))
 			}
 		}
 		vals = append(vals, LossValue{Spec: s.Losses[i], Name: l.Name(), Params: l.Params(), Value: v})
@@ -487,27 +523,12 @@ func evalLosses(ctx context.Context, d Data, s Settings, ls []losses.Loss, tick 
 	return vals, norms, prec, nil
 }
 
-func rowNorms64(g blas64.General) []float64 {
-	out := make([]float64, g.Rows)
+// rowNorms returns the L2 norm of every row of the rows×cols matrix held
+// row-major in data.
+func rowNorms[T rows.Float](data []T, nrows, cols int) []float64 {
+	out := make([]float64, nrows)
 	for i := range out {
-		var ss float64
-		for _, v := range g.Data[i*g.Stride : i*g.Stride+g.Cols] {
-			ss += v * v
-		}
-		out[i] = math.Sqrt(ss)
-	}
-	return out
-}
-
-// rowNorms returns the L2 norm of every row of g.
-func rowNorms(g blas32.General) []float64 {
-	out := make([]float64, g.Rows)
-	for i := range out {
-		var ss float64
-		for _, v := range g.Data[i*g.Stride : i*g.Stride+g.Cols] {
-			ss += float64(v) * float64(v)
-		}
-		out[i] = math.Sqrt(ss)
+		out[i] = rows.Norm(data[i*cols : (i+1)*cols])
 	}
 	return out
 }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/losses"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/retrieval"
 )
 
 // clustered returns n rows in `classes` Gaussian clusters of dimension d
@@ -128,7 +128,7 @@ func TestRunLabelled(t *testing.T) {
 	// The sweep's InfoNCE equals package losses' NT-Xent at each τ.
 	u := unit(x)
 	for _, p := range rep.Temperature {
-		l, _ := losses.NewInfoNCE(losses.InfoNCESettings{Temperature: p.Temperature})
+		l, _ := losses.Parse(fmt.Sprintf("infonce:temperature=%v", p.Temperature))
 		want := l.Eval(losses.Batch{X: x, Labels: labels}, blas32.General{})
 		if math.Abs(p.Loss-want) > 1e-5*math.Max(1, math.Abs(want)) {
 			t.Errorf("τ=%v: sweep loss %v, losses.InfoNCE %v", p.Temperature, p.Loss, want)
@@ -171,8 +171,8 @@ func TestRunLabelled(t *testing.T) {
 	if rep.Centers.Ratio <= 0 || rep.Centers.ScatterRatio <= 0 {
 		t.Errorf("center ratios %+v", rep.Centers)
 	}
-	// Retrieval equals pipeline.EvaluateLabelled.
-	res, err := pipeline.EvaluateLabelled(context.Background(), x, labels, pipeline.RetrievalSettings{})
+	// Retrieval equals retrieval.EvaluateLabelled.
+	res, err := retrieval.EvaluateLabelled(context.Background(), x, labels, retrieval.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestRunPairs(t *testing.T) {
 		t.Errorf("pair report shape: form %s centers %v per-class %v corpus %d", rep.Form, rep.Centers, rep.PerClass, rep.Retrieval.Corpus)
 	}
 	for _, p := range rep.Temperature {
-		l, _ := losses.NewInfoNCE(losses.InfoNCESettings{Temperature: p.Temperature})
+		l, _ := losses.Parse(fmt.Sprintf("infonce:temperature=%v", p.Temperature))
 		want := l.Eval(losses.Batch{X: x, Queries: q}, blas32.General{})
 		if math.Abs(p.Loss-want) > 1e-5*math.Max(1, math.Abs(want)) {
 			t.Errorf("τ=%v: sweep loss %v, losses.InfoNCE pair form %v", p.Temperature, p.Loss, want)
@@ -337,9 +337,9 @@ func TestWriteHTMLHasEveryChart(t *testing.T) {
 }
 
 func TestCompare(t *testing.T) {
-	a := &Report{Retrieval: RetrievalReport{RetrievalMetrics: pipeline.RetrievalMetrics{MAPAtR: 0.2, Recall: []pipeline.RecallAt{{K: 1, Recall: 0.5}}}},
+	a := &Report{Retrieval: RetrievalReport{Metrics: retrieval.Metrics{MAPAtR: 0.2, Recall: []retrieval.RecallAt{{K: 1, Recall: 0.5}}}},
 		Losses: []LossValue{{Spec: "triplet", Value: 0.3}}}
-	b := &Report{Retrieval: RetrievalReport{RetrievalMetrics: pipeline.RetrievalMetrics{MAPAtR: 0.35, Recall: []pipeline.RecallAt{{K: 1, Recall: 0.6}}}},
+	b := &Report{Retrieval: RetrievalReport{Metrics: retrieval.Metrics{MAPAtR: 0.35, Recall: []retrieval.RecallAt{{K: 1, Recall: 0.6}}}},
 		Losses: []LossValue{{Spec: "triplet", Value: 0.1}}}
 	rows := Compare(a, b)
 	get := func(name string) ComparisonRow {
@@ -377,30 +377,6 @@ func ExampleRun() {
 	fmt.Printf("MAP@R %.2f, ROC-AUC %.2f, easy triplets at margin %.1f: %.0f%%\n",
 		rep.Retrieval.MAPAtR, rep.Similarity.ROCAUC, rep.Triplets.Margin, 100*rep.Triplets.EasyFrac)
 	// Output: MAP@R 1.00, ROC-AUC 1.00, easy triplets at margin 0.2: 100%
-}
-
-func TestTripletAnatomyMatchesTripletStats(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 1))
-	x, labels := clustered(rng, 150, 10, 7, 0.8)
-	margins := []float64{0, 0.05, 0.2, 0.5, 1, 2}
-	pairs := pairLabels(x.Rows / 2) // two rows per class: the direct path
-	for _, labels := range [][]int{labels, pairs} {
-		for _, dk := range []losses.Distance{losses.Euclidean, losses.SquaredEuclidean, losses.Cosine} {
-			for _, norm := range []bool{true, false} {
-				got, err := tripletAnatomy(context.Background(), x, labels, dk, norm, margins, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for k, m := range margins {
-					want := losses.TripletStats(x, labels, dk, m, norm)
-					g := got[k]
-					if g.Easy != want.Easy || g.Semihard != want.Semihard || g.Hard != want.Hard || g.Total != want.Total {
-						t.Errorf("%v normalize=%v margin %v: got %+v, TripletStats %+v", dk, norm, m, g, want)
-					}
-				}
-			}
-		}
-	}
 }
 
 func TestPowerPlan(t *testing.T) {
@@ -469,14 +445,14 @@ func BenchmarkAuditPasses(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("triplet-anatomy/n=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := tripletAnatomy(context.Background(), x, labels, losses.Euclidean, true, DefaultMargins, nil); err != nil {
+				if _, err := losses.CountTriplets(context.Background(), x, labels, losses.Euclidean, true, DefaultMargins, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 		b.Run(fmt.Sprintf("retrieval/n=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := pipeline.EvaluateLabelled(context.Background(), x, labels, pipeline.RetrievalSettings{PerQuery: true}); err != nil {
+				if _, err := retrieval.EvaluateLabelled(context.Background(), x, labels, retrieval.Settings{PerQuery: true}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -11,7 +11,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/atomicfile"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/dataio"
 )
 
 // Columns names the JSONL fields of an audit input. The zero value means
@@ -62,7 +62,7 @@ func ReadInput(path string, cols Columns) (*Input, error) {
 	in := &Input{Path: path}
 	classes := map[string]int{}
 	var anchors, positives []string
-	err := pipeline.ReadJSONL(path, func(r pipeline.Record) error {
+	err := dataio.ReadJSONL(path, func(r dataio.Record) error {
 		if in.Form == "" {
 			switch {
 			case r.Has(cols.Anchor) && r.Has(cols.Positive):

@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"os"
 
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/dataio"
 )
 
 // ReadLabelTexts returns the texts (field) of a JSONL labels file of n
@@ -23,7 +23,7 @@ func ReadLabelTexts(path, field string, n int) []string {
 		return nil
 	}
 	var texts []string
-	err = pipeline.ReadJSONL(path, func(r pipeline.Record) error {
+	err = dataio.ReadJSONL(path, func(r dataio.Record) error {
 		t, err := r.String(field)
 		texts = append(texts, t)
 		return err

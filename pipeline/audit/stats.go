@@ -11,9 +11,10 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/mathx"
 	"github.com/embfit/embfit/internal/par"
 	"github.com/embfit/embfit/losses"
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/pipeline/retrieval"
 )
 
 // TemperaturePt is InfoNCE at one temperature τ over the whole set, with
@@ -71,7 +72,8 @@ func temperatureSweep(ctx context.Context, d Data, labels []int, taus []float64,
 		a1 := min(a0+block, nA)
 		s := blas32.General{Rows: a1 - a0, Cols: nC, Stride: nC, Data: sc.Data}
 		linalg.MulT(s, linalg.Slice(anchors, a0, a1), cands)
-		parallel(workers, a0, a1, func(w, a int) {
+		par.Each(workers, a1-a0, func(w, a int) {
+			a += a0
 			row := linalg.Row(s, a-a0)
 			pos, neg := scr[w].pos[:0], scr[w].neg[:0]
 			for j, v := range row {
@@ -132,7 +134,7 @@ func temperatureSweep(ctx context.Context, d Data, labels []int, taus []float64,
 				h := math.Log(z) - wsum/z
 				var l float64
 				for _, v := range pos {
-					l += softplus(logZ - v/tau)
+					l += mathx.Softplus(logZ-v/tau, math.Exp)
 				}
 				f := acc[(a*nt+ti)*fields:]
 				f[0], f[1], f[2] = l, float64(len(pos)), h
@@ -213,20 +215,6 @@ func ipow(p float64, k int) float64 {
 		k >>= 1
 	}
 	return r
-}
-
-// softplus is log(1+e^x), stable for large |x|.
-func softplus(x float64) float64 {
-	if x > 0 {
-		return x + math.Log1p(math.Exp(-x))
-	}
-	return math.Log1p(math.Exp(x))
-}
-
-// parallel calls f(worker, i) for i in [i0, i1) through par.Each: worker
-// indexes per-goroutine scratch; results must be kept per item.
-func parallel(workers, i0, i1 int, f func(w, i int)) {
-	par.Each(workers, i1-i0, func(w, i int) { f(w, i0+i) })
 }
 
 // CenterStats relate each row to its class mean (the audit form of the
@@ -321,7 +309,7 @@ func centerStats(x blas32.General, labels []int) *CenterStats {
 	}
 	// Class-mean distances, rows of classes in parallel, summed in order.
 	rowSum := make([]float64, nc)
-	parallel(runtime.GOMAXPROCS(0), 0, nc, func(_, a int) {
+	par.Each(runtime.GOMAXPROCS(0), nc, func(_, a int) {
 		for b := range nc {
 			if b == a {
 				continue
@@ -379,9 +367,9 @@ type SimilarityStats struct {
 	ROCAUC float64 `json:"roc_auc"`
 	// Best is the accuracy-maximizing threshold; BestBalanced maximizes the
 	// mean of the true-positive and true-negative rates.
-	Best         pipeline.ThresholdResult `json:"best_threshold"`
-	BestBalanced pipeline.ThresholdResult `json:"best_balanced_threshold"`
-	Histogram    Histogram                `json:"histogram"`
+	Best         retrieval.ThresholdResult `json:"best_threshold"`
+	BestBalanced retrieval.ThresholdResult `json:"best_balanced_threshold"`
+	Histogram    Histogram                 `json:"histogram"`
 }
 
 // MarshalJSON writes s with NaN values (no pairs of a kind) as null.
@@ -424,12 +412,12 @@ type Histogram struct {
 // Quantiles reported in SimilarityStats.
 var reportQuantiles = []float64{0.05, 0.25, 0.5, 0.75, 0.95}
 
-func similarityStats(h *pipeline.SimilarityHistogram, bins int) SimilarityStats {
+func similarityStats(h *retrieval.SimilarityHistogram, bins int) SimilarityStats {
 	var st SimilarityStats
 	st.PositivePairs, st.NegativePairs = h.Counts()
 	var ps, ns float64
 	for b := range h.Pos {
-		mid := -1 + (float64(b)+0.5)*2/pipeline.NumSimilarityBins
+		mid := -1 + (float64(b)+0.5)*2/retrieval.NumSimilarityBins
 		ps += float64(h.Pos[b]) * mid
 		ns += float64(h.Neg[b]) * mid
 	}
@@ -455,20 +443,20 @@ func nanDiv(a, b float64) float64 {
 
 // positiveFracBelow returns the fraction of positive pairs whose
 // similarity lies in a lower bin than s.
-func positiveFracBelow(h *pipeline.SimilarityHistogram, s float32) float64 {
+func positiveFracBelow(h *retrieval.SimilarityHistogram, s float32) float64 {
 	p, _ := h.Counts()
 	if p == 0 {
 		return math.NaN()
 	}
 	var c uint64
-	for b := range pipeline.SimilarityBin(s) {
+	for b := range retrieval.SimilarityBin(s) {
 		c += h.Pos[b]
 	}
 	return float64(c) / float64(p)
 }
 
-func perClass(per []pipeline.QueryMetrics, labels []int, names []string, cs *CenterStats, recallK []int) []ClassReport {
-	cms := pipeline.PerClassMetrics(per, labels, recallK)
+func perClass(per []retrieval.QueryMetrics, labels []int, names []string, cs *CenterStats, recallK []int) []ClassReport {
+	cms := retrieval.PerClassMetrics(per, labels, recallK)
 	out := make([]ClassReport, len(cms))
 	for i, cm := range cms {
 		r := ClassReport{Label: cm.Label, Name: className(names, cm.Label), Size: cm.Size, Metrics: cm.Metrics}
@@ -497,7 +485,7 @@ func className(names []string, l int) string {
 // suspects lists the anchors' highest-ranked non-relevant neighbours that
 // outrank at least NoiseQuantile of the anchor's positives, most
 // outranking then most similar first; a labelled pair is listed once.
-func suspects(d Data, res *pipeline.RetrievalResult, corpusRow []int, s Settings) []Suspect {
+func suspects(d Data, res *retrieval.Result, corpusRow []int, s Settings) []Suspect {
 	type key struct{ a, b int }
 	best := map[key]int{}
 	out := []Suspect{}

@@ -11,6 +11,9 @@ import (
 // reports of the same data, their comparison table (FormatComparison)
 // followed by each report's summary.
 func WriteTable(w io.Writer, reps ...*Report) error {
+	if len(reps) == 1 && reps[0].Settings.LossesOnly {
+		return writeLossesTable(w, reps[0])
+	}
 	var b bytes.Buffer
 	if len(reps) > 1 {
 		names := make([]string, len(reps))
@@ -92,7 +95,7 @@ func writeSummary(b *bytes.Buffer, r *Report, i int) {
 	}
 	if len(r.Suspects) > 0 {
 		n := min(len(r.Suspects), 5)
-		fmt.Fprintf(b, "\ntop %d of %d suspects (see --json / --html for all):\n", n, len(r.Suspects))
+		fmt.Fprintf(b, "\ntop %d of %d suspects (the JSON and HTML reports list all):\n", n, len(r.Suspects))
 		for _, x := range r.Suspects[:n] {
 			fmt.Fprintf(b, "  %.4f  row %d %s %q  ~  row %d %s %q\n", x.Score, x.A, x.LabelA, clip(x.TextA, 50), x.B, x.LabelB, clip(x.TextB, 50))
 		}

@@ -15,7 +15,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/embfit/embfit/pipeline"
+	"github.com/embfit/embfit/internal/digest"
 )
 
 // ErrNotFound is returned (wrapped) by Open when the tarball has no such member.
@@ -122,7 +122,7 @@ func FilesIntact(dir string, sums map[string]string) bool {
 		return false
 	}
 	for name, want := range sums {
-		got, err := pipeline.FileSHA256(filepath.Join(dir, name))
+		got, err := digest.File(filepath.Join(dir, name))
 		if err != nil || got != want {
 			return false
 		}

@@ -1,0 +1,320 @@
+package embed
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/embfit/embfit/internal/atomicfile"
+	"github.com/embfit/embfit/onnx"
+	"github.com/embfit/embfit/pipeline/dataio"
+)
+
+// FileSettings configures JSONL. The zero value of every field
+// but Input and Out means its default.
+type FileSettings struct {
+	Input string `json:"input"` // JSONL file, "-" for standard input
+	// Field holds each item: a string for text models (default "text"),
+	// a JSON array of numbers, nested or flat, for float models (default
+	// "tensor").
+	Field      string `json:"field"`
+	IDField    string `json:"id_field"`    // default "id"
+	LabelField string `json:"label_field"` // default "label"
+	Out        string `json:"out"`         // .npy to write
+	// IDsOut is the sidecar JSONL, one line per row: {"row", "line", and
+	// "id" / "label" when the input had them}. Default: Out with ".npy"
+	// replaced by ".ids.jsonl" (emb.npy → emb.ids.jsonl).
+	IDsOut string `json:"ids_out"`
+	// KeepNonFinite keeps embeddings holding NaN or ±Inf (counted in the
+	// result) instead of failing on the first one.
+	KeepNonFinite bool `json:"keep_non_finite,omitempty"`
+}
+
+// FileResult reports what JSONL did.
+type FileResult struct {
+	Items  int    `json:"items"`
+	Dim    int    `json:"dim"`
+	Out    string `json:"out"`
+	IDsOut string `json:"ids_out"` // "" when Out is not a regular file (no sidecar written)
+	// NonFinite counts the rows holding NaN or ±Inf (KeepNonFinite).
+	NonFinite int           `json:"non_finite"`
+	Elapsed   time.Duration `json:"elapsed"`  // reading, embedding and writing
+	RunTime   time.Duration `json:"run_time"` // of which inside ONNX Runtime
+}
+
+// JSONL embeds every record of s.Input with enc and writes the
+// embeddings (float32 [N,D], row i for the i-th record) to s.Out and the
+// sidecar to s.IDsOut. Bad input is an error naming file and line; on any
+// error (or cancellation) no output file is left behind. Inputs are never
+// overwritten. An embedding holding NaN or ±Inf is an error naming its
+// input line unless s.KeepNonFinite. When s.Out exists and is not a
+// regular file (a device such as /dev/null, a pipe) the embeddings are
+// written to it directly and no sidecar is written (IDsOut is "").
+func JSONL(ctx context.Context, enc *onnx.Encoder, s FileSettings) (FileResult, error) {
+	start := time.Now()
+	if s.Field == "" {
+		s.Field = "text"
+		if !enc.IsText() {
+			s.Field = "tensor"
+		}
+	}
+	if s.IDField == "" {
+		s.IDField = "id"
+	}
+	if s.LabelField == "" {
+		s.LabelField = "label"
+	}
+	if s.Out == "" {
+		return FileResult{}, errors.New("no output file given")
+	}
+	if s.IDsOut == "" {
+		s.IDsOut = dataio.SidecarPath(s.Out)
+	}
+	if s.IDsOut == s.Out {
+		return FileResult{}, fmt.Errorf("%s: the embeddings and the sidecar would be the same file", s.Out)
+	}
+	for _, o := range []string{s.Out, s.IDsOut} {
+		if s.Input != "-" && sameFile(o, s.Input) {
+			return FileResult{}, fmt.Errorf("%s: is the input file; refusing to overwrite it", o)
+		}
+	}
+	// Open the outputs first: an unwritable destination fails before the
+	// (long) embedding.
+	npy, err := atomicfile.Create(s.Out, false)
+	if err != nil {
+		return FileResult{}, err
+	}
+	defer npy.Abort()
+	outs := []*atomicfile.File{npy}
+	var side *atomicfile.File
+	if npy.Direct() {
+		s.IDsOut = ""
+	} else {
+		side, err = atomicfile.Create(s.IDsOut, false)
+		if err != nil {
+			return FileResult{}, err
+		}
+		defer side.Abort()
+		outs = append(outs, side)
+	}
+
+	var texts []string
+	var floats []float32
+	var itemShape []int64
+	var meta []dataio.SidecarRow
+	err = dataio.ReadJSONL(s.Input, func(r dataio.Record) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		row := dataio.SidecarRow{Row: len(meta), Line: r.Line}
+		if v := r.Fields[s.IDField]; r.Has(s.IDField) {
+			row.ID = compactJSON(v)
+		}
+		if v := r.Fields[s.LabelField]; r.Has(s.LabelField) {
+			row.Label = compactJSON(v)
+		}
+		meta = append(meta, row)
+		if enc.IsText() {
+			t, err := r.String(s.Field)
+			texts = append(texts, t)
+			return err
+		}
+		v, ok := r.Fields[s.Field]
+		if !ok {
+			return r.Errorf("missing field %q", s.Field)
+		}
+		vals, shape, err := flattenNumbers(v)
+		if err != nil {
+			return r.Errorf("field %q: %v", s.Field, err)
+		}
+		if itemShape == nil {
+			itemShape = shape
+		} else if !equalShape(shape, itemShape) {
+			return r.Errorf("field %q: shape %v differs from the first item's %v", s.Field, shape, itemShape)
+		}
+		floats = append(floats, vals...)
+		return nil
+	})
+	if err != nil {
+		return FileResult{}, err
+	}
+	n, d := len(meta), enc.Dim()
+	dst := blas32.General{Rows: n, Cols: d, Stride: d, Data: make([]float32, n*d)}
+	runBefore := enc.RunTime()
+	if enc.IsText() {
+		err = enc.Encode(ctx, dst, texts)
+	} else {
+		per := 1
+		for _, x := range itemShape {
+			per *= int(x)
+		}
+		x := blas32.General{Rows: n, Cols: per, Stride: per, Data: floats}
+		var shape []int64
+		if fixed := modelItemShape(enc); fixed == nil {
+			shape = itemShape
+		}
+		err = enc.EncodeFloats(ctx, dst, x, shape)
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return FileResult{}, err
+		}
+		return FileResult{}, fmt.Errorf("%s: %w", s.Input, err)
+	}
+	nonFinite := 0
+	for i := 0; i < n; i++ {
+		if finiteRow(dst.Data[i*d : i*d+d]) {
+			continue
+		}
+		if !s.KeepNonFinite {
+			name := s.Input
+			if name == "-" {
+				name = "<stdin>"
+			}
+			return FileResult{}, fmt.Errorf("%s:%d: the model's embedding is not finite (NaN or ±Inf); keep such rows with --keep-non-finite", name, meta[i].Line)
+		}
+		nonFinite++
+	}
+	if err := dataio.EncodeNPY(npy, dst); err != nil {
+		return FileResult{}, fmt.Errorf("%s: %w", s.Out, err)
+	}
+	if side != nil {
+		jw := json.NewEncoder(side)
+		for _, m := range meta {
+			if err := jw.Encode(m); err != nil {
+				return FileResult{}, fmt.Errorf("%s: %w", s.IDsOut, err)
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return FileResult{}, err
+	}
+	if err := atomicfile.CommitAll(outs...); err != nil {
+		return FileResult{}, err
+	}
+	return FileResult{Items: n, Dim: d, Out: s.Out, IDsOut: s.IDsOut, NonFinite: nonFinite, Elapsed: time.Since(start), RunTime: enc.RunTime() - runBefore}, nil
+}
+
+// finiteRow reports whether every value of v is finite.
+func finiteRow(v []float32) bool {
+	for _, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// modelItemShape is the float input's fixed per-item shape, nil if not fixed.
+func modelItemShape(enc *onnx.Encoder) []int64 {
+	ins := enc.Info().Inputs
+	if len(ins) != 1 || len(ins[0].Dims) < 2 {
+		return nil
+	}
+	var shape []int64
+	for _, d := range ins[0].Dims[1:] {
+		if d.Param != "" || d.Value < 0 {
+			return nil
+		}
+		shape = append(shape, d.Value)
+	}
+	return shape
+}
+
+func compactJSON(v json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if json.Compact(&b, v) != nil {
+		return v
+	}
+	return b.Bytes()
+}
+
+// flattenNumbers reads a JSON number array, possibly nested (rectangular),
+// returning its values in row-major order and its shape.
+func flattenNumbers(v json.RawMessage) ([]float32, []int64, error) {
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	var x any
+	if err := dec.Decode(&x); err != nil {
+		return nil, nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, nil, errors.New("trailing data")
+	}
+	var vals []float32
+	var shape []int64
+	var walk func(x any, depth int) error
+	walk = func(x any, depth int) error {
+		switch t := x.(type) {
+		case []any:
+			if depth == len(shape) {
+				shape = append(shape, int64(len(t)))
+			} else if shape[depth] != int64(len(t)) {
+				return errors.New("not a rectangular array")
+			}
+			for _, e := range t {
+				if err := walk(e, depth+1); err != nil {
+					return err
+				}
+			}
+			return nil
+		case json.Number:
+			if depth != len(shape) {
+				return errors.New("not a rectangular array")
+			}
+			f, err := t.Float64()
+			if err != nil {
+				return err
+			}
+			if math.Abs(f) > math.MaxFloat32 {
+				return fmt.Errorf("%s is outside the float32 range", t)
+			}
+			vals = append(vals, float32(f))
+			return nil
+		}
+		return fmt.Errorf("want an array of numbers")
+	}
+	if _, ok := x.([]any); !ok {
+		return nil, nil, errors.New("want an array of numbers")
+	}
+	if err := walk(x, 0); err != nil {
+		return nil, nil, err
+	}
+	if len(vals) == 0 {
+		return nil, nil, errors.New("empty array")
+	}
+	return vals, shape, nil
+}
+
+func equalShape(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// sameFile reports whether a and b name the same existing file.
+func sameFile(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	if err1 == nil && err2 == nil {
+		return os.SameFile(sa, sb)
+	}
+	aa, _ := filepath.Abs(a)
+	ab, _ := filepath.Abs(b)
+	return aa == ab
+}
