@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/embfit/embfit/pipeline/job"
@@ -22,9 +23,20 @@ func exportCommand() *cli.Command {
 			if dir == "" {
 				return fmt.Errorf("--run is required")
 			}
+			lock, err := job.LockRunDir(dir, false)
+			if err != nil {
+				return fmt.Errorf("--run %w", err)
+			}
+			defer lock.Unlock()
 			j, h, err := job.LoadRunHead(dir)
 			if err != nil {
 				return fmt.Errorf("--run: %w", err)
+			}
+			if err := j.CheckModel(); err != nil {
+				return fmt.Errorf("--run %s: the encoder %v; export needs the encoder the head was trained on", dir, errors.Unwrap(err))
+			}
+			if done, epoch, step, err := job.RunState(dir); err == nil && !done {
+				fmt.Fprintf(c.App.ErrWriter, "embfit: warning: --run %s: training is not finished (stopped in epoch %d at step %d); exporting the best epoch so far (finish it with embfit train --resume %s)\n", dir, epoch, step, dir)
 			}
 			if err := job.ExportRun(dir, j, h); err != nil {
 				return err

@@ -14,6 +14,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/onnx"
@@ -235,8 +236,23 @@ func runTrain(c *cli.Context) error {
 		if errors.Is(err, job.ErrRunExists) {
 			return fmt.Errorf("--out %s already holds a run (use --resume %s, or another --out)", dir, dir)
 		}
-		if errors.Is(err, context.Canceled) {
+		flag := "--out"
+		if resume {
+			flag = "--resume"
+		}
+		switch {
+		case errors.Is(err, job.ErrRunBusy), errors.Is(err, job.ErrNotRunDir):
+			return fmt.Errorf("%s %w", flag, err)
+		case errors.Is(err, context.Canceled) && job.HasCheckpoint(dir):
 			fmt.Fprintf(os.Stderr, "embfit: checkpoint saved; continue with: embfit train --resume %s\n", dir)
+		case errors.Is(err, context.Canceled):
+			fmt.Fprintf(os.Stderr, "embfit: interrupted before training started: nothing to resume, %s left as it was (run the same command again)\n", dir)
+		}
+		if e, ok := inputerr.As(err); ok && e.Setting == "batch_size" && e.File == "" {
+			return fmt.Errorf("--batch-size %d / --per-class %d: %v; lower --batch-size or --per-class", j.Settings.BatchSize, j.Settings.PerClass, e.Err)
+		}
+		if e, ok := inputerr.As(err); ok && e.File == "" && (e.Setting == "train" || e.Setting == "dev" || e.Setting == "test" || e.Setting == "model") {
+			return fmt.Errorf("--%s: %v", e.Setting, e.Err)
 		}
 		return err
 	}
