@@ -23,15 +23,15 @@ func exportCommand() *cli.Command {
 			if dir == "" {
 				return fmt.Errorf("--run is required")
 			}
+			j, h, err := job.LoadRunHead(dir)
+			if err != nil {
+				return fmt.Errorf("--run: %w", err)
+			}
 			lock, err := job.LockRunDir(dir, false)
 			if err != nil {
 				return fmt.Errorf("--run %w", err)
 			}
 			defer lock.Unlock()
-			j, h, err := job.LoadRunHead(dir)
-			if err != nil {
-				return fmt.Errorf("--run: %w", err)
-			}
 			if err := j.CheckModel(); err != nil {
 				return fmt.Errorf("--run %s: the encoder %v; export needs the encoder the head was trained on", dir, errors.Unwrap(err))
 			}

@@ -320,3 +320,149 @@ func TestInterruptWhileReadingStdinE2E(t *testing.T) {
 		t.Errorf("left behind: %v", entries)
 	}
 }
+
+// TestRunFolderE2E: a run folder becomes a run only when training starts,
+// is never a folder of the user's files, is locked while in use, resumes
+// only on the same data, from any folder, and exports only on the same
+// encoder, warning when training is unfinished.
+func TestRunFolderE2E(t *testing.T) {
+	w := newTextWorld(t, 300)
+	base := []string{"train", "--model", w.dir, "--train", w.train, "--cache-dir", "none", "--epochs", "2", "--batch-size", "32"}
+	badTest := embedWrite(t, filepath.Join(t.TempDir(), "bad.jsonl"), `{"anchor":"w2"}`+"\n")
+
+	t.Run("failed start leaves no run", func(t *testing.T) {
+		run := filepath.Join(t.TempDir(), "run")
+		_, stderr, code := runTrainBin(t, nil, append(base, "--test", badTest, "--out", run)...)
+		if code != 2 || !strings.Contains(stderr, "bad.jsonl:1") {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		if _, err := os.Stat(run); err == nil {
+			t.Fatal("the run folder was left behind")
+		}
+		if _, stderr, code := runTrainBin(t, nil, append(base, "--test", w.test, "--out", run)...); code != 0 {
+			t.Fatalf("the same command after fixing --test: exit %d: %s", code, stderr)
+		}
+	})
+	t.Run("typed NaN leaves no folder", func(t *testing.T) {
+		run := filepath.Join(t.TempDir(), "run")
+		if _, _, code := runTrainBin(t, nil, append(base, "--momentum", "NaN", "--out", run)...); code != 2 {
+			t.Fatalf("exit %d", code)
+		}
+		if _, err := os.Stat(run); err == nil {
+			t.Fatal("a run folder was left behind")
+		}
+	})
+	t.Run("folder of the user's files refused", func(t *testing.T) {
+		dir := t.TempDir()
+		embedWrite(t, filepath.Join(dir, "head.onnx"), "mine")
+		_, stderr, code := runTrainBin(t, nil, append(base, "--out", dir)...)
+		if code != 2 || !strings.Contains(stderr, "is not empty and holds no run") {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		if readFile(t, filepath.Join(dir, "head.onnx")) != "mine" {
+			t.Fatal("the user's head.onnx was overwritten")
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Fatalf("files added: %v", entries)
+		}
+	})
+	t.Run("locked folder refused", func(t *testing.T) {
+		run := t.TempDir()
+		f, err := os.Create(filepath.Join(run, ".lock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, code := runTrainBin(t, nil, append(base, "--out", run)...)
+		if code != 2 || !strings.Contains(stderr, "in use by another embfit process") {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(run, "config.json")); err == nil {
+			t.Fatal("config.json written into a locked folder")
+		}
+	})
+	t.Run("resume checks data, works from any folder; export checks the encoder", func(t *testing.T) {
+		run := filepath.Join(t.TempDir(), "run")
+		// Relative paths, typed from the data folder.
+		data := filepath.Dir(w.train)
+		args := []string{"train", "--model", w.dir, "--train", filepath.Base(w.train), "--cache-dir", "none", "--epochs", "3", "--batch-size", "32", "--out", run, "--step-delay", "40ms"}
+		cmd := exec.Command(trainBinary(t), args...)
+		cmd.Dir = data
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for !HasCheckpointFile(run) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		if !HasCheckpointFile(run) {
+			t.Fatalf("no checkpoint before the interrupt: %s", stderr.String())
+		}
+		_, errOut, code := runTrainBin(t, nil, "export", "--run", run)
+		if code != 0 || !strings.Contains(errOut, "training is not finished") {
+			t.Errorf("export of an unfinished run: exit %d, no warning: %s", code, errOut)
+		}
+		orig := readFile(t, w.train)
+		lines := strings.SplitAfter(orig, "\n")
+		embedWrite(t, w.train, strings.Join(lines[:len(lines)/2], ""))
+		_, errOut, code = runTrainBin(t, nil, "train", "--resume", run)
+		if code != 2 || !strings.Contains(errOut, "changed since the run started") {
+			t.Errorf("resume on changed data: exit %d: %s", code, errOut)
+		}
+		embedWrite(t, w.train, orig)
+		other := t.TempDir()
+		rel, _ := filepath.Rel(other, run)
+		_, errOut, code = runEmbfitIn(t, other, nil, "train", "--resume", rel)
+		if code != 0 {
+			t.Fatalf("resume from another folder: exit %d: %s", code, errOut)
+		}
+		// Another encoder at the recorded path.
+		w2, err := onnxtest.TokenModel{Dim: 16, Seed: 9}.Write(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		embedWrite(t, filepath.Join(w.dir, "model.onnx"), readFile(t, w2.Model))
+		before := readFile(t, filepath.Join(run, "merged.onnx"))
+		_, errOut, code = runTrainBin(t, nil, "export", "--run", run)
+		if code != 2 || !strings.Contains(errOut, "changed since the run started") {
+			t.Errorf("export on another encoder: exit %d: %s", code, errOut)
+		}
+		if readFile(t, filepath.Join(run, "merged.onnx")) != before {
+			t.Error("merged.onnx rewritten on another encoder")
+		}
+	})
+	t.Run("unusable cache is a warning", func(t *testing.T) {
+		w := newTextWorld(t, 300)
+		file := embedWrite(t, filepath.Join(t.TempDir(), "f"), "x")
+		run := filepath.Join(t.TempDir(), "run")
+		_, stderr, code := runTrainBin(t, nil, "train", "--model", w.dir, "--train", w.train, "--epochs", "1", "--batch-size", "32", "--cache-dir", filepath.Join(file, "cache"), "--out", run)
+		if code != 0 || !strings.Contains(stderr, "warning: embedding cache") {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+	})
+	t.Run("sampler error names the flags", func(t *testing.T) {
+		items := filepath.Join(t.TempDir(), "items.jsonl")
+		writeJSONL(t, items, []map[string]string{{"text": "w2", "label": "a"}, {"text": "w3", "label": "a"}, {"text": "w4", "label": "b"}, {"text": "w5", "label": "b"}})
+		run := filepath.Join(t.TempDir(), "run")
+		_, stderr, code := runTrainBin(t, nil, "train", "--model", w.dir, "--train", items, "--cache-dir", "none", "--loss", "contrastive", "--out", run)
+		if code != 2 || !strings.Contains(stderr, "--batch-size") || !strings.Contains(stderr, "--per-class") {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		if _, err := os.Stat(run); err == nil {
+			t.Fatal("run folder left behind")
+		}
+	})
+}
+
+// HasCheckpointFile reports whether run holds a checkpoint.
+func HasCheckpointFile(run string) bool {
+	_, err := os.Stat(filepath.Join(run, "checkpoints", "last.ckpt"))
+	return err == nil
+}
