@@ -89,7 +89,7 @@ func ReadInput(path string, cols Columns) (*Input, error) {
 		if err != nil {
 			return err
 		}
-		l, ok, err := r.Scalar(cols.Label)
+		l, ok, err := r.Label(cols.Label)
 		if err != nil {
 			return err
 		}

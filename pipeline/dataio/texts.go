@@ -75,7 +75,7 @@ func ReadLabelledItems(path, textField, labelField string) (texts []string, labe
 		if strings.TrimSpace(t) == "" {
 			return r.Errorf("empty %q", textField)
 		}
-		l, ok, err := r.Scalar(labelField)
+		l, ok, err := r.Label(labelField)
 		if err != nil {
 			return err
 		}
