@@ -1,8 +1,11 @@
 package mining
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/embfit/embfit/internal/atomicfile"
 )
@@ -16,6 +19,10 @@ type OutputInfo struct {
 	// SkippedShort counts (query, positive) rows left out of the n-tuple
 	// formats because the query got fewer than num_negatives negatives.
 	SkippedShort int `json:"skipped_short"`
+	// SHA256 is the hex sha256 of the JSONL written (set by
+	// WriteOutputs), so that a manifest left beside another version of
+	// its JSONL (a crash between the two renames) is detected.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // InputFile identifies one input of a run.
@@ -65,11 +72,12 @@ func WriteOutputs(path, format string, noClobber bool, p *Problem, m *Mined, man
 		defer mf.Abort()
 		files = append(files, mf)
 	}
-	info, err := WriteJSONL(out, format, p, m)
+	h := sha256.New()
+	info, err := WriteJSONL(io.MultiWriter(out, h), format, p, m)
 	if err != nil {
 		return man, fmt.Errorf("%s: %w", path, err)
 	}
-	info.Path = path
+	info.Path, info.SHA256 = path, hex.EncodeToString(h.Sum(nil))
 	man.Settings, man.Output, man.Counts = m.Settings, info, m.Counts
 	man.PositiveScores, man.NegativeScores = m.PositiveScores, m.NegativeScores
 	if mf != nil {
@@ -81,5 +89,7 @@ func WriteOutputs(path, format string, noClobber bool, p *Problem, m *Mined, man
 			return man, fmt.Errorf("%s: %w", path+".manifest.json", err)
 		}
 	}
+	// The JSONL is renamed first and its manifest, which names its
+	// sha256, last.
 	return man, atomicfile.CommitAll(files...)
 }

@@ -7,6 +7,8 @@ package main
 // file:line, exit status 2, and no output left behind.
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,6 +141,17 @@ func TestHostileInputE2E(t *testing.T) {
 		{name: "flag after a stray argument", args: []string{"audit", "--embeddings", fx.npy, "stray", "--labels", fx.labels}, code: 2, errHas: `unexpected argument "stray"`},
 		// "-" as an output.
 		{name: "embed --out -", args: embed("--out", "-"), code: 2, errHas: "--out -:", absent: []string{"-", "-.ids.jsonl"}},
+		{name: "mine manifest names its JSONL's sha256", args: mine("--out", "o.jsonl"), code: 0,
+			check: func(t *testing.T, dir, _, _ string) {
+				b, err := os.ReadFile(filepath.Join(dir, "o.jsonl"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				sum := sha256.Sum256(b)
+				if man := readFile(t, filepath.Join(dir, "o.jsonl.manifest.json")); !strings.Contains(man, `"sha256": "`+hex.EncodeToString(sum[:])+`"`) {
+					t.Errorf("manifest lacks the JSONL's sha256 %x", sum)
+				}
+			}},
 		{name: "mine --out - to stdout", args: mine("--out", "-"), code: 0, absent: []string{"-", "-.manifest.json"},
 			check: func(t *testing.T, _, stdout, _ string) {
 				if !strings.HasPrefix(stdout, `{"anchor":`) {
