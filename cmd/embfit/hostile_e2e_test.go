@@ -7,6 +7,7 @@ package main
 // file:line, exit status 2, and no output left behind.
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -478,4 +479,44 @@ func TestRunFolderE2E(t *testing.T) {
 func HasCheckpointFile(run string) bool {
 	_, err := os.Stat(filepath.Join(run, "checkpoints", "last.ckpt"))
 	return err == nil
+}
+
+// TestInterruptBeforeTrainingE2E: Ctrl-C while the texts are embedded
+// (before any checkpoint) says there is nothing to resume, not
+// "checkpoint saved", and leaves no run folder.
+func TestInterruptBeforeTrainingE2E(t *testing.T) {
+	w := newTextWorld(t, 30000)
+	run := filepath.Join(t.TempDir(), "run")
+	cmd := exec.Command(trainBinary(t), "train", "--model", w.dir, "--train", w.train, "--cache-dir", "none", "--embed-batch", "1", "--out", run)
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	sc := bufio.NewScanner(errPipe)
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "data:") {
+			cmd.Process.Signal(os.Interrupt) // the embedding phase starts now
+			break
+		}
+	}
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+	}
+	if cmd.Wait() == nil {
+		t.Skipf("training finished before the interrupt:\n%s", log.String())
+	}
+	if strings.Contains(log.String(), "train:") {
+		t.Skipf("the interrupt came after training started:\n%s", log.String())
+	}
+	if strings.Contains(log.String(), "checkpoint saved") || !strings.Contains(log.String(), "nothing to resume") {
+		t.Errorf("wrong message after an interrupt before training:\n%s", log.String())
+	}
+	if _, err := os.Stat(run); err == nil {
+		t.Error("run folder left behind")
+	}
 }
