@@ -43,17 +43,12 @@ func (c *Contrastive) Params() map[string]any { return contrastiveDef.values(c) 
 
 // Eval implements Loss.
 func (c *Contrastive) Eval(b Batch, grad blas32.General) float64 {
-	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
-	if tileFits(b.X.Rows) {
-		return evalTiles32Cached(b.X, l, c.Normalize, c.tiles, grad, &c.cache)
-	}
-	return evalPairwise32(b.X, l, 0, c.Normalize, c.kernel, grad)
+	return evalLabelled32(b, c.Normalize, func([]int) func(*pairCtx) tileKernel { return c.tiles }, c.kernel, grad, &c.cache)
 }
 
 // EvalFloat64 implements Float64Loss.
 func (c *Contrastive) EvalFloat64(b Batch64, grad blas64.General) float64 {
-	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
-	return evalPairwise64(b.X, l, 0, c.Normalize, c.kernel, grad)
+	return evalLabelled64(b, c.Normalize, c.kernel, grad)
 }
 
 func (c *Contrastive) kernel(ctx *pairCtx) rowKernel { return &contrastiveKernel{c: c, ctx: ctx} }

@@ -601,6 +601,25 @@ func gradOut(gu []float64, dim int, norms []float64, urow func(i int, dst []floa
 	})
 }
 
+// evalLabelled32 evaluates a labels-only loss on a float32 batch (a
+// pair-form batch is read as labels, see batchLabels): in the tile engine
+// when the N×N buffer fits and tiles gives a tile kernel for the labels
+// (nil: none), on row blocks with the row kernel otherwise.
+func evalLabelled32(b Batch, normalize bool, tiles func(labels []int) func(*pairCtx) tileKernel, rows func(*pairCtx) rowKernel, grad blas32.General, cache *tileCache) float64 {
+	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
+	if tileFits(b.X.Rows) {
+		if mk := tiles(l); mk != nil {
+			return evalTiles32Cached(b.X, l, normalize, mk, grad, cache)
+		}
+	}
+	return evalPairwise32(b.X, l, 0, normalize, rows, grad)
+}
+
+// evalLabelled64 is evalLabelled32's float64 form (always on row blocks).
+func evalLabelled64(b Batch64, normalize bool, rows func(*pairCtx) rowKernel, grad blas64.General) float64 {
+	return evalPairwise64(b.X, batchLabels(b.X.Rows, b.Labels, b.Queries), 0, normalize, rows, grad)
+}
+
 // evalPairwise32 evaluates a pairwise kernel on a float32 batch.
 func evalPairwise32(x blas32.General, labels []int, queries int, normalize bool, mk func(*pairCtx) rowKernel, grad blas32.General) float64 {
 	return evalPairwise32Blocked(x, labels, queries, normalize, mk, grad, 0)

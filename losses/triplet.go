@@ -106,17 +106,18 @@ func (t *Triplet) Params() map[string]any { return tripletDef.values(t) }
 
 // Eval implements Loss.
 func (t *Triplet) Eval(b Batch, grad blas32.General) float64 {
-	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
-	if tileFits(b.X.Rows) && t.tileable(l) {
-		return evalTiles32Cached(b.X, l, t.Normalize, t.tiles, grad, &t.cache)
+	tiles := func(l []int) func(*pairCtx) tileKernel {
+		if !t.tileable(l) {
+			return nil
+		}
+		return t.tiles
 	}
-	return evalPairwise32(b.X, l, 0, t.Normalize, t.kernel, grad)
+	return evalLabelled32(b, t.Normalize, tiles, t.kernel, grad, &t.cache)
 }
 
 // EvalFloat64 implements Float64Loss.
 func (t *Triplet) EvalFloat64(b Batch64, grad blas64.General) float64 {
-	l := batchLabels(b.X.Rows, b.Labels, b.Queries)
-	return evalPairwise64(b.X, l, 0, t.Normalize, t.kernel, grad)
+	return evalLabelled64(b, t.Normalize, t.kernel, grad)
 }
 
 // tiles returns the triplet loss in the tile engine's form (see

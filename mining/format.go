@@ -6,12 +6,29 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/embfit/embfit/internal/inputerr"
 )
 
 // formats lists the output formats of mined hard negatives, in the order
 // Formats reports them. Adding a format is one new file holding its
 // *format value plus its entry here.
-var formats = []*format{tripletFormat, nTupleFormat, nTupleScoresFormat, labeledPairFormat}
+var formats = []*format{tripletFormat, nTupleFormat, nTupleScoresFormat, labeledPairFormat, labeledListFormat}
+
+// CheckOutput reports an error when format cannot write what s mines:
+// an unknown format, or IncludePositives with a format other than n-tuple
+// and n-tuple-scores (only they keep each query's ranking in one line, as
+// sentence-transformers requires for include_positives). The error names
+// the setting (inputerr).
+func CheckOutput(format string, s Settings) error {
+	if err := CheckFormat(format); err != nil {
+		return err
+	}
+	if s.IncludePositives && format != nTupleFormat.name && format != nTupleScoresFormat.name {
+		return inputerr.Settingf("include_positives", "needs output format %s or %s, not %s", nTupleFormat.name, nTupleScoresFormat.name, format)
+	}
+	return nil
+}
 
 // format is one JSONL output format: how the result of one query becomes
 // lines, one JSON object each, keys in a fixed order.
@@ -29,7 +46,9 @@ type format struct {
 // and counted in OutputInfo.SkippedShort), "n-tuple-scores" (n-tuple plus
 // "scores": [s(anchor,positive), s(anchor,negative_1), …]) and
 // "labeled-pair" ({"text1","text2","label"}, label 1 per positive and 0
-// per negative).
+// per negative) and "labeled-list" ({"anchor","positive":[positive,
+// negative_1, …],"labels":[1,0,…]} per query and positive; queries with no
+// negative are left out and counted in OutputInfo.SkippedShort).
 func Formats() []string {
 	out := make([]string, len(formats))
 	for i, f := range formats {
@@ -63,10 +82,10 @@ func CheckFormat(name string) error {
 // positives and negatives from p.CorpusText. It returns the number of
 // rows written and of rows skipped as short.
 func WriteJSONL(w io.Writer, format string, p *Problem, m *Mined) (OutputInfo, error) {
-	f := lookupFormat(format)
-	if f == nil {
-		return OutputInfo{}, CheckFormat(format)
+	if err := CheckOutput(format, m.Settings); err != nil {
+		return OutputInfo{}, err
 	}
+	f := lookupFormat(format)
 	o := &lineOut{w: w, p: p, m: m, info: OutputInfo{Format: format}}
 	o.enc = json.NewEncoder(&o.tmp)
 	o.enc.SetEscapeHTML(false)

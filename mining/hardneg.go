@@ -57,6 +57,15 @@ type Settings struct {
 	// (0: DefaultQueryBlock and DefaultCorpusBlock; see SearchSettings).
 	QueryBlock  int `json:"query_block"`
 	CorpusBlock int `json:"corpus_block"`
+	// IncludePositives keeps the query's positives (and, in labelled
+	// mode, the rest of its label) among the ranked candidates, so the
+	// output is a first-stage ranking of the corpus, positives included
+	// (sentence-transformers' include_positives, for re-ranking
+	// evaluation sets); only rows whose text equals the query's are
+	// still excluded. The score filters and RangeMin apply as usual and
+	// may drop positives too. Write it with an n-tuple format, which keeps
+	// the ranking (CheckOutput).
+	IncludePositives bool `json:"include_positives"`
 }
 
 // WithDefaults returns s with zero fields replaced by their defaults.
@@ -259,7 +268,8 @@ type Mined struct {
 // Mine finds hard negatives for every query of p: rank the corpus by score
 // with an exact top-RangeMax search (TopK), excluding the query's
 // positives, any row whose text equals the query's or a positive's text,
-// and in labelled mode every row of the query's label; keep the hits at
+// and in labelled mode every row of the query's label (with
+// IncludePositives only the rows equal to the query); keep the hits at
 // ranks [RangeMin, RangeMax) that pass MaxScore, MinScore, AbsoluteMargin
 // and RelativeMargin against s_pos (the query's minimum positive score);
 // take NumNegatives of them by Sampling. Queries are searched 65,536 at a
@@ -316,7 +326,13 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 			}
 		}
 		exclude = func(q, c int) bool {
-			if cText[c] == qText[q] || p.CorpusLabels[c] == p.QueryLabels[q] {
+			if cText[c] == qText[q] {
+				return true
+			}
+			if s.IncludePositives {
+				return false
+			}
+			if p.CorpusLabels[c] == p.QueryLabels[q] {
 				return true
 			}
 			ls, ok := textLabels[cText[c]]
@@ -341,15 +357,15 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 			}
 		}
 		exclude = func(q, c int) bool {
-			return cText[c] == qText[q] || slices.Contains(posText[q], cText[c])
+			return cText[c] == qText[q] || !s.IncludePositives && slices.Contains(posText[q], cText[c])
 		}
 	}
 
 	// Search the queries in chunks so that the candidate lists take at most
 	// queryChunk × (RangeMax·5/4+4) × 16 bytes, however many queries.
 	var hits Results
-	// No query has more than Corpus.Rows ranks: size the lists from the data.
-	search := SearchSettings{K: max(1, min(s.RangeMax, p.Corpus.Rows)), QueryBlock: s.QueryBlock, CorpusBlock: s.CorpusBlock}
+	search := SearchSettings{QueryBlock: s.QueryBlock, CorpusBlock: s.CorpusBlock}
+	k := max(1, min(s.RangeMax, p.Corpus.Rows)) // no query has more ranks: size the lists from the data
 	total := int64(nq) * int64(p.Corpus.Rows)
 	var posScores, negScores []float64
 	var passed []Hit
@@ -360,7 +376,7 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 		if progress != nil {
 			prog = func(done, _ int64) { progress(int64(q0)*int64(p.Corpus.Rows)+done, total) }
 		}
-		if err := TopK(ctx, &hits, linalg.Slice(p.Queries, q0, q1), p.Corpus, search, ex, prog); err != nil {
+		if err := TopK(ctx, &hits, linalg.Slice(p.Queries, q0, q1), p.Corpus, k, search, ex, prog); err != nil {
 			return nil, err
 		}
 		for q := q0; q < q1; q++ {

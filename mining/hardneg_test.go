@@ -87,7 +87,7 @@ func bruteMine(p Problem, s Settings) (negs [][]Hit, sPos []float64, c Counts) {
 		var ranked []Hit
 		for k := range p.Corpus.Rows {
 			t := p.CorpusText[k]
-			if t == p.QueryText[q] || slices.Contains(posTexts, t) || (p.labelled() && p.CorpusLabels[k] == p.QueryLabels[q]) {
+			if t == p.QueryText[q] || !s.IncludePositives && (slices.Contains(posTexts, t) || (p.labelled() && p.CorpusLabels[k] == p.QueryLabels[q])) {
 				continue
 			}
 			ranked = append(ranked, Hit{Index: int32(k), Score: score(q, k)})
@@ -155,6 +155,9 @@ func TestMineMatchesBruteForce(t *testing.T) {
 				clear(linalg.Row(p.Queries, q))
 			}
 		}},
+		{"include-positives", false, Settings{NumNegatives: 5, IncludePositives: true}, nil},
+		{"include-positives/filters", false, Settings{NumNegatives: 4, RangeMin: 1, MaxScore: ptr(6), IncludePositives: true}, nil},
+		{"labelled/include-positives", true, Settings{NumNegatives: 8, IncludePositives: true}, nil},
 		{"labelled/singletons", true, Settings{NumNegatives: 2}, func(p *Problem, r *rand.Rand) {
 			// Odd queries carry a label no corpus row has.
 			for i := 1; i < len(p.QueryLabels); i += 2 {
@@ -188,8 +191,16 @@ func TestMineMatchesBruteForce(t *testing.T) {
 			if m.Counts != wantCounts {
 				t.Errorf("counts:\n got %+v\nwant %+v", m.Counts, wantCounts)
 			}
-			negSPos := 0
+			negSPos, ranked := 0, 0
 			for q, r := range m.Results {
+				if tc.s.IncludePositives {
+					// Positives are ranked among the candidates: count them.
+					for _, h := range r.Negatives {
+						if tc.labelled && p.CorpusLabels[h.Index] == p.QueryLabels[q] || !tc.labelled && slices.Contains(p.Positives[q], int(h.Index)) {
+							ranked++
+						}
+					}
+				}
 				if !slices.Equal(r.Negatives, wantNegs[q]) {
 					t.Fatalf("query %d negatives:\n got %v\nwant %v", q, r.Negatives, wantNegs[q])
 				}
@@ -205,6 +216,9 @@ func TestMineMatchesBruteForce(t *testing.T) {
 					if p.CorpusText[h.Index] == p.QueryText[q] {
 						t.Fatalf("query %d: negative %d has the query's text", q, h.Index)
 					}
+					if tc.s.IncludePositives {
+						continue
+					}
 					if tc.labelled && p.CorpusLabels[h.Index] == p.QueryLabels[q] {
 						t.Fatalf("query %d: negative %d has the query's label", q, h.Index)
 					}
@@ -219,6 +233,9 @@ func TestMineMatchesBruteForce(t *testing.T) {
 				if tc.labelled && len(r.Positives) == 1 && p.CorpusLabels[r.Positives[0]] != p.QueryLabels[q] {
 					t.Fatalf("query %d: output positive %d has another label", q, r.Positives[0])
 				}
+			}
+			if tc.s.IncludePositives && ranked == 0 {
+				t.Errorf("include_positives: no positive was ranked among the candidates")
 			}
 			if negSPos == 0 {
 				t.Errorf("no query has a negative s_pos: the sign-safe relative margin is untested")

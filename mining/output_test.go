@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -68,6 +69,13 @@ func TestWriteJSONL(t *testing.T) {
 			`{"text1":"q2","text2":"p1","label":0}`,
 			`{"text1":"q2","text2":"p2 \"quoted\"","label":0}`,
 		}, 0},
+		// sentence-transformers' labeled-list: per query and positive, the
+		// positive then the negatives in rank order, labels 1 then 0s.
+		{"labeled-list", []string{
+			`{"anchor":"q1 <&>","positive":["p1","n1","p3"],"labels":[1,0,0]}`,
+			`{"anchor":"q1 <&>","positive":["p2 \"quoted\"","n1","p3"],"labels":[1,0,0]}`,
+			`{"anchor":"q2","positive":["p3","p1","p2 \"quoted\""],"labels":[1,0,0]}`,
+		}, 0},
 	} {
 		t.Run(tc.format, func(t *testing.T) {
 			var buf bytes.Buffer
@@ -104,6 +112,43 @@ func TestWriteJSONLSkipsShortNTuples(t *testing.T) {
 	}
 	if _, err := WriteJSONL(&buf, "csv", p, m); err == nil {
 		t.Fatal("unknown format accepted")
+	}
+}
+
+func TestWriteJSONLLabeledListShort(t *testing.T) {
+	p, m := outputFixture(t)
+	m.Results[0].Negatives = m.Results[0].Negatives[:1] // fewer than num_negatives: still written
+	m.Results[1].Negatives = nil                        // none: left out
+	var buf bytes.Buffer
+	info, err := WriteJSONL(&buf, "labeled-list", p, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"anchor":"q1 <&>","positive":["p1","n1"],"labels":[1,0]}` + "\n" +
+		`{"anchor":"q1 <&>","positive":["p2 \"quoted\"","n1"],"labels":[1,0]}` + "\n"
+	if buf.String() != want || info.Rows != 2 || info.SkippedShort != 1 {
+		t.Fatalf("info %+v, output:\n%s", info, buf.String())
+	}
+}
+
+func TestCheckOutput(t *testing.T) {
+	for _, tc := range []struct {
+		format  string
+		include bool
+		want    string
+	}{
+		{"triplet", false, ""},
+		{"labeled-list", false, ""},
+		{"n-tuple", true, ""},
+		{"n-tuple-scores", true, ""},
+		{"triplet", true, "include_positives: needs output format n-tuple or n-tuple-scores, not triplet"},
+		{"labeled-list", true, "include_positives: needs output format n-tuple or n-tuple-scores, not labeled-list"},
+		{"csv", false, `unknown output format "csv" (want triplet, n-tuple, n-tuple-scores, labeled-pair or labeled-list)`},
+	} {
+		err := CheckOutput(tc.format, Settings{IncludePositives: tc.include})
+		if got := fmt.Sprint(err); tc.want == "" && err != nil || tc.want != "" && got != tc.want {
+			t.Errorf("CheckOutput(%s, include %t) = %v, want %q", tc.format, tc.include, err, tc.want)
+		}
 	}
 }
 

@@ -44,20 +44,18 @@ func compareHits(a, b Hit) int {
 	return 0
 }
 
-// SearchSettings configures TopK. The zero value means defaults except K,
-// which must be positive.
+// SearchSettings configures how TopK searches; every field's zero value
+// means its default (what is searched for, k, is an argument of TopK).
 type SearchSettings struct {
-	// K is the number of hits kept per query.
-	K int
 	// QueryBlock and CorpusBlock are the GEMM block shapes (rows of queries
 	// and of corpus scored at once); 0 means DefaultQueryBlock and
-	// DefaultCorpusBlock. The search's working memory is one
+	// DefaultCorpusBlock; negative sizes are invalid. The search's working memory is one
 	// QueryBlock×CorpusBlock float32 score buffer plus the results
-	// (queries × (K + K/4 + 4) hits of 16 bytes); it never depends on
+	// (queries × (k + k/4 + 4) hits of 16 bytes); it never depends on
 	// queries×corpus.
 	QueryBlock, CorpusBlock int
 	// Workers is the number of goroutines selecting the top k from a score
-	// block and rescoring; 0 means runtime.GOMAXPROCS(0). Results do not
+	// block and rescoring, ≥ 1 (0: runtime.GOMAXPROCS(0)). Results do not
 	// depend on it.
 	Workers int
 }
@@ -78,8 +76,6 @@ func (s SearchSettings) withDefaults() SearchSettings {
 // Validate reports the first invalid setting.
 func (s SearchSettings) Validate() error {
 	switch {
-	case s.K <= 0:
-		return fmt.Errorf("search: k must be positive, got %d", s.K)
 	case s.QueryBlock < 0 || s.CorpusBlock < 0:
 		return fmt.Errorf("search: block sizes must be positive, got %d×%d", s.QueryBlock, s.CorpusBlock)
 	case s.Workers < 0:
@@ -145,17 +141,17 @@ func dotErrorBound(d int, na, nb float64) float64 {
 	return 2 * float64(d) * 0x1p-24 * na * nb
 }
 
-// TopK fills dst with the exact top s.K corpus rows of every query by dot
-// product (pass L2-normalized rows for cosine similarity). queries is Q×D,
-// corpus is C×D.
+// TopK fills dst with the exact top k corpus rows of every query by dot
+// product (pass L2-normalized rows for cosine similarity); k must be ≥ 1.
+// queries is Q×D, corpus is C×D.
 //
 // Candidates are found block by block with one float32 GEMM per query
 // block × corpus block through internal/linalg into a reused buffer, so
 // memory is bounded by s.WorkingMemory() plus dst, never Q×C; a bounded
-// heap per query keeps the best K + K/4 + 4. They are then re-scored with
+// heap per query keeps the best k + k/4 + 4. They are then re-scored with
 // float64 dot products and ranked by (score descending, corpus row
 // ascending). Using a bound on the float32 rounding error, TopK checks
-// that no row outside the candidates can enter the top K; for the rare
+// that no row outside the candidates can enter the top k; for the rare
 // queries where it cannot prove this (near-ties), it scans the corpus again
 // keeping every row that might. The result is therefore the exact float64
 // ranking, identical across runs, worker counts, BLAS thread counts and
@@ -164,7 +160,10 @@ func dotErrorBound(d int, na, nb float64) float64 {
 // progress, if not nil, is called after each block with the number of
 // query×corpus scores done and the total. TopK returns ctx.Err() if ctx is
 // cancelled (dst is then incomplete).
-func TopK(ctx context.Context, dst *Results, queries, corpus blas32.General, s SearchSettings, exclude Exclude, progress func(done, total int64)) error {
+func TopK(ctx context.Context, dst *Results, queries, corpus blas32.General, k int, s SearchSettings, exclude Exclude, progress func(done, total int64)) error {
+	if k < 1 {
+		return fmt.Errorf("search: k must be ≥ 1, got %d", k)
+	}
 	if err := s.Validate(); err != nil {
 		return err
 	}
@@ -172,8 +171,8 @@ func TopK(ctx context.Context, dst *Results, queries, corpus blas32.General, s S
 		panic(fmt.Sprintf("mining: query dimension %d != corpus dimension %d", queries.Cols, corpus.Cols))
 	}
 	s = s.withDefaults()
-	kk := s.K + slack(s.K)
-	dst.reset(queries.Rows, s.K, kk)
+	kk := k + slack(k)
+	dst.reset(queries.Rows, k, kk)
 	total := int64(queries.Rows) * int64(corpus.Rows)
 	var done int64
 	prog := func(n int64) {
@@ -211,7 +210,7 @@ func TopK(ctx context.Context, dst *Results, queries, corpus blas32.General, s S
 				h[i].Score = dot64(q64, linalg.Row(corpus, int(h[i].Index)))
 			}
 			slices.SortFunc(h, compareHits)
-			n := min(s.K, len(h))
+			n := min(k, len(h))
 			eps := dotErrorBound(queries.Cols, rows.Norm(qv), maxNorm)
 			if len(h) == kk && eps > 0 && !(h[n-1].Score > worst+eps) {
 				// A row left out (float32 score ≤ worst) might score up
@@ -258,7 +257,7 @@ func TopK(ctx context.Context, dst *Results, queries, corpus blas32.General, s S
 				f[j].Score = dot64(q64, linalg.Row(corpus, int(f[j].Index)))
 			}
 			slices.SortFunc(f, compareHits)
-			dst.Len[q] = copy(dst.Hits[q*kk:q*kk+s.K], f)
+			dst.Len[q] = copy(dst.Hits[q*kk:q*kk+k], f)
 			found[i] = nil
 		}
 	})

@@ -35,7 +35,7 @@ func BenchmarkTopK(b *testing.B) {
 	queries, corpus := linalg.NewMatrix(nq, d), linalg.NewMatrix(nc, d)
 	fill(queries)
 	fill(corpus)
-	s := SearchSettings{K: k}.withDefaults()
+	s := SearchSettings{}.withDefaults()
 	flops := 2 * float64(nq) * float64(nc) * float64(d)
 	name := "Q=" + strconv.Itoa(nq) + "/C=" + strconv.Itoa(nc) + "/D=" + strconv.Itoa(d)
 	var sgemmWall, sgemmCPU float64 // GFLOP/s and GFLOP per CPU-second
@@ -62,7 +62,7 @@ func BenchmarkTopK(b *testing.B) {
 		runtime.GC()
 		cpu0 := procstat.CPUTime()
 		for b.Loop() {
-			if err := TopK(context.Background(), &res, queries, corpus, s, nil, nil); err != nil {
+			if err := TopK(context.Background(), &res, queries, corpus, k, s, nil, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -74,8 +74,8 @@ func TestTopKMatchesBruteForce(t *testing.T) {
 			}
 			want := bruteTopK(queries, corpus, tc.k, ex)
 			var got Results
-			s := SearchSettings{K: tc.k, QueryBlock: tc.qb, CorpusBlock: tc.cb, Workers: tc.workers}
-			if err := TopK(context.Background(), &got, queries, corpus, s, ex, nil); err != nil {
+			s := SearchSettings{QueryBlock: tc.qb, CorpusBlock: tc.cb, Workers: tc.workers}
+			if err := TopK(context.Background(), &got, queries, corpus, tc.k, s, ex, nil); err != nil {
 				t.Fatal(err)
 			}
 			for q := range tc.q {
@@ -110,7 +110,7 @@ func TestTopKFloatData(t *testing.T) {
 	for _, k := range []int{1, 10, 45} {
 		want := bruteTopK(queries, corpus, k, nil)
 		var got Results
-		if err := TopK(context.Background(), &got, queries, corpus, SearchSettings{K: k, QueryBlock: 16, CorpusBlock: 128}, nil, nil); err != nil {
+		if err := TopK(context.Background(), &got, queries, corpus, k, SearchSettings{QueryBlock: 16, CorpusBlock: 128}, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		for q := range queries.Rows {
@@ -135,9 +135,8 @@ func TestTopKDeterministic(t *testing.T) {
 	}
 	var ref Results
 	for i, s := range []SearchSettings{{Workers: 1}, {Workers: 2, QueryBlock: 7, CorpusBlock: 33}, {Workers: 3, QueryBlock: 64, CorpusBlock: 700}, {Workers: 8, QueryBlock: 1, CorpusBlock: 1}} {
-		s.K = 17
 		var got Results
-		if err := TopK(context.Background(), &got, queries, corpus, s, nil, nil); err != nil {
+		if err := TopK(context.Background(), &got, queries, corpus, 17, s, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		if i == 0 {
@@ -161,7 +160,7 @@ func TestTopKRescan(t *testing.T) {
 	ex := func(q, c int) bool { return c%5 == q%5 }
 	want := bruteTopK(queries, corpus, 6, ex)
 	var got Results
-	if err := TopK(context.Background(), &got, queries, corpus, SearchSettings{K: 6, QueryBlock: 5, CorpusBlock: 64}, ex, nil); err != nil {
+	if err := TopK(context.Background(), &got, queries, corpus, 6, SearchSettings{QueryBlock: 5, CorpusBlock: 64}, ex, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got.Rescanned == 0 {
@@ -179,7 +178,7 @@ func TestTopKCancel(t *testing.T) {
 	cancel()
 	q, c := linalg.NewMatrix(4, 3), linalg.NewMatrix(5, 3)
 	var res Results
-	if err := TopK(ctx, &res, q, c, SearchSettings{K: 2}, nil, nil); err != context.Canceled {
+	if err := TopK(ctx, &res, q, c, 2, SearchSettings{}, nil, nil); err != context.Canceled {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
@@ -189,13 +188,20 @@ func TestSearchSettingsValidate(t *testing.T) {
 		s  SearchSettings
 		ok bool
 	}{
-		{SearchSettings{K: 1}, true},
-		{SearchSettings{}, false},
-		{SearchSettings{K: 3, QueryBlock: -1}, false},
-		{SearchSettings{K: 3, Workers: -2}, false},
+		{SearchSettings{}, true},
+		{SearchSettings{QueryBlock: -1}, false},
+		{SearchSettings{Workers: -2}, false},
 	} {
 		if err := tc.s.Validate(); (err == nil) != tc.ok {
 			t.Errorf("%+v: err = %v", tc.s, err)
+		}
+	}
+	// What is searched for is not a setting: k must be ≥ 1.
+	q, c := linalg.NewMatrix(2, 3), linalg.NewMatrix(4, 3)
+	var res Results
+	for _, k := range []int{0, -1} {
+		if err := TopK(context.Background(), &res, q, c, k, SearchSettings{}, nil, nil); err == nil {
+			t.Errorf("k=%d: no error", k)
 		}
 	}
 }
@@ -211,7 +217,7 @@ func ExampleTopK() {
 	var res Results
 	// Skip corpus row 0 (say, the query's own positive).
 	skip := func(q, c int) bool { return c == 0 }
-	if err := TopK(context.Background(), &res, queries, corpus, SearchSettings{K: 2}, skip, nil); err != nil {
+	if err := TopK(context.Background(), &res, queries, corpus, 2, SearchSettings{}, skip, nil); err != nil {
 		panic(err)
 	}
 	for _, h := range res.Row(0) {

@@ -40,6 +40,11 @@ func mineCommand() *cli.Command {
 			"  n-tuple         {anchor, positive, negative_1..negative_N}; queries short of N negatives are left out\n" +
 			"  n-tuple-scores  n-tuple plus \"scores\": [s(anchor,positive), s(anchor,negative_1), ...]\n" +
 			"  labeled-pair    {text1, text2, label}: 1 for each positive, 0 for each negative\n" +
+			"  labeled-list    {anchor, positive: [positive, negative_1..negative_k], labels: [1, 0..0]}; queries\n" +
+			"                  with no negative are left out\n" +
+			"--include-positives keeps the positives (labelled: the label's items) among the ranked candidates, so\n" +
+			"each n-tuple line is the query's first-stage ranking (for re-ranking evaluation sets); it needs\n" +
+			"--output-format n-tuple or n-tuple-scores, and the filters and --range-min may drop positives too.\n" +
 			"In labelled mode each item's output positive is one item of its label chosen with --seed.\n" +
 			"OUT.manifest.json records the model sha256, inputs, every setting, counts, score statistics, the\n" +
 			"candidates each filter dropped and the queries short of negatives.\n" +
@@ -68,7 +73,8 @@ func mineCommand() *cli.Command {
 			&cli.Float64Flag{Name: "relative-margin", DefaultText: "off", Usage: "drop candidates with s_neg > s_pos − `R`·|s_pos|"},
 			&cli.StringFlag{Name: "sampling", Value: "top", Usage: "top (best ranked) or random (seeded) among passing candidates"},
 			&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "seed for random sampling and labelled positives"},
-			&cli.StringFlag{Name: "output-format", Value: "triplet", Usage: "triplet, n-tuple, n-tuple-scores or labeled-pair"},
+			&cli.StringFlag{Name: "output-format", Value: "triplet", Usage: "triplet, n-tuple, n-tuple-scores, labeled-pair or labeled-list"},
+			&cli.BoolFlag{Name: "include-positives", Usage: "rank the positives among the candidates (with an n-tuple format)"},
 			&cli.StringFlag{Name: "out", Usage: "output `FILE` (JSONL); the manifest goes to FILE.manifest.json (required; \"-\": standard output, no manifest)"},
 			&cli.IntFlag{Name: "query-block", Value: mining.DefaultQueryBlock, Usage: "queries per GEMM block"},
 			&cli.IntFlag{Name: "corpus-block", Value: mining.DefaultCorpusBlock, Usage: "corpus rows per GEMM block"},
@@ -120,6 +126,10 @@ func parseMineFlags(c *cli.Context) (*job.MineJob, error) {
 		NumNegatives: c.Int("num-negatives"), RangeMin: c.Int("range-min"), RangeMax: c.Int("range-max"),
 		Sampling: c.String("sampling"), Seed: c.Uint64("seed"),
 		QueryBlock: c.Int("query-block"), CorpusBlock: c.Int("corpus-block"),
+		IncludePositives: c.Bool("include-positives"),
+	}
+	if err := mining.CheckOutput(j.Format, s); err != nil {
+		return nil, err // names include_positives: main names the flag
 	}
 	switch {
 	case s.NumNegatives < 1:

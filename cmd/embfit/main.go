@@ -53,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			mineCommand(),
 			trainCommand(),
 			exportCommand(),
+			quantizeCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

@@ -415,3 +415,57 @@ func TestMineGloVeLabelled(t *testing.T) {
 		}
 	}
 }
+
+// TestMineLabeledListIncludePositives checks sentence-transformers' two
+// output shapes: labeled-list (positive then negatives, labels 1 then 0s)
+// and include_positives (the positives ranked among the candidates of an
+// n-tuple line), plus the refusal of include_positives with a format
+// that cannot keep the ranking.
+func TestMineLabeledListIncludePositives(t *testing.T) {
+	dir := t.TempDir()
+	pairs, corpus, qnpy, cnpy := mineFixture(t, dir)
+	emb := []string{"--pairs", pairs, "--corpus", corpus, "--query-embeddings", qnpy, "--corpus-embeddings", cnpy}
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		first string
+		rows  int
+	}{
+		{"labeled-list", []string{"--output-format", "labeled-list", "--num-negatives", "2"},
+			`{"anchor":"cat","positive":["feline","tiger","wolf"],"labels":[1,0,0]}`, 4},
+		// cat's ranking without exclusions but its own text: the two
+		// "kitty" rows (a positive's text), then the positive feline.
+		{"include-positives", []string{"--output-format", "n-tuple", "--num-negatives", "3", "--include-positives"},
+			`{"anchor":"cat","positive":"feline","negative_1":"kitty","negative_2":"kitty","negative_3":"feline"}`, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "o.jsonl")
+			if _, stderr, code := runMineBin(t, append(append(emb, tc.args...), "--out", out)...); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+			if lines[0] != tc.first || len(lines) != tc.rows {
+				t.Fatalf("output:\n%s\nwant %d lines, the first\n%s", b, tc.rows, tc.first)
+			}
+			man, err := os.ReadFile(out + ".manifest.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := `"include_positives": ` + fmt.Sprint(tc.name == "include-positives"); !strings.Contains(string(man), want) {
+				t.Errorf("manifest lacks %s", want)
+			}
+		})
+	}
+	out := filepath.Join(dir, "bad.jsonl")
+	_, stderr, code := runMineBin(t, append(emb, "--include-positives", "--out", out)...)
+	if want := "embfit: --include-positives: needs output format n-tuple or n-tuple-scores, not triplet\n"; code != 2 || stderr != want {
+		t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, want)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("refused run wrote its output")
+	}
+}
