@@ -5,8 +5,9 @@
 // Only regular files are ever replaced. A destination that exists and is
 // not a regular file (a character or block device such as /dev/null or
 // /dev/stdout, a named pipe, a socket) is opened and written in place:
-// renaming over it would destroy it. Such a File is Direct; what was
-// written to it cannot be taken back by Abort, so callers that write
+// renaming over it would destroy it. So is anything under /dev/ or
+// /proc/ (/dev/stdout redirected to a file is written through, never
+// renamed over). Such a File is Direct; what was written to it cannot be taken back by Abort, so callers that write
 // companion files (sidecars, manifests) beside a destination should ask
 // Direct and skip them. A destination that is a folder is an error.
 package atomicfile
@@ -18,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // File is an output file being written. Write to it (it is buffered), then
@@ -40,15 +42,22 @@ var ErrIsDir = errors.New("is a folder")
 
 // Create starts writing dest. The file appears under dest's name only when
 // Commit succeeds. If noClobber is true and dest exists, Create fails.
-// If dest exists and is not a regular file, it is written directly (see
-// the package documentation); noClobber does not apply to it.
+// If dest exists and is not a regular file, or lies under /dev/ or
+// /proc/, it is written directly (see the package documentation);
+// noClobber does not apply to it. A symbolic link to a regular file is
+// kept: the file it points to is replaced.
 func Create(dest string, noClobber bool) (*File, error) {
+	name := dest
 	if st, err := os.Stat(dest); err == nil {
 		switch {
 		case st.IsDir():
 			return nil, fmt.Errorf("%s: cannot write: %w", dest, ErrIsDir)
-		case !st.Mode().IsRegular():
-			f, err := os.OpenFile(dest, os.O_WRONLY, 0)
+		case !st.Mode().IsRegular() || special(dest):
+			flag := os.O_WRONLY
+			if st.Mode().IsRegular() {
+				flag |= os.O_TRUNC
+			}
+			f, err := os.OpenFile(dest, flag, 0)
 			if err != nil {
 				return nil, fmt.Errorf("%s: cannot write: %w", dest, err)
 			}
@@ -56,13 +65,28 @@ func Create(dest string, noClobber bool) (*File, error) {
 		case noClobber:
 			return nil, fmt.Errorf("%s: already exists (refusing to overwrite)", dest)
 		}
+		if lst, err := os.Lstat(dest); err == nil && lst.Mode()&os.ModeSymlink != 0 {
+			if target, err := filepath.EvalSymlinks(dest); err == nil {
+				dest = target // replace the file, keep the link
+			}
+		}
 	}
 	dir := filepath.Dir(dest)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".tmp-*")
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot write: %w", dest, err)
+		return nil, fmt.Errorf("%s: cannot write: %w", name, err)
 	}
 	return &File{Writer: bufio.NewWriterSize(f, 1<<20), f: f, dest: dest}, nil
+}
+
+// special reports whether path lies under /dev/ or /proc/, where files
+// are written in place, never replaced.
+func special(path string) bool {
+	a, err := filepath.Abs(path)
+	if err != nil {
+		return true
+	}
+	return strings.HasPrefix(a, "/dev/") || strings.HasPrefix(a, "/proc/")
 }
 
 // Check reports whether Create(dest, false) would succeed, without
@@ -74,8 +98,11 @@ func Check(dest string) error {
 		if st.IsDir() {
 			return fmt.Errorf("%s: cannot write: %w", dest, ErrIsDir)
 		}
-		if !st.Mode().IsRegular() {
+		if !st.Mode().IsRegular() || special(dest) {
 			return nil
+		}
+		if target, err := filepath.EvalSymlinks(dest); err == nil {
+			dest = target
 		}
 	}
 	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
@@ -91,7 +118,7 @@ func Check(dest string) error {
 // and is not a regular file or folder).
 func IsDirect(dest string) bool {
 	st, err := os.Stat(dest)
-	return err == nil && !st.IsDir() && !st.Mode().IsRegular()
+	return err == nil && !st.IsDir() && (!st.Mode().IsRegular() || special(dest))
 }
 
 // NewDirect returns a File that writes through to w (for example standard

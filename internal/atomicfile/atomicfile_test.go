@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -179,5 +180,55 @@ func TestCommitAll(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSymlinkKept(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	link := filepath.Join(dir, "link")
+	if err := os.WriteFile(target, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(link, []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("link replaced: %v %v", st.Mode(), err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "new" {
+		t.Fatalf("target = %q", b)
+	}
+}
+
+func TestDevStdoutRedirectedToAFile(t *testing.T) {
+	// /dev/stdout (or /proc/self/fd/N) resolving to a regular file is
+	// written through: renaming over it would replace the /dev link.
+	dir := t.TempDir()
+	out, err := os.Create(filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	path := fmt.Sprintf("/proc/self/fd/%d", out.Fd())
+	f, err := Create(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Direct() {
+		t.Fatal("a /proc path is not written directly")
+	}
+	f.WriteString("through")
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "out")); string(b) != "through" {
+		t.Fatalf("file = %q", b)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("files: %v", entries)
 	}
 }
