@@ -99,7 +99,11 @@ func runEmbed(c *cli.Context) error {
 	if res.Elapsed > 0 {
 		inRun = 100 * res.RunTime.Seconds() / res.Elapsed.Seconds()
 	}
-	fmt.Fprintf(c.App.Writer, "embedded %d items → %s [%d×%d float32] (+ %s) in %s: %.1f items/s, %.0f%% of the time in ONNX Runtime (output %s, pooling %s, normalize %v)\n",
+	w := c.App.Writer
+	if isStdout(c.String("out")) {
+		w = stderr // standard output holds the embeddings
+	}
+	fmt.Fprintf(w, "embedded %d items → %s [%d×%d float32] (+ %s) in %s: %.1f items/s, %.0f%% of the time in ONNX Runtime (output %s, pooling %s, normalize %v)\n",
 		res.Items, res.Out, res.Items, res.Dim, res.IDsOut, res.Elapsed.Round(time.Millisecond),
 		progress.Rate(res.Items, res.Elapsed), inRun, s.Output, s.Pooling, s.Normalize)
 	return nil

@@ -204,9 +204,10 @@ func runMine(c *cli.Context) error {
 	if w == nil {
 		w = os.Stdout
 	}
-	if j.Out == "-" {
+	if j.Out == "-" || isStdout(j.Out) {
 		w = stderr // standard output holds the JSONL
-	} else if atomicfile.IsDirect(j.Out) {
+	}
+	if j.Out != "-" && atomicfile.IsDirect(j.Out) {
 		fmt.Fprintf(stderr, "embfit: note: --out %s is not a regular file: written directly, no manifest\n", j.Out)
 	}
 	m, man := res.Mined, res.Manifest

@@ -153,6 +153,15 @@ func TestHostileInputE2E(t *testing.T) {
 					t.Errorf("manifest lacks the JSONL's sha256 %x", sum)
 				}
 			}},
+		{name: "embed --out /dev/stdout", args: embed("--out", "/dev/stdout"), code: 0,
+			check: func(t *testing.T, _, stdout, stderr string) {
+				if !strings.HasPrefix(stdout, "\x93NUMPY") || !strings.Contains(stderr, "no .ids.jsonl sidecar") {
+					t.Errorf("stdout %.20q, stderr %q", stdout, stderr)
+				}
+				if st, err := os.Lstat("/dev/stdout"); err != nil || st.Mode()&os.ModeSymlink == 0 {
+					t.Errorf("/dev/stdout is no longer a link: %v %v", st.Mode(), err)
+				}
+			}},
 		{name: "mine --out - to stdout", args: mine("--out", "-"), code: 0, absent: []string{"-", "-.manifest.json"},
 			check: func(t *testing.T, _, stdout, _ string) {
 				if !strings.HasPrefix(stdout, `{"anchor":`) {

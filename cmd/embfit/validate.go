@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
@@ -189,14 +190,23 @@ func createOutputs(stdout io.Writer, outs ...output) (*outputSet, error) {
 // get returns the file of flag, nil if that output was not asked for.
 func (s *outputSet) get(flag string) *atomicfile.File { return s.files[flag] }
 
-// stdout reports whether one of the outputs is standard output.
+// stdout reports whether one of the outputs is standard output ("-", or
+// a path such as /dev/stdout that is the same file).
 func (s *outputSet) stdout() bool {
 	for _, f := range s.order {
-		if f.Name() == "<stdout>" {
+		if f.Name() == "<stdout>" || isStdout(f.Name()) {
 			return true
 		}
 	}
 	return false
+}
+
+// isStdout reports whether path is the process's standard output (say
+// /dev/stdout): a command then prints its summary to standard error.
+func isStdout(path string) bool {
+	a, err1 := os.Stat(path)
+	b, err2 := os.Stdout.Stat()
+	return err1 == nil && err2 == nil && os.SameFile(a, b)
 }
 
 func (s *outputSet) abort() {

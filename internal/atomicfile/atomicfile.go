@@ -55,7 +55,9 @@ func Create(dest string, noClobber bool) (*File, error) {
 		case !st.Mode().IsRegular() || special(dest):
 			flag := os.O_WRONLY
 			if st.Mode().IsRegular() {
-				flag |= os.O_TRUNC
+				// /dev/stdout redirected to a file: write at its end,
+				// after whatever else went to standard output.
+				flag |= os.O_APPEND
 			}
 			f, err := os.OpenFile(dest, flag, 0)
 			if err != nil {
