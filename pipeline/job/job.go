@@ -253,6 +253,13 @@ func (run *trainRun) prepare(context.Context) error {
 	if err := j.hashInputs(); err != nil {
 		return err
 	}
+	// Refuse a folder of other files before touching it (and again under
+	// the lock, against a concurrent start).
+	if _, err := os.Stat(r.Dir); err == nil {
+		if err := checkNewRunDir(r.Dir); err != nil {
+			return err
+		}
+	}
 	lock, err := LockRunDir(r.Dir, true)
 	if err != nil {
 		return err
