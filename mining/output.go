@@ -41,9 +41,14 @@ type Manifest struct {
 	Mode        string      `json:"mode"` // "pairs" or "labelled"
 	ModelSHA256 string      `json:"model_sha256"`
 	Inputs      []InputFile `json:"inputs"`
-	Settings    Settings    `json:"settings"`
-	Output      OutputInfo  `json:"output"`
-	Counts      Counts      `json:"counts"`
+	// Encoder describes how the texts were embedded (for example the
+	// resolved query and corpus pipelines of an ONNX encoder, with their
+	// prompts and where each setting came from); nil for precomputed
+	// embeddings.
+	Encoder  any        `json:"encoder,omitempty"`
+	Settings Settings   `json:"settings"`
+	Output   OutputInfo `json:"output"`
+	Counts   Counts     `json:"counts"`
 	// PositiveScores are the scores of every (query, positive) pair;
 	// NegativeScores those of the chosen negatives.
 	PositiveScores Summary `json:"positive_scores"`

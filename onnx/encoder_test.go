@@ -260,8 +260,8 @@ func TestOpenEncoderErrors(t *testing.T) {
 		{"no tokenizer", noTok, onnx.EncoderSettings{}, "without tokenizer.json"},
 		{"garbage", garbage, onnx.EncoderSettings{}, "garbage.onnx: not an ONNX model"},
 		{"bad output", w.Dir, onnx.EncoderSettings{Output: "pooled"}, `no output named "pooled"`},
-		{"bad pooling", w.Dir, onnx.EncoderSettings{Pooling: "sum"}, `pooling "sum"`},
-		{"none on tokens", w.Dir, onnx.EncoderSettings{Pooling: onnx.PoolingNone}, "need pooling mean, cls or max"},
+		{"bad pooling", w.Dir, onnx.EncoderSettings{Pooling: "sum"}, `pooling: "sum"`},
+		{"none on tokens", w.Dir, onnx.EncoderSettings{Pooling: onnx.PoolingNone}, "need a pooling (mean, cls"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,11 +1,12 @@
 package onnx
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/onnx/graph"
 )
 
@@ -16,53 +17,87 @@ type ModelFiles struct {
 	// MaxLength is tokenizer_config.json's model_max_length when the
 	// model folder has one (0 otherwise).
 	MaxLength int
+	// Variants lists the folder's .onnx files relative to Folder.Root
+	// (see ONNXVariants); File is the chosen one.
+	Variants []string
+	File     string
+	// Folder is what the folder's configuration files say.
+	Folder Folder
+	// Warnings are notes about the choice (several ONNX variants and none
+	// chosen), one sentence each.
+	Warnings []string
 }
 
-// ResolveModel finds the files of a model given as an .onnx file or as a
-// folder in the Hugging Face export layout: model.onnx or onnx/model.onnx,
-// with tokenizer.json beside it or in the folder. A missing model is an
-// error naming path.
-func ResolveModel(path string) (ModelFiles, error) {
+// ResolveModel is ResolveModelFile(path, "").
+func ResolveModel(path string) (ModelFiles, error) { return ResolveModelFile(path, "") }
+
+// ResolveModelFile finds the files of a model given as an .onnx file or as
+// a folder in the Hugging Face / sentence-transformers layout, and reads
+// the folder's configuration (see Folder). In a folder, file chooses the
+// ONNX variant as sentence-transformers' file_name does: file, else
+// onnx/file, relative to the folder; it defaults to model.onnx (a note
+// says so when the folder holds several variants). tokenizer.json is
+// looked for beside the model file, then in the folder. For an .onnx file
+// the folder is its directory, or the parent of an onnx/ directory. A
+// missing model, an unknown variant or a bad configuration file is an
+// error naming it.
+func ResolveModelFile(path, file string) (ModelFiles, error) {
 	var f ModelFiles
 	st, err := os.Stat(path)
 	if err != nil {
-		return f, fmt.Errorf("model %s: %w", path, errNotExist(err))
+		return f, inputerr.Settingf("model", "%s: %v", path, errNotExist(err))
 	}
-	var dirs []string
+	var root string
 	if st.IsDir() {
-		for _, c := range []string{"model.onnx", filepath.Join("onnx", "model.onnx")} {
-			if _, err := os.Stat(filepath.Join(path, c)); err == nil {
-				f.Model = filepath.Join(path, c)
+		root = path
+		f.Variants = ONNXVariants(root)
+		name := file
+		if name == "" {
+			name = "model.onnx"
+		}
+		for _, c := range []string{name, filepath.Join("onnx", name)} {
+			if st, err := os.Stat(filepath.Join(root, c)); err == nil && !st.IsDir() {
+				f.Model, f.File = filepath.Join(root, c), filepath.ToSlash(c)
 				break
 			}
 		}
 		if f.Model == "" {
-			return f, fmt.Errorf("model %s: folder holds neither model.onnx nor onnx/model.onnx", path)
+			have := "none"
+			if len(f.Variants) > 0 {
+				have = strings.Join(f.Variants, ", ")
+			}
+			if file != "" {
+				return f, inputerr.Settingf("file", "%q: not in model folder %s (its ONNX files: %s)", file, path, have)
+			}
+			return f, inputerr.Settingf("model", "%s: model folder holds neither model.onnx nor onnx/model.onnx (its ONNX files: %s)", path, have)
 		}
-		dirs = []string{path, filepath.Dir(f.Model)}
+		// As sentence-transformers: a note only when the default was not
+		// at the folder's root and onnx/ holds several files.
+		if file == "" && f.File != "model.onnx" && len(f.Variants) > 1 {
+			f.Warnings = append(f.Warnings, fmt.Sprintf("model folder %s holds %d ONNX files (%s): using %s (choose another with the file setting)", path, len(f.Variants), strings.Join(f.Variants, ", "), f.File))
+		}
 	} else {
+		if file != "" {
+			return f, inputerr.Settingf("file", "%q: chooses an ONNX file inside a model folder, but the model %s is a file", file, path)
+		}
 		f.Model = path
-		d := filepath.Dir(path)
-		dirs = []string{d, filepath.Dir(d)}
+		f.File = filepath.Base(path)
+		root = filepath.Dir(path)
+		if filepath.Base(root) == "onnx" {
+			root = filepath.Dir(root)
+		}
 	}
-	for _, d := range dirs {
+	for _, d := range []string{filepath.Dir(f.Model), root} {
 		if f.Tokenizer == "" {
 			if _, err := os.Stat(filepath.Join(d, "tokenizer.json")); err == nil {
 				f.Tokenizer = filepath.Join(d, "tokenizer.json")
 			}
 		}
-		if f.MaxLength == 0 {
-			if b, err := os.ReadFile(filepath.Join(d, "tokenizer_config.json")); err == nil {
-				var c struct {
-					ModelMaxLength float64 `json:"model_max_length"`
-				}
-				// transformers writes 1e30 when there is no limit.
-				if json.Unmarshal(b, &c) == nil && c.ModelMaxLength > 0 && c.ModelMaxLength < 1e7 {
-					f.MaxLength = int(c.ModelMaxLength)
-				}
-			}
-		}
 	}
+	if f.Folder, err = ReadFolder(root); err != nil {
+		return f, err
+	}
+	f.MaxLength = f.Folder.ModelMaxLength.Value
 	return f, nil
 }
 

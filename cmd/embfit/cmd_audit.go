@@ -10,6 +10,8 @@ import (
 	"github.com/urfave/cli/v2"
 	"gonum.org/v1/gonum/blas/blas32"
 
+	"github.com/embfit/embfit/internal/inputerr"
+	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/onnx"
@@ -53,14 +55,19 @@ func auditModelFlags() []cli.Flag {
 		&cli.GenericFlag{Name: "model", Value: &specList{}, // no alias: cli syncs aliases by re-Setting String()
 			Usage: "ONNX `MODEL` (file or folder with tokenizer.json) to embed --input with; give it twice to compare two models"},
 		&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "JSONL `FILE`: labelled {text, label} or pairs {anchor, positive}"},
-		&cli.StringFlag{Name: "text-field", Value: "text", Usage: "field of the text in labelled input"},
+		&cli.StringFlag{Name: "text-field", Value: "text", Usage: "field of the text in labelled input (\"tensor\" by default for tensor models)"},
 		&cli.StringFlag{Name: "label-field", Value: "label", Usage: "field of the label in labelled input"},
 		&cli.StringFlag{Name: "anchor-field", Value: "anchor", Usage: "field of the anchor in pairs input"},
 		&cli.StringFlag{Name: "positive-field", Value: "positive", Usage: "field of the positive in pairs input"},
 		&cli.StringFlag{Name: "html", Usage: "write a self-contained HTML report with tables and charts to `REPORT.html` (\"-\": standard output instead of the table)"},
 		&cli.StringFlag{Name: "pooling", Usage: "mean | cls | max | none (default: mean for token outputs, none for pooled)"},
-		&cli.IntFlag{Name: "max-length", Value: onnx.DefaultMaxLength, Usage: "max tokens per text (clamped to the model's limit)"},
+		&cli.IntFlag{Name: "max-length", Usage: "max tokens per text (default: the model folder's max_seq_length, else 256; clamped to the model's limit)"},
 		&cli.IntFlag{Name: "batch-size", Value: onnx.DefaultBatchSize, Usage: "texts per ONNX Runtime run"},
+		&cli.StringFlag{Name: "file", Usage: "ONNX file inside the model folder, e.g. onnx/model_O4.onnx"},
+		&cli.StringFlag{Name: "query-prompt", Usage: "text prepended to anchors (pairs) or to every text (labelled); default: the model folder's default prompt"},
+		&cli.StringFlag{Name: "query-prompt-name", Usage: "one of the model folder's prompts for anchors / labelled texts, e.g. query"},
+		&cli.StringFlag{Name: "corpus-prompt", Usage: "text prepended to positives (pairs input); default: the model folder's default prompt"},
+		&cli.StringFlag{Name: "corpus-prompt-name", Usage: "one of the model folder's prompts for positives, e.g. document"},
 		&cli.Float64Flag{Name: "noise-quantile", Value: 0.9, Usage: "list a pair as suspected label noise / false negative when it outranks this fraction of the anchor's positives"},
 		&cli.IntFlag{Name: "max-suspects", Value: 50, Usage: "how many suspected pairs to list"},
 		&cli.BoolFlag{Name: "losses-only", Usage: "only the losses and the triplet counts at the chosen margin"},
@@ -145,6 +152,7 @@ func runAudit(c *cli.Context) error {
 	var d audit.Data
 	var names []string
 	var xs []blas32.General
+	var encoders []map[string]onnx.Pipeline // per model: the resolved pipelines it embedded with
 	if embPath != "" {
 		x, err := dataio.ReadNPY(embPath)
 		if err != nil {
@@ -160,17 +168,38 @@ func runAudit(c *cli.Context) error {
 		d = audit.Data{X: x, Labels: labels.IDs, ClassNames: labels.Names, Texts: audit.ReadLabelTexts(labPath, c.String("text-field"), x.Rows)}
 		names, xs = []string{embPath}, []blas32.General{x}
 	} else {
-		in, err := audit.ReadInput(input, audit.Columns{Text: c.String("text-field"), Label: c.String("label-field"),
-			Anchor: c.String("anchor-field"), Positive: c.String("positive-field")})
+		cols := audit.Columns{Text: c.String("text-field"), Label: c.String("label-field"),
+			Anchor: c.String("anchor-field"), Positive: c.String("positive-field")}
+		// Tensor models take tensor items ({"tensor": [...], "label": ...}).
+		for i, m := range models {
+			p, _, err := onnx.Resolve(m, onnx.EncoderSettings{File: c.String("file")})
+			if err != nil {
+				return fmt.Errorf("--model %s: %w", m, err)
+			}
+			tensor := p.Input == "tensor"
+			if i > 0 && tensor != (cols.TensorShape != nil) {
+				return fmt.Errorf("--model: cannot compare a text model with a tensor model")
+			}
+			if tensor {
+				if p.ItemShape == nil {
+					return fmt.Errorf("--model %s takes a float tensor (input %s) whose item shape is not fixed; embfit audit needs a fixed shape", m, p.InputName)
+				}
+				cols.TensorShape = p.ItemShape
+				if !c.IsSet("text-field") {
+					cols.Text = "tensor"
+				}
+			}
+		}
+		in, err := audit.ReadInput(input, cols)
 		if err != nil {
 			return fmt.Errorf("--input: %w", err)
 		}
 		for _, m := range models {
-			x, err := auditEmbed(c, m, in.Texts, stderr)
+			x, pipes, err := auditEmbed(c, m, in.Texts, in.Queries, stderr)
 			if err != nil {
 				return err
 			}
-			names, xs = append(names, m), append(xs, x)
+			names, xs, encoders = append(names, m), append(xs, x), append(encoders, pipes)
 		}
 		d = in.Data(xs[0])
 	}
@@ -186,6 +215,9 @@ func runAudit(c *cli.Context) error {
 			return err
 		}
 		rep.Model = names[i]
+		if i < len(encoders) {
+			rep.Encoder = encoders[i]
+		}
 		reps = append(reps, rep)
 	}
 
@@ -216,28 +248,96 @@ func runAudit(c *cli.Context) error {
 // auditUnits names what each audit stage counts.
 var auditUnits = map[string]string{"losses": "losses", "triplets": "anchors", "temperature": "anchors", "centers": "steps", "retrieval": "queries"}
 
-// auditEmbed embeds texts with model (each distinct text once).
-func auditEmbed(c *cli.Context, model string, texts []string, stderr io.Writer) (blas32.General, error) {
+// auditEmbed embeds texts with model (each distinct text once): in pairs
+// input the first queries texts are anchors (query prompt) and the rest
+// positives (corpus prompt); labelled texts (queries 0) get the query
+// prompt.
+func auditEmbed(c *cli.Context, model string, texts []string, queries int, stderr io.Writer) (blas32.General, map[string]onnx.Pipeline, error) {
 	report, stop := progress.Bars(stderr, "audit: ", func(string) string { return "texts" })
 	defer stop()
+	if p, _, err := onnx.Resolve(model, onnx.EncoderSettings{File: c.String("file")}); err == nil && p.Input == "tensor" {
+		return auditEmbedTensors(c, model, texts)
+	}
 	tm, err := embed.Open(model, embed.ModelSettings{
 		Encoder: onnx.EncoderSettings{
 			Pooling:   onnx.Pooling(c.String("pooling")),
 			MaxLength: c.Int("max-length"),
 			BatchSize: c.Int("batch-size"),
+			File:      c.String("file"),
 		},
 		Warn:     func(w string) { fmt.Fprintf(stderr, "embfit audit: warning: %s\n", w) },
 		Progress: report,
 	})
 	if err != nil {
-		return blas32.General{}, withHint(err, "model", "takes a float tensor", "embed it with `embfit embed` and audit with --embeddings")
+		return blas32.General{}, nil, withHint(err, "model", "takes a float tensor", "embfit audit --model needs text; embed it with `embfit embed` and audit with --embeddings")
 	}
 	defer tm.Close()
-	x, err := tm.EmbedDistinct(c.Context, "embed "+model, texts)
+	qm, err := tm.WithPrompt(c.String("query-prompt"), c.String("query-prompt-name"))
 	if err != nil {
-		return blas32.General{}, fmt.Errorf("--model %s: %w", model, err)
+		return blas32.General{}, nil, promptFlagError(err, "query")
 	}
-	return x, nil
+	if queries == 0 {
+		if c.String("corpus-prompt") != "" || c.String("corpus-prompt-name") != "" {
+			return blas32.General{}, nil, fmt.Errorf("--corpus-prompt: labelled input has no corpus side (use --query-prompt)")
+		}
+		x, err := qm.EmbedDistinct(c.Context, "embed "+model, texts)
+		if err != nil {
+			return blas32.General{}, nil, fmt.Errorf("--model %s: %w", model, err)
+		}
+		return x, map[string]onnx.Pipeline{"texts": qm.Encoder().Pipeline()}, nil
+	}
+	cm, err := tm.WithPrompt(c.String("corpus-prompt"), c.String("corpus-prompt-name"))
+	if err != nil {
+		return blas32.General{}, nil, promptFlagError(err, "corpus")
+	}
+	xq, err := qm.EmbedDistinct(c.Context, "embed anchors "+model, texts[:queries])
+	if err != nil {
+		return blas32.General{}, nil, fmt.Errorf("--model %s: %w", model, err)
+	}
+	xc, err := cm.EmbedDistinct(c.Context, "embed positives "+model, texts[queries:])
+	if err != nil {
+		return blas32.General{}, nil, fmt.Errorf("--model %s: %w", model, err)
+	}
+	x := linalg.NewMatrix(len(texts), xq.Cols)
+	copy(x.Data, xq.Data[:xq.Rows*xq.Cols])
+	copy(x.Data[xq.Rows*xq.Cols:], xc.Data[:xc.Rows*xc.Cols])
+	return x, map[string]onnx.Pipeline{"anchors": qm.Encoder().Pipeline(), "positives": cm.Encoder().Pipeline()}, nil
+}
+
+// auditEmbedTensors embeds tensor items (canonical texts) with a tensor
+// model.
+func auditEmbedTensors(c *cli.Context, model string, texts []string) (blas32.General, map[string]onnx.Pipeline, error) {
+	for _, f := range []string{"query-prompt", "query-prompt-name", "corpus-prompt", "corpus-prompt-name"} {
+		if c.String(f) != "" {
+			return blas32.General{}, nil, fmt.Errorf("--%s: model %s takes a float tensor: prompts do not apply", f, model)
+		}
+	}
+	set := onnx.EncoderSettings{File: c.String("file")}
+	if c.IsSet("batch-size") {
+		set.BatchSize = c.Int("batch-size")
+	}
+	enc, err := onnx.OpenEncoder(model, set)
+	if err != nil {
+		return blas32.General{}, nil, fmt.Errorf("--model %s: %w", model, err)
+	}
+	defer enc.Close()
+	for _, w := range enc.Warnings() {
+		fmt.Fprintf(c.App.ErrWriter, "embfit audit: note: %s\n", w)
+	}
+	x := linalg.NewMatrix(len(texts), enc.Dim())
+	if err := (embed.TensorTexts{Enc: enc}).Encode(c.Context, x, texts); err != nil {
+		return blas32.General{}, nil, fmt.Errorf("--model %s: %w", model, err)
+	}
+	return x, map[string]onnx.Pipeline{"items": enc.Pipeline()}, nil
+}
+
+// promptFlagError names the --query-… or --corpus-… prompt flag in an
+// error about the encoder's prompt settings.
+func promptFlagError(err error, role string) error {
+	if e, ok := inputerr.As(err); ok && (e.Setting == "prompt" || e.Setting == "prompt_name") {
+		return fmt.Errorf("--%s-%s: %w", role, strings.ReplaceAll(e.Setting, "_", "-"), e.Err)
+	}
+	return err
 }
 
 func writeAuditHTML(w io.Writer, reps []*audit.Report) error {

@@ -15,26 +15,26 @@ func embedCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "embed",
 		Usage:     "embed a JSONL file with an ONNX encoder into a .npy file",
-		UsageText: "embfit embed --model M --input data.jsonl [--field text] [--pooling mean] [--normalize] [--batch-size 64] [--max-length 256] --out emb.npy",
+		UsageText: "embfit embed --model M --input data.jsonl|items.npy [--field text] [--file F] [--pooling P] [--normalize] [--prompt T | --prompt-name N] [--batch-size 64] [--max-length N] --out emb.npy",
 		Description: "Writes float32 [N,D] embeddings to --out (numpy-readable) and, beside it, " +
 			"<out minus .npy>.ids.jsonl with one line per row: {\"row\", \"line\", \"id\", \"label\"} " +
 			"(id and label when the input had them). Both files appear only when complete.",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "ONNX model file, or a folder with model.onnx (or onnx/model.onnx) and tokenizer.json"},
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "ONNX model file, or a model folder (model.onnx or onnx/model.onnx, tokenizer.json, sentence-transformers configuration)"},
 			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "JSONL input, one object per line (- for standard input)"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "embeddings .npy to write"},
 			&cli.StringFlag{Name: "field", Usage: "field holding the item: text for text models (default \"text\"), a number array for float models (default \"tensor\")"},
 			&cli.StringFlag{Name: "id-field", Value: "id", Usage: "field copied to the sidecar as the row's id"},
 			&cli.StringFlag{Name: "label-field", Value: "label", Usage: "field copied to the sidecar as the row's label"},
-			&cli.StringFlag{Name: "pooling", Usage: "mean | cls | max | none (default: mean for token outputs [B,T,D], none for [B,D])"},
-			&cli.BoolFlag{Name: "normalize", Usage: "scale embeddings to unit L2 norm"},
+			&cli.StringFlag{Name: "pooling", Usage: "mean | cls | max | mean_sqrt_len_tokens | weightedmean | lasttoken | none (default: the model folder's 1_Pooling, else mean for token outputs [B,T,D], none for [B,D])"},
+			&cli.BoolFlag{Name: "normalize", Usage: "scale embeddings to unit L2 norm (default: as the model folder's modules.json says)"},
 			&cli.IntFlag{Name: "batch-size", Value: onnx.DefaultBatchSize, Usage: "items per ONNX Runtime run"},
-			&cli.IntFlag{Name: "max-length", Value: onnx.DefaultMaxLength, Usage: "max tokens per text, special tokens included (clamped to the model's limit)"},
+			&cli.IntFlag{Name: "max-length", Value: onnx.DefaultMaxLength, Usage: "max tokens per text, special tokens included (default: the model folder's max_seq_length, else 256; clamped to the model's limit)"},
 			&cli.StringFlag{Name: "output", Usage: "model output to use (default sentence_embedding, else last_hidden_state, else the only one)"},
 			&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json to use instead of the one beside the model"},
 			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime intra-op threads (0: all cores)"},
 			&cli.BoolFlag{Name: "keep-non-finite", Usage: "keep embeddings holding NaN or ±Inf (counted) instead of failing on the first"},
-		},
+		}, modelFlags()...),
 		Action: runEmbed,
 	}
 }
@@ -51,27 +51,20 @@ func runEmbed(c *cli.Context) error {
 	}
 	stderr := c.App.ErrWriter
 	var rep *progress.Reporter
-	enc, err := onnx.OpenEncoder(c.String("model"), onnx.EncoderSettings{
-		Output:    c.String("output"),
-		Pooling:   onnx.Pooling(c.String("pooling")),
-		Normalize: c.Bool("normalize"),
-		BatchSize: c.Int("batch-size"),
-		MaxLength: c.Int("max-length"),
-		Tokenizer: c.String("tokenizer"),
-		Threads:   c.Int("threads"),
-		Progress: func(done, total int) {
-			if rep == nil {
-				rep = progress.New(stderr, "embed", total, "items", 10*time.Second)
-			}
-			rep.Set(done)
-		},
-	})
+	s := encoderSettings(c)
+	s.Progress = func(done, total int) {
+		if rep == nil {
+			rep = progress.New(stderr, "embed", total, "items", 10*time.Second)
+		}
+		rep.Set(done)
+	}
+	enc, err := onnx.OpenEncoder(c.String("model"), s)
 	if err != nil {
 		return err
 	}
 	defer enc.Close()
 	for _, w := range enc.Warnings() {
-		fmt.Fprintln(stderr, "embfit: warning: --max-length:", w)
+		fmt.Fprintln(stderr, "embfit: note:", w)
 	}
 	res, err := embed.JSONL(c.Context, enc, embed.FileSettings{
 		Input:         c.String("input"),
@@ -94,7 +87,7 @@ func runEmbed(c *cli.Context) error {
 	if res.NonFinite > 0 {
 		fmt.Fprintf(stderr, "embfit: warning: %d embeddings hold NaN or ±Inf (kept: --keep-non-finite)\n", res.NonFinite)
 	}
-	s := enc.Settings()
+	p := enc.Pipeline()
 	inRun := 0.0
 	if res.Elapsed > 0 {
 		inRun = 100 * res.RunTime.Seconds() / res.Elapsed.Seconds()
@@ -103,8 +96,15 @@ func runEmbed(c *cli.Context) error {
 	if isStdout(c.String("out")) {
 		w = stderr // standard output holds the embeddings
 	}
-	fmt.Fprintf(w, "embedded %d items → %s [%d×%d float32] (+ %s) in %s: %.1f items/s, %.0f%% of the time in ONNX Runtime (output %s, pooling %s, normalize %v)\n",
+	fmt.Fprintf(w, "embedded %d items → %s [%d×%d float32] (+ %s) in %s: %.1f items/s, %.0f%% of the time in ONNX Runtime (output %s, pooling %s, normalize %v%s)\n",
 		res.Items, res.Out, res.Items, res.Dim, res.IDsOut, res.Elapsed.Round(time.Millisecond),
-		progress.Rate(res.Items, res.Elapsed), inRun, s.Output, s.Pooling, s.Normalize)
+		progress.Rate(res.Items, res.Elapsed), inRun, p.Output.Value, p.Pooling.Value, p.Normalize.Value, promptNote(p))
 	return nil
+}
+
+func promptNote(p onnx.Pipeline) string {
+	if p.Prompt.Value == "" {
+		return ""
+	}
+	return fmt.Sprintf(", prompt %q", p.Prompt.Value)
 }

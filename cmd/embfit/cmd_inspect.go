@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/onnx"
 	"github.com/embfit/embfit/onnx/tokenizer"
 )
@@ -13,12 +14,21 @@ import (
 func inspectCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "inspect",
-		Usage:     "print an ONNX model's inputs, outputs (names, types, shapes) and opset",
-		UsageText: "embfit inspect --model M [--json]",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "ONNX model file, or a folder with model.onnx (or onnx/model.onnx)"},
+		Usage:     "print an ONNX model's inputs, outputs (names, types, shapes), opset and resolved pipeline",
+		UsageText: "embfit inspect --model M [--json] [--file F] [--pooling P] [--normalize] [--max-length N] [--prompt T | --prompt-name N]",
+		Description: "The pipeline section shows how embfit will embed with the model: tokenizer, output, pooling, " +
+			"normalization, max length, lower-casing, padding side, prompt, similarity and batch size, each with where it " +
+			"came from: default, explicit (a flag), model (the ONNX graph) or the configuration file that set it.",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "ONNX model file, or a model folder (model.onnx or onnx/model.onnx, tokenizer.json, sentence-transformers configuration)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
-		},
+			&cli.StringFlag{Name: "pooling", Usage: "mean | cls | max | mean_sqrt_len_tokens | weightedmean | lasttoken | none (default: the model folder's, else mean for token outputs)"},
+			&cli.BoolFlag{Name: "normalize", Usage: "scale embeddings to unit L2 norm"},
+			&cli.IntFlag{Name: "max-length", Usage: "max tokens per text"},
+			&cli.IntFlag{Name: "batch-size", Usage: "items per ONNX Runtime run"},
+			&cli.StringFlag{Name: "output", Usage: "model output to use"},
+			&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json to use instead of the one beside the model"},
+		}, modelFlags()...),
 		Action: runInspect,
 	}
 }
@@ -33,9 +43,13 @@ func runInspect(c *cli.Context) error {
 	if err := requireFlags(c, "model"); err != nil {
 		return err
 	}
-	files, err := onnx.ResolveModel(c.String("model"))
+	files, err := onnx.ResolveModelFile(c.String("model"), c.String("file"))
 	if err != nil {
 		return err
+	}
+	pipe, notes, perr := onnx.Resolve(c.String("model"), encoderSettings(c))
+	if _, ok := inputerr.As(perr); ok {
+		return perr // a bad configuration file or setting
 	}
 	info, err := onnx.Inspect(files.Model)
 	if err != nil {
@@ -69,6 +83,7 @@ func runInspect(c *cli.Context) error {
 		b, err := json.MarshalIndent(map[string]any{
 			"model": files.Model, "opset": info.Opset, "ir_version": info.IRVersion, "producer": info.Producer,
 			"inputs": conv(info.Inputs), "outputs": conv(info.Outputs), "tokenizer": tok,
+			"pipeline": pipelineOrError(pipe, perr), "notes": notes,
 		}, "", "  ")
 		if err != nil {
 			return err
@@ -92,5 +107,20 @@ func runInspect(c *cli.Context) error {
 		}
 		fmt.Fprintln(w, ")")
 	}
+	if perr != nil {
+		fmt.Fprintf(w, "pipeline: not usable: %v\n", perr)
+		return nil
+	}
+	printPipeline(w, pipe)
+	for _, n := range notes {
+		fmt.Fprintln(w, "note:", n)
+	}
 	return nil
+}
+
+func pipelineOrError(p onnx.Pipeline, err error) any {
+	if err != nil {
+		return map[string]string{"error": err.Error()}
+	}
+	return p
 }

@@ -62,7 +62,7 @@ func mineCommand() *cli.Command {
 			&cli.StringFlag{Name: "corpus-embeddings", Usage: "`C.npy`: one row per line of --corpus (with --query-embeddings)"},
 			&cli.StringFlag{Name: "anchor-field", Value: "anchor", Usage: "pairs field holding the query"},
 			&cli.StringFlag{Name: "positive-field", Value: "positive", Usage: "pairs field holding the positive"},
-			&cli.StringFlag{Name: "text-field", Value: "text", Usage: "corpus / labelled field holding the text"},
+			&cli.StringFlag{Name: "text-field", Value: "text", Usage: "corpus / labelled field holding the text (\"tensor\" by default for tensor models)"},
 			&cli.StringFlag{Name: "label-field", Value: "label", Usage: "labelled field holding the label"},
 			&cli.IntFlag{Name: "num-negatives", Value: 3, Usage: "negatives per query"},
 			&cli.IntFlag{Name: "range-min", Value: 0, Usage: "first rank considered (0 = the best non-positive)"},
@@ -79,7 +79,12 @@ func mineCommand() *cli.Command {
 			&cli.IntFlag{Name: "query-block", Value: mining.DefaultQueryBlock, Usage: "queries per GEMM block"},
 			&cli.IntFlag{Name: "corpus-block", Value: mining.DefaultCorpusBlock, Usage: "corpus rows per GEMM block"},
 			&cli.IntFlag{Name: "batch-size", Usage: "encoder batch size (default 64)"},
-			&cli.IntFlag{Name: "max-length", Usage: "encoder max tokens per text (default 256)"},
+			&cli.IntFlag{Name: "max-length", Usage: "encoder max tokens per text (default: the model folder's max_seq_length, else 256)"},
+			&cli.StringFlag{Name: "file", Usage: "ONNX file inside the model folder, e.g. onnx/model_O4.onnx"},
+			&cli.StringFlag{Name: "query-prompt", Usage: "text prepended to every query (default: the model folder's default prompt)"},
+			&cli.StringFlag{Name: "query-prompt-name", Usage: "one of the model folder's prompts for the queries, e.g. query"},
+			&cli.StringFlag{Name: "corpus-prompt", Usage: "text prepended to every corpus text (default: the model folder's default prompt)"},
+			&cli.StringFlag{Name: "corpus-prompt-name", Usage: "one of the model folder's prompts for the corpus, e.g. document"},
 		},
 		Action: runMine,
 	}
@@ -101,9 +106,11 @@ func parseMineFlags(c *cli.Context) (*job.MineJob, error) {
 		Pairs: c.String("pairs"), Labelled: c.String("labelled"), Corpus: c.String("corpus"),
 		Model: c.String("model"), QueryEmbeddings: c.String("query-embeddings"), CorpusEmbeddings: c.String("corpus-embeddings"),
 		AnchorField: c.String("anchor-field"), PositiveField: c.String("positive-field"),
-		TextField: c.String("text-field"), LabelField: c.String("label-field"),
+		TextField: setString(c, "text-field"), LabelField: c.String("label-field"),
 		Format: c.String("output-format"), Out: c.String("out"),
-		Encoder: onnx.EncoderSettings{BatchSize: c.Int("batch-size"), MaxLength: c.Int("max-length")},
+		Encoder:     onnx.EncoderSettings{BatchSize: c.Int("batch-size"), MaxLength: c.Int("max-length"), File: c.String("file")},
+		QueryPrompt: c.String("query-prompt"), QueryPromptName: c.String("query-prompt-name"),
+		CorpusPrompt: c.String("corpus-prompt"), CorpusPromptName: c.String("corpus-prompt-name"),
 	}
 	switch {
 	case (j.Pairs == "") == (j.Labelled == ""):
@@ -198,7 +205,7 @@ func runMine(c *cli.Context) error {
 	res, err := j.Run(c.Context) // c.Context is cancelled by main on SIGINT/SIGTERM
 	stop()
 	if err != nil {
-		return withHint(err, "model", "takes a float tensor", "embed it with `embfit embed` and mine with --query-embeddings")
+		return withHint(err, "model", "takes a float tensor", "embfit mine needs text; embed it with `embfit embed` and mine with --query-embeddings")
 	}
 	w := c.App.Writer
 	if w == nil {
@@ -220,4 +227,14 @@ func runMine(c *cli.Context) error {
 		man.Output.Rows, j.Format, j.Out, res.Load.Round(time.Millisecond), res.Search.Round(time.Millisecond),
 		time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// setString is the flag's value when given on the command line, else ""
+// (so the job's own default applies: "text", or "tensor" for tensor
+// models).
+func setString(c *cli.Context, name string) string {
+	if c.IsSet(name) {
+		return c.String(name)
+	}
+	return ""
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/onnx"
+	"github.com/embfit/embfit/pipeline/embed"
 	"github.com/embfit/embfit/pipeline/head"
 	"github.com/embfit/embfit/pipeline/job"
 	"github.com/embfit/embfit/pipeline/retrieval"
@@ -69,7 +70,11 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "checkpoint-every", Value: 50, Usage: "write a checkpoint every `N` steps (and at each epoch end)"},
 			&cli.StringFlag{Name: "cache-dir", Usage: "embedding cache `DIR` (default $XDG_CACHE_HOME/embfit or ~/.cache/embfit; \"none\": off)"},
 			&cli.IntFlag{Name: "embed-batch", Usage: "encoder batch size (default 64)"},
-			&cli.IntFlag{Name: "max-length", Usage: "encoder token limit per text (default 256, clamped to the model's)"},
+			&cli.IntFlag{Name: "max-length", Usage: "encoder token limit per text (default: the model folder's max_seq_length, else 256; clamped to the model's)"},
+			&cli.StringFlag{Name: "query-prompt", Usage: "text prepended to anchors (and labelled items) (default: the model folder's default prompt)"},
+			&cli.StringFlag{Name: "query-prompt-name", Usage: "one of the model folder's prompts for anchors, e.g. query"},
+			&cli.StringFlag{Name: "corpus-prompt", Usage: "text prepended to positives and negatives (default: the model folder's default prompt)"},
+			&cli.StringFlag{Name: "corpus-prompt-name", Usage: "one of the model folder's prompts for positives and negatives, e.g. document"},
 			&cli.DurationFlag{Name: "step-delay", Hidden: true, Usage: "pause after every training step (to watch or interrupt a run)"},
 		},
 		Action: runTrain,
@@ -107,6 +112,8 @@ func jobFromFlags(c *cli.Context) (*job.TrainJob, string, error) {
 		Merge:         head.MergeSettings{Output: c.String("output"), Pooling: c.String("pooling")},
 		MineNegatives: c.Int("mine-negatives"), MineRangeMin: c.Int("mine-range-min"),
 		CacheDir: c.String("cache-dir"), MaxLength: c.Int("max-length"),
+		QueryPrompt: c.String("query-prompt"), QueryPromptName: c.String("query-prompt-name"),
+		CorpusPrompt: c.String("corpus-prompt"), CorpusPromptName: c.String("corpus-prompt-name"),
 		Settings: train.Settings{
 			Head: head.Settings{Kind: c.String("head"), Out: c.Int("dim"), Hidden: c.Int("hidden"), Normalize: c.Bool("normalize-head")},
 			Optim: train.OptimSettings{Name: c.String("optimizer"), LR: c.Float64("lr"), Momentum: c.Float64("momentum"),
@@ -177,23 +184,56 @@ func checkTrainFlags(c *cli.Context) error {
 }
 
 // openJobEncoder opens the job's encoder and records its resolved files,
-// output and pooling in the job.
-func openJobEncoder(j *job.TrainJob, model, tokenizer string, embedBatch int) (*onnx.Encoder, error) {
+// output, pooling and pipeline in the job. A tensor model (with a fixed
+// item shape) is served through embed.TensorTexts: the job's item fields
+// then hold tensors (labelled items in "tensor", pairs in anchor and
+// positive).
+func openJobEncoder(j *job.TrainJob, model, tokenizer string, embedBatch int) (embed.Encoder, io.Closer, error) {
 	enc, err := onnx.OpenEncoder(model, onnx.EncoderSettings{Output: j.Merge.Output, Pooling: onnx.Pooling(j.Merge.Pooling), Tokenizer: tokenizer, BatchSize: embedBatch, MaxLength: j.MaxLength})
 	if err != nil {
-		return nil, err
-	}
-	if !enc.IsText() {
-		enc.Close()
-		return nil, fmt.Errorf("model %s takes a float tensor; embfit train needs a text model", model)
+		return nil, nil, err
 	}
 	for _, w := range enc.Warnings() {
-		fmt.Fprintln(os.Stderr, "embfit: warning:", w)
+		fmt.Fprintln(os.Stderr, "embfit: note:", w)
 	}
 	files, set := enc.Files(), enc.Settings()
 	j.Model, j.Tokenizer = files.Model, files.Tokenizer
 	j.Merge.Output, j.Merge.Pooling, j.MaxLength = set.Output, string(set.Pooling), set.MaxLength
-	return enc, nil
+	p := enc.Pipeline()
+	j.Merge.Normalize, j.Pipeline, j.CorpusPipeline = p.Normalize.Value, &p, nil
+	if enc.IsText() {
+		j.Fields.TensorShape = nil
+		if !j.Roles() {
+			return enc, enc, nil
+		}
+		q, err := enc.WithPrompt(j.QueryPrompt, j.QueryPromptName)
+		if err != nil {
+			enc.Close()
+			return nil, nil, promptFlagError(err, "query")
+		}
+		cp, err := enc.WithPrompt(j.CorpusPrompt, j.CorpusPromptName)
+		if err != nil {
+			enc.Close()
+			return nil, nil, promptFlagError(err, "corpus")
+		}
+		qp, ccp := q.Pipeline(), cp.Pipeline()
+		j.Pipeline, j.CorpusPipeline = &qp, &ccp
+		return embed.Roles{Query: q, Corpus: cp}, enc, nil
+	}
+	if j.Roles() {
+		enc.Close()
+		return nil, nil, fmt.Errorf("--query-prompt: model %s takes a float tensor (input %s): prompts do not apply", model, enc.InputName())
+	}
+	shape := enc.ItemShape()
+	if shape == nil {
+		enc.Close()
+		return nil, nil, fmt.Errorf("embfit train: model %s takes a float tensor (input %s) whose item shape is not fixed; embfit train needs a fixed shape", model, enc.InputName())
+	}
+	j.Fields.TensorShape = shape
+	if j.Fields.Text == "" {
+		j.Fields.Text = "tensor" // labelled tensor items: {"tensor": [...], "label": ...}, as embed reads them
+	}
+	return embed.TensorTexts{Enc: enc}, enc, nil
 }
 
 func runTrain(c *cli.Context) error {
@@ -220,11 +260,11 @@ func runTrain(c *cli.Context) error {
 	if !resume {
 		model, tok = c.String("model"), c.String("tokenizer")
 	}
-	enc, err := openJobEncoder(j, model, tok, c.Int("embed-batch"))
+	enc, closer, err := openJobEncoder(j, model, tok, c.Int("embed-batch"))
 	if err != nil {
 		return err
 	}
-	defer enc.Close()
+	defer closer.Close()
 
 	ctx := c.Context
 	rep := newTrainReporter(os.Stderr)

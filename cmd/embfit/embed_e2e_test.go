@@ -190,7 +190,7 @@ func TestEmbedE2EBadInput(t *testing.T) {
 		{"empty input", []string{"--model", w.Dir, "--input", empty}, empty + ": empty input"},
 		{"missing input", []string{"--model", w.Dir, "--input", filepath.Join(dir, "none.jsonl")}, "none.jsonl: no such file"},
 		{"unbindable model", []string{"--model", twoIn, "--input", good}, "two.onnx: cannot bind input pixels float32[batch,2]"},
-		{"bad pooling", []string{"--model", w.Dir, "--input", good, "--pooling", "sum"}, `pooling "sum"`},
+		{"bad pooling", []string{"--model", w.Dir, "--input", good, "--pooling", "sum"}, `--pooling: "sum"`},
 		{"bad batch size", []string{"--model", w.Dir, "--input", good, "--batch-size", "0"}, "--batch-size 0"},
 		{"unwritable out", []string{"--model", w.Dir, "--input", good, "--out", filepath.Join(dir, "no", "such", "dir", "e.npy")}, "e.npy: cannot write"},
 		{"out is input", []string{"--model", w.Dir, "--input", good, "--out", good}, "refusing to overwrite"},
@@ -231,7 +231,7 @@ func TestEmbedE2EMaxLengthClamp(t *testing.T) {
 	dir := t.TempDir()
 	in := embedWrite(t, filepath.Join(dir, "d.jsonl"), `{"text":"a dog"}`+"\n")
 	_, stderr, code := runEmbfit(t, "embed", "-m", w.Dir, "-i", in, "-o", filepath.Join(dir, "e.npy"), "--max-length", "512")
-	if code != 0 || !strings.Contains(stderr, "warning: --max-length: max length 512 is above the model's limit 16") {
+	if code != 0 || !strings.Contains(stderr, "embfit: note: max length 512 is above the model's limit 16") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 }

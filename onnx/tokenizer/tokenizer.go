@@ -46,6 +46,7 @@ type Tokenizer struct {
 	truncation  int             // max_length from the file, 0 if none
 	padID       int64
 	padToken    string
+	special     map[int64]bool // special added tokens and template tokens
 }
 
 type templatePiece struct {
@@ -160,7 +161,11 @@ func Parse(data []byte) (*Tokenizer, error) {
 	if f.Model.MaxInputCharsPerWord != nil {
 		t.maxWordLen = *f.Model.MaxInputCharsPerWord
 	}
+	t.special = map[int64]bool{}
 	for _, a := range f.AddedTokens {
+		if a.Special {
+			t.special[a.ID] = true
+		}
 		t.idToToken[a.ID] = a.Content
 		if !a.Normalized && a.Content != "" {
 			t.added = append(t.added, a)
@@ -176,6 +181,11 @@ func Parse(data []byte) (*Tokenizer, error) {
 	}
 	if t.single, err = parsePostProcessor(f.PostProcessor, t.vocab); err != nil {
 		return nil, fmt.Errorf("post_processor: %w", err)
+	}
+	for _, p := range t.single {
+		for _, id := range p.ids {
+			t.special[id] = true
+		}
 	}
 	if f.Truncation != nil {
 		t.truncation = f.Truncation.MaxLength
@@ -213,6 +223,18 @@ func (t *Tokenizer) NumSpecialTokens() int {
 	}
 	return n
 }
+
+// ModelType is the tokenizer model's family: "WordPiece" or "WordLevel".
+func (t *Tokenizer) ModelType() string {
+	if t.wordPiece {
+		return "WordPiece"
+	}
+	return "WordLevel"
+}
+
+// IsSpecial reports whether id is a special token: an added token marked
+// special, or one the post-processor adds.
+func (t *Tokenizer) IsSpecial(id int64) bool { return t.special[id] }
 
 // Token returns the token string of id, or "" if unknown.
 func (t *Tokenizer) Token(id int64) string { return t.idToToken[id] }

@@ -246,16 +246,24 @@ type Report struct {
 	Classes int         `json:"classes,omitempty"`
 	Losses  []LossValue `json:"losses"`
 	// Triplets are the categories at the chosen margin.
-	Triplets       TripletCounts      `json:"triplets"`
-	TripletAnatomy TripletAnatomy     `json:"triplet_anatomy"`
-	Temperature    []TemperaturePt    `json:"temperature_sweep"`
-	Centers        *CenterStats       `json:"centers,omitempty"`
-	Similarity     SimilarityStats    `json:"similarity"`
-	Retrieval      RetrievalReport    `json:"retrieval"`
-	PerClass       []ClassReport      `json:"per_class,omitempty"`
-	Suspects       []Suspect          `json:"suspects"`
-	Settings       Settings           `json:"settings"`
-	Seconds        map[string]float64 `json:"-"` // per stage, for the table (not in the JSON: outputs are deterministic)
+	Triplets       TripletCounts   `json:"triplets"`
+	TripletAnatomy TripletAnatomy  `json:"triplet_anatomy"`
+	Temperature    []TemperaturePt `json:"temperature_sweep"`
+	Centers        *CenterStats    `json:"centers,omitempty"`
+	Similarity     SimilarityStats `json:"similarity"`
+	Retrieval      RetrievalReport `json:"retrieval"`
+	PerClass       []ClassReport   `json:"per_class,omitempty"`
+	Suspects       []Suspect       `json:"suspects"`
+	// ZeroRowSuspects counts the would-be suspects left out because one of
+	// the two rows is an all-zero embedding: such a row ties with every
+	// other at score 0, so its "outranking" says nothing about labels.
+	ZeroRowSuspects int      `json:"zero_row_suspects"`
+	Settings        Settings `json:"settings"`
+	// Encoder describes how the rows were embedded (set by the caller,
+	// e.g. the resolved pipelines of the model's query and corpus sides
+	// with their prompts); nil for precomputed embeddings.
+	Encoder any                `json:"encoder,omitempty"`
+	Seconds map[string]float64 `json:"-"` // per stage, for the table (not in the JSON: outputs are deterministic)
 	// PerQuery holds every query's retrieval metrics (not in the JSON
 	// report; used for per-sample output).
 	PerQuery []retrieval.QueryMetrics `json:"-"`
@@ -466,7 +474,7 @@ func Run(ctx context.Context, d Data, s Settings) (*Report, error) {
 	if d.Queries == 0 {
 		rep.PerClass = perClass(res.PerQuery, d.Labels, d.ClassNames, rep.Centers, res.Settings.RecallK)
 	}
-	rep.Suspects = suspects(d, res, corpusRow, s)
+	rep.Suspects, rep.ZeroRowSuspects = suspects(d, res, corpusRow, s)
 	done()
 	return rep, nil
 }

@@ -428,6 +428,24 @@ func TestRunCountsZeroRows(t *testing.T) {
 	if rep.ZeroRows != 2 || !strings.Contains(b.String(), "warning: 2 all-zero embeddings") {
 		t.Errorf("zero rows %d, table:\n%s", rep.ZeroRows, b.String())
 	}
+	// Zero rows tie with everything: they are never suspects, and the
+	// pairs left out for them are counted apart.
+	rep, err = Run(context.Background(), Data{X: x, Labels: labels}, Settings{Losses: []string{"center"}, NoiseQuantile: 0.01, MaxSuspects: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range rep.Suspects {
+		if sp.A == 4 || sp.A == 17 || sp.B == 4 || sp.B == 17 {
+			t.Errorf("suspect with a zero row: %+v", sp)
+		}
+	}
+	b.Reset()
+	if err := WriteTable(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.ZeroRowSuspects == 0 || !strings.Contains(b.String(), fmt.Sprintf("; %d pairs with one left out of the suspects", rep.ZeroRowSuspects)) {
+		t.Errorf("zero-row suspects %d, table:\n%s", rep.ZeroRowSuspects, b.String())
+	}
 }
 
 // Benchmarks of the audit's own whole-set passes (D=100, 45 classes).

@@ -185,7 +185,7 @@ svg{max-width:100%;height:auto}.note{color:#555;font-size:.9em}
 {{end}}
 {{range .Reports}}
 <h2 id="model-{{.Index}}">{{.Label}}</h2>
-{{if .ZeroRows}}<p class="note"><b>{{.ZeroRows}} all-zero embeddings</b> (e.g. texts made only of unknown words): they score 0 against everything.</p>{{end}}
+{{if .ZeroRows}}<p class="note"><b>{{.ZeroRows}} all-zero embeddings</b> (e.g. texts made only of unknown words): they score 0 against everything{{if .ZeroRowSuspects}}; {{.ZeroRowSuspects}} pairs with one are left out of the suspects{{end}}.</p>{{end}}
 <h3>Losses (whole set)</h3>
 <table><tr><th>spec</th><th>value</th></tr>
 {{range .Losses}}<tr><td>{{.Spec}}</td><td class="num">{{f .Value}}</td></tr>{{end}}

@@ -18,6 +18,10 @@ import (
 // text/label for labelled data and anchor/positive for pairs.
 type Columns struct {
 	Text, Label, Anchor, Positive string
+	// TensorShape, when set, says the text, anchor and positive fields
+	// hold tensors of this item shape (see dataio.Record.Item); Texts then
+	// holds their canonical JSON.
+	TensorShape []int64
 }
 
 func (c Columns) withDefaults() Columns {
@@ -74,18 +78,18 @@ func ReadInput(path string, cols Columns) (*Input, error) {
 			}
 		}
 		if in.Form == "pairs" {
-			a, err := r.String(cols.Anchor)
+			a, err := r.Item(cols.Anchor, cols.TensorShape)
 			if err != nil {
 				return err
 			}
-			p, err := r.String(cols.Positive)
+			p, err := r.Item(cols.Positive, cols.TensorShape)
 			if err != nil {
 				return err
 			}
 			anchors, positives = append(anchors, a), append(positives, p)
 			return nil
 		}
-		t, err := r.String(cols.Text)
+		t, err := r.Item(cols.Text, cols.TensorShape)
 		if err != nil {
 			return err
 		}

@@ -485,10 +485,24 @@ func className(names []string, l int) string {
 // suspects lists the anchors' highest-ranked non-relevant neighbours that
 // outrank at least NoiseQuantile of the anchor's positives, most
 // outranking then most similar first; a labelled pair is listed once.
-func suspects(d Data, res *retrieval.Result, corpusRow []int, s Settings) []Suspect {
+// Pairs with an all-zero row are left out and counted (zeroPairs).
+func suspects(d Data, res *retrieval.Result, corpusRow []int, s Settings) (out []Suspect, zeroPairs int) {
 	type key struct{ a, b int }
 	best := map[key]int{}
-	out := []Suspect{}
+	out = []Suspect{}
+	zero := func(i int) bool {
+		for _, v := range linalg.Row(d.X, i) {
+			if v != 0 {
+				return false
+			}
+		}
+		return true
+	}
+	zeroRow := make([]bool, d.X.Rows)
+	for i := range zeroRow {
+		zeroRow[i] = zero(i)
+	}
+	zeroSeen := map[key]bool{}
 	for q, m := range res.PerQuery {
 		if m.R == 0 {
 			continue
@@ -505,6 +519,13 @@ func suspects(d Data, res *retrieval.Result, corpusRow []int, s Settings) []Susp
 				k = key{a, b}
 			} else if b < a {
 				k = key{b, a}
+			}
+			if zeroRow[a] || zeroRow[b] {
+				if !zeroSeen[k] {
+					zeroSeen[k] = true
+					zeroPairs++
+				}
+				continue
 			}
 			sp := Suspect{A: a, B: b, Score: nb.Score, Exceeds: ex}
 			if i, ok := best[k]; ok {
@@ -546,5 +567,5 @@ func suspects(d Data, res *retrieval.Result, corpusRow []int, s Settings) []Susp
 			}
 		}
 	}
-	return out
+	return out, zeroPairs
 }

@@ -37,7 +37,11 @@ func writeSummary(b *bytes.Buffer, r *Report, i int) {
 	}
 	fmt.Fprintf(b, ", loss precision %s\n", r.Precision)
 	if r.ZeroRows > 0 {
-		fmt.Fprintf(b, "warning: %d all-zero embeddings (they score 0 against everything)\n", r.ZeroRows)
+		fmt.Fprintf(b, "warning: %d all-zero embeddings (they score 0 against everything)", r.ZeroRows)
+		if r.ZeroRowSuspects > 0 {
+			fmt.Fprintf(b, "; %d pairs with one left out of the suspects", r.ZeroRowSuspects)
+		}
+		b.WriteByte('\n')
 	}
 	b.WriteByte('\n')
 	width := len("loss")

@@ -22,32 +22,59 @@ import (
 // converted) in C order from path into a new matrix with Stride == Cols.
 // Other dtypes, other ranks and Fortran order are errors naming the file.
 func ReadNPY(path string) (blas32.General, error) {
+	m, _, err := readNPY(path, false)
+	return m, err
+}
+
+// ReadNPYTensor reads a NumPy array of rank ≥ 2 [N, item shape…]
+// (float32 or float64, C order) from path: one item per row of the
+// returned matrix (Cols = the product of the item shape), and the item
+// shape.
+func ReadNPYTensor(path string) (blas32.General, []int64, error) {
+	return readNPY(path, true)
+}
+
+func readNPY(path string, tensor bool) (blas32.General, []int64, error) {
+	var itemShape []int64
 	f, err := os.Open(path)
 	if err != nil {
-		return blas32.General{}, err
+		return blas32.General{}, nil, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return blas32.General{}, err
+		return blas32.General{}, nil, err
 	}
 	cr := &countingReader{r: bufio.NewReaderSize(f, 1<<20)}
 	pre, err := readNPYPreamble(cr, st.Size())
 	if err != nil {
-		return blas32.General{}, fmt.Errorf("%s: not a .npy file: %w", path, err)
+		return blas32.General{}, nil, inputerr.FileError(path, 0, fmt.Errorf("not a .npy file: %w", err))
 	}
 	r, err := newNPYReader(bytes.NewReader(pre))
 	if err != nil {
-		return blas32.General{}, inputerr.FileError(path, 0, fmt.Errorf("not a .npy file: %w", err))
+		return blas32.General{}, nil, inputerr.FileError(path, 0, fmt.Errorf("not a .npy file: %w", err))
 	}
 	h := r.Header.Descr
-	if len(h.Shape) != 2 {
-		return blas32.General{}, inputerr.FileError(path, 0, fmt.Errorf("want a 2-D array [N,D], got shape %v", h.Shape))
+	switch {
+	case tensor && len(h.Shape) < 2:
+		return blas32.General{}, nil, inputerr.FileError(path, 0, fmt.Errorf("want an array [N, item shape…] of rank ≥ 2, got shape %v", h.Shape))
+	case !tensor && len(h.Shape) != 2:
+		return blas32.General{}, nil, inputerr.FileError(path, 0, fmt.Errorf("want a 2-D array [N,D], got shape %v", h.Shape))
 	}
 	if h.Fortran {
-		return blas32.General{}, inputerr.FileError(path, 0, fmt.Errorf("Fortran-order arrays are not supported (save with numpy.ascontiguousarray)"))
+		return blas32.General{}, nil, inputerr.FileError(path, 0, fmt.Errorf("Fortran-order arrays are not supported (save with numpy.ascontiguousarray)"))
 	}
-	rows, cols := h.Shape[0], h.Shape[1]
+	rows, cols := h.Shape[0], 1
+	fits := rows >= 0
+	for _, d := range h.Shape[1:] {
+		// Each factor is checked against the file size first: no overflow.
+		if d < 0 || (d > 0 && int64(cols) > st.Size()/int64(d)) {
+			fits = false
+			break
+		}
+		cols *= d
+		itemShape = append(itemShape, int64(d))
+	}
 	dtype := strings.Trim(h.Type, `'"`)
 	var item int64
 	switch dtype {
@@ -56,21 +83,21 @@ func ReadNPY(path string) (blas32.General, error) {
 	case "<f8":
 		item = 8
 	default:
-		return blas32.General{}, inputerr.FileError(path, 0, fmt.Errorf("dtype %s not supported (want float32 '<f4' or float64 '<f8')", dtype))
+		return blas32.General{}, nil, inputerr.FileError(path, 0, fmt.Errorf("dtype %s not supported (want float32 '<f4' or float64 '<f8')", dtype))
+	}
+	if !fits || (rows > 0 && int64(cols) > st.Size()/int64(rows)) {
+		return blas32.General{}, nil, inputerr.FileError(path, 0, fmt.Errorf("shape %v does not fit the %d-byte file (truncated or corrupt)", h.Shape, st.Size()))
 	}
 	if rows > 0 && cols == 0 {
-		return blas32.General{}, fmt.Errorf("%s: shape %v: zero-width rows (want at least one column)", path, h.Shape)
-	}
-	if rows < 0 || cols < 0 || (rows > 0 && int64(cols) > st.Size()/int64(rows)) {
-		return blas32.General{}, fmt.Errorf("%s: shape %v does not fit the %d-byte file (truncated or corrupt)", path, h.Shape, st.Size())
+		return blas32.General{}, nil, inputerr.FileError(path, 0, fmt.Errorf("shape %v: zero-width rows (want at least one column)", h.Shape))
 	}
 	// npyio stops quietly at end of file: check the size first.
 	if want := cr.n + item*int64(rows)*int64(cols); st.Size() != want {
-		return blas32.General{}, inputerr.FileError(path, 0, fmt.Errorf("file is %d bytes, header says %d (truncated or corrupt)", st.Size(), want))
+		return blas32.General{}, nil, inputerr.FileError(path, 0, fmt.Errorf("file is %d bytes, header says %d (truncated or corrupt)", st.Size(), want))
 	}
 	m := blas32.General{Rows: rows, Cols: cols, Stride: cols, Data: make([]float32, rows*cols)}
 	if rows*cols == 0 {
-		return m, nil
+		return m, itemShape, nil
 	}
 	// npyio decodes element by element through reflection; read the
 	// (already size-checked) data in bulk instead.
@@ -79,7 +106,7 @@ func ReadNPY(path string) (blas32.General, error) {
 		n := min(len(buf)/int(item), len(m.Data)-i)
 		chunk := buf[:n*int(item)]
 		if _, err := io.ReadFull(cr, chunk); err != nil {
-			return blas32.General{}, inputerr.FileError(path, 0, err)
+			return blas32.General{}, nil, inputerr.FileError(path, 0, err)
 		}
 		if item == 4 {
 			for k := 0; k < n; k++ {
@@ -92,7 +119,7 @@ func ReadNPY(path string) (blas32.General, error) {
 		}
 		i += n
 	}
-	return m, nil
+	return m, itemShape, nil
 }
 
 // WriteNPY writes m as a float32 ('<f4') C-order NumPy array of shape

@@ -16,12 +16,18 @@ import (
 // file; lines[i] is the file line of pair i. Empty or blank texts are
 // errors naming the file and line.
 func ReadPairTexts(path, anchorField, positiveField string) (anchors, positives []string, lines []int, err error) {
+	return ReadPairItems(path, anchorField, positiveField, nil)
+}
+
+// ReadPairItems is ReadPairTexts for items that are texts (shape nil) or
+// tensors of the item shape (see Record.Item).
+func ReadPairItems(path, anchorField, positiveField string, shape []int64) (anchors, positives []string, lines []int, err error) {
 	err = ReadJSONL(path, func(r Record) error {
-		a, err := r.String(anchorField)
+		a, err := r.Item(anchorField, shape)
 		if err != nil {
 			return err
 		}
-		p, err := r.String(positiveField)
+		p, err := r.Item(positiveField, shape)
 		if err != nil {
 			return err
 		}
@@ -42,9 +48,15 @@ func ReadPairTexts(path, anchorField, positiveField string) (anchors, positives 
 
 // ReadCorpusTexts reads the text field of every line of a corpus file.
 func ReadCorpusTexts(path, field string) ([]string, error) {
+	return ReadCorpusItems(path, field, nil)
+}
+
+// ReadCorpusItems is ReadCorpusTexts for texts (shape nil) or tensors of
+// the item shape (see Record.Item).
+func ReadCorpusItems(path, field string, shape []int64) ([]string, error) {
 	var texts []string
 	err := ReadJSONL(path, func(r Record) error {
-		t, err := r.String(field)
+		t, err := r.Item(field, shape)
 		if err != nil {
 			return err
 		}
@@ -65,10 +77,16 @@ func ReadCorpusTexts(path, field string) ([]string, error) {
 // appearance), rows[i] the file record (0-based) of item i, and n the
 // number of records.
 func ReadLabelledItems(path, textField, labelField string) (texts []string, labels, rows []int, n int, err error) {
+	return ReadLabelledTensors(path, textField, labelField, nil)
+}
+
+// ReadLabelledTensors is ReadLabelledItems for texts (shape nil) or
+// tensors of the item shape (see Record.Item).
+func ReadLabelledTensors(path, textField, labelField string, shape []int64) (texts []string, labels, rows []int, n int, err error) {
 	ids := make(map[string]int)
 	seen := make(map[[2]string]bool)
 	err = ReadJSONL(path, func(r Record) error {
-		t, err := r.String(textField)
+		t, err := r.Item(textField, shape)
 		if err != nil {
 			return err
 		}

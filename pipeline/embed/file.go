@@ -10,11 +10,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/atomicfile"
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/onnx"
 	"github.com/embfit/embfit/pipeline/dataio"
 )
@@ -111,39 +113,12 @@ func JSONL(ctx context.Context, enc *onnx.Encoder, s FileSettings) (FileResult, 
 	var floats []float32
 	var itemShape []int64
 	var meta []dataio.SidecarRow
-	err = dataio.ReadJSONL(s.Input, func(r dataio.Record) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		row := dataio.SidecarRow{Row: len(meta), Line: r.Line}
-		if v := r.Fields[s.IDField]; r.Has(s.IDField) {
-			row.ID = compactJSON(v)
-		}
-		if v := r.Fields[s.LabelField]; r.Has(s.LabelField) {
-			row.Label = compactJSON(v)
-		}
-		meta = append(meta, row)
-		if enc.IsText() {
-			t, err := r.String(s.Field)
-			texts = append(texts, t)
-			return err
-		}
-		v, ok := r.Fields[s.Field]
-		if !ok {
-			return r.Errorf("missing field %q", s.Field)
-		}
-		vals, shape, err := flattenNumbers(v)
-		if err != nil {
-			return r.Errorf("field %q: %v", s.Field, err)
-		}
-		if itemShape == nil {
-			itemShape = shape
-		} else if !equalShape(shape, itemShape) {
-			return r.Errorf("field %q: shape %v differs from the first item's %v", s.Field, shape, itemShape)
-		}
-		floats = append(floats, vals...)
-		return nil
-	})
+	var npyItems *blas32.General
+	if strings.HasSuffix(s.Input, ".npy") {
+		npyItems, itemShape, meta, err = readNPYItems(enc, s)
+	} else {
+		err = readJSONLItems(ctx, enc, s, &texts, &floats, &itemShape, &meta)
+	}
 	if err != nil {
 		return FileResult{}, err
 	}
@@ -158,6 +133,9 @@ func JSONL(ctx context.Context, enc *onnx.Encoder, s FileSettings) (FileResult, 
 			per *= int(x)
 		}
 		x := blas32.General{Rows: n, Cols: per, Stride: per, Data: floats}
+		if npyItems != nil {
+			x = *npyItems
+		}
 		var shape []int64
 		if fixed := modelItemShape(enc); fixed == nil {
 			shape = itemShape
@@ -212,6 +190,101 @@ func finiteRow(v []float32) bool {
 		}
 	}
 	return true
+}
+
+// readJSONLItems reads the items of a JSONL input: texts for text models,
+// number arrays (checked against the model's item shape) for tensor
+// models.
+func readJSONLItems(ctx context.Context, enc *onnx.Encoder, s FileSettings, texts *[]string, floats *[]float32, itemShape *[]int64, meta *[]dataio.SidecarRow) error {
+	return dataio.ReadJSONL(s.Input, func(r dataio.Record) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		row := dataio.SidecarRow{Row: len(*meta), Line: r.Line}
+		if v := r.Fields[s.IDField]; r.Has(s.IDField) {
+			row.ID = compactJSON(v)
+		}
+		if v := r.Fields[s.LabelField]; r.Has(s.LabelField) {
+			row.Label = compactJSON(v)
+		}
+		*meta = append(*meta, row)
+		if enc.IsText() {
+			t, err := r.String(s.Field)
+			*texts = append(*texts, t)
+			return err
+		}
+		v, ok := r.Fields[s.Field]
+		if !ok {
+			return r.Errorf("missing field %q", s.Field)
+		}
+		vals, shape, err := flattenNumbers(v)
+		if err != nil {
+			return r.Errorf("field %q: %v", s.Field, err)
+		}
+		if fixed := enc.ItemShape(); fixed != nil {
+			if err := onnx.CheckItemShape(shape, fixed); err != nil {
+				return r.Errorf("field %q: %v", s.Field, err)
+			}
+			shape = fixed
+		}
+		if *itemShape == nil {
+			*itemShape = shape
+		} else if !equalShape(shape, *itemShape) {
+			return r.Errorf("field %q: shape %v differs from the first item's %v", s.Field, shape, *itemShape)
+		}
+		*floats = append(*floats, vals...)
+		return nil
+	})
+}
+
+// readNPYItems reads the tensors of a .npy input [N, item shape…] for a
+// tensor model, checking the item shape against the model's, and the ids
+// and labels from its sidecar (SidecarPath of the input: one JSON object
+// a row, as embed writes them) when there is one.
+func readNPYItems(enc *onnx.Encoder, s FileSettings) (*blas32.General, []int64, []dataio.SidecarRow, error) {
+	if enc.IsText() {
+		return nil, nil, nil, inputerr.FileError(s.Input, 0, fmt.Errorf("a .npy input holds tensors, but the model takes text (input_ids)"))
+	}
+	x, shape, err := dataio.ReadNPYTensor(s.Input)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if fixed := enc.ItemShape(); fixed != nil {
+		if err := onnx.CheckItemShape(shape, fixed); err != nil {
+			return nil, nil, nil, inputerr.FileError(s.Input, 0, fmt.Errorf("items: %w", err))
+		}
+		shape = fixed
+	}
+	meta := make([]dataio.SidecarRow, x.Rows)
+	for i := range meta {
+		meta[i].Row = i
+	}
+	side := dataio.SidecarPath(s.Input)
+	if _, err := os.Stat(side); err != nil {
+		return &x, shape, meta, nil
+	}
+	k := 0
+	err = dataio.ReadJSONL(side, func(r dataio.Record) error {
+		if k >= x.Rows {
+			return r.Errorf("more lines than the %d rows of %s", x.Rows, s.Input)
+		}
+		if v := r.Fields[s.IDField]; r.Has(s.IDField) {
+			meta[k].ID = compactJSON(v)
+		}
+		if v := r.Fields[s.LabelField]; r.Has(s.LabelField) {
+			meta[k].Label = compactJSON(v)
+		}
+		meta[k].Line = r.Line
+		k++
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if k != x.Rows {
+		return nil, nil, nil, inputerr.FileError(side, 0, fmt.Errorf("%d lines for the %d rows of %s", k, x.Rows, s.Input))
+	}
+	return &x, shape, meta, nil
 }
 
 // modelItemShape is the float input's fixed per-item shape, nil if not fixed.

@@ -17,8 +17,13 @@ import (
 type Model struct {
 	enc      *onnx.Encoder
 	progress progress.Func
-	stage    string
-	total    int
+	now      *current // shared with WithPrompt views, read by the encoder's callback
+}
+
+// current is the embedding call in progress.
+type current struct {
+	stage string
+	total int
 }
 
 var _ Encoder = (*onnx.Encoder)(nil)
@@ -38,11 +43,12 @@ type ModelSettings struct {
 // tokenizer.json) and checks that it takes text. Errors are
 // *inputerr.Error values with Setting "model". Close the model when done.
 func Open(model string, s ModelSettings) (*Model, error) {
-	m := &Model{progress: s.Progress}
+	m := &Model{progress: s.Progress, now: &current{}}
 	set := s.Encoder
+	now := m.now
 	set.Progress = func(done, total int) {
-		if done < m.total {
-			m.progress.Report(m.stage, done, m.total)
+		if done < now.total {
+			m.progress.Report(now.stage, done, now.total)
 		}
 	}
 	enc, err := onnx.OpenEncoder(model, set)
@@ -53,8 +59,9 @@ func Open(model string, s ModelSettings) (*Model, error) {
 		return nil, inputerr.SettingError("model", err)
 	}
 	if !enc.IsText() {
+		in := enc.InputName()
 		enc.Close()
-		return nil, inputerr.Settingf("model", "%s takes a float tensor, not text", model)
+		return nil, inputerr.Settingf("model", "%s takes a float tensor (input %s), not text", model, in)
 	}
 	if s.Warn != nil {
 		for _, w := range enc.Warnings() {
@@ -63,6 +70,17 @@ func Open(model string, s ModelSettings) (*Model, error) {
 	}
 	m.enc = enc
 	return m, nil
+}
+
+// WithPrompt returns a model that shares m's encoder session but embeds
+// with another prompt (see onnx.Encoder.WithPrompt); closing it does
+// nothing.
+func (m *Model) WithPrompt(prompt, name string) (*Model, error) {
+	enc, err := m.enc.WithPrompt(prompt, name)
+	if err != nil {
+		return nil, err
+	}
+	return &Model{enc: enc, progress: m.progress, now: m.now}, nil
 }
 
 // Encoder returns the underlying encoder (files, settings, dimension).
@@ -75,7 +93,7 @@ func (m *Model) Close() error { return m.enc.Close() }
 // reporting progress as stage.
 func (m *Model) Embed(ctx context.Context, stage string, texts []string) (blas32.General, error) {
 	x := linalg.NewMatrix(len(texts), m.enc.Dim())
-	m.stage, m.total = stage, len(texts)
+	m.now.stage, m.now.total = stage, len(texts)
 	m.progress.Report(stage, 0, len(texts))
 	err := m.enc.Encode(ctx, x, texts)
 	if err == nil {

@@ -41,7 +41,7 @@ func TestOpenTextModelErrors(t *testing.T) {
 		exact             bool
 	}{
 		{"missing", filepath.Join(dir, "none.onnx"), "model: ", false},
-		{"float inputs", floatModel, "model: " + floatModel + " takes a float tensor, not text", true},
+		{"float inputs", floatModel, "model: " + floatModel + " takes a float tensor (input features), not text", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,6 +40,10 @@ type MergeSettings struct {
 	// Mask is the attention-mask input used by mean and max pooling;
 	// default "attention_mask".
 	Mask string `json:"mask"`
+	// Normalize L2-normalizes the pooled encoder output before the head,
+	// as the encoder pipeline did when embedding (e.g. a model folder's
+	// Normalize module).
+	Normalize bool `json:"normalize,omitempty"`
 }
 
 // Merged loads the encoder model at encoderPath and appends pooling,
@@ -52,7 +56,16 @@ func Merged(encoderPath string, h Head, s MergeSettings) (*graph.Model, error) {
 		return nil, err
 	}
 	if m.Names()[EmbeddingName] {
-		return nil, fmt.Errorf("%s: the encoder already has a tensor named %q", encoderPath, EmbeddingName)
+		// Tensor encoders often call their output "embedding" too:
+		// rename the encoder's tensor so the merged output can have the
+		// name.
+		renamed := m.UniqueName("encoder_" + EmbeddingName)
+		if err := renameTensor(m, EmbeddingName, renamed); err != nil {
+			return nil, fmt.Errorf("%s: %w", encoderPath, err)
+		}
+		if s.Output == EmbeddingName {
+			s.Output = renamed
+		}
 	}
 	outs := m.Outputs()
 	out := -1
@@ -75,6 +88,19 @@ func Merged(encoderPath string, h Head, s MergeSettings) (*graph.Model, error) {
 	}
 	o := outs[out]
 	rank := len(o.Dims)
+	if rank > 2 && (s.Pooling == "" || s.Pooling == graph.PoolNone) && pooledWithSingletons(o.Dims) {
+		// [batch, 1, 1, D] and the like: flatten to [batch, D].
+		flat := m.UniqueName("embfit_flat")
+		m.AddNode("Flatten", []string{o.Name}, []string{flat}, graph.AttrInt("axis", 1))
+		var d graph.Dim
+		for _, x := range o.Dims[1:] {
+			if x.Param != "" || x.Value != 1 {
+				d = x
+			}
+		}
+		o = graph.ValueInfo{Name: flat, Type: o.Type, Dims: []graph.Dim{o.Dims[0], d}}
+		rank = 2
+	}
 	if s.Pooling == "" {
 		s.Pooling = graph.PoolMean
 		if rank == 2 {
@@ -93,6 +119,9 @@ func Merged(encoderPath string, h Head, s MergeSettings) (*graph.Model, error) {
 			return nil, fmt.Errorf("%s: output %s has width %d, the head expects %d", encoderPath, o.Name, d.Value, in)
 		}
 	}
+	if s.Normalize {
+		x = graph.AppendL2Normalize(m, x, "embfit_pooled_")
+	}
 	y := h.AppendONNX(m, x, "embfit_head_")
 	if !h.Settings().Normalize {
 		y = graph.AppendL2Normalize(m, y, "embfit_")
@@ -104,4 +133,61 @@ func Merged(encoderPath string, h Head, s MergeSettings) (*graph.Model, error) {
 	}
 	m.SetOutputs(graph.ValueInfo{Name: EmbeddingName, Type: graph.Float, Dims: []graph.Dim{batch, graph.Fixed(int64(h.Settings().Out))}})
 	return m, nil
+}
+
+// pooledWithSingletons reports whether dims (batch first) hold one
+// feature dimension after the batch, the others fixed at 1.
+func pooledWithSingletons(dims []graph.Dim) bool {
+	n := 0
+	for _, d := range dims[1:] {
+		if d.Param != "" || d.Value != 1 {
+			n++
+		}
+	}
+	return n <= 1
+}
+
+// renameTensor renames tensor from to to in m's top-level graph: node
+// inputs and outputs, graph inputs, outputs, initializers and value infos.
+// A name used inside a subgraph is an error (not renamed).
+func renameTensor(m *graph.Model, from, to string) error {
+	g := m.Graph()
+	for _, n := range g.Node {
+		for i, x := range n.Input {
+			if x == from {
+				n.Input[i] = to
+			}
+		}
+		for i, x := range n.Output {
+			if x == from {
+				n.Output[i] = to
+			}
+		}
+		for _, a := range n.Attribute {
+			if a.G != nil || len(a.Graphs) > 0 {
+				return fmt.Errorf("cannot rename %q: the encoder has subgraphs", from)
+			}
+		}
+	}
+	for _, v := range g.Input {
+		if v.Name == from {
+			v.Name = to
+		}
+	}
+	for _, v := range g.Output {
+		if v.Name == from {
+			v.Name = to
+		}
+	}
+	for _, v := range g.ValueInfo {
+		if v.Name == from {
+			v.Name = to
+		}
+	}
+	for _, t := range g.Initializer {
+		if t.Name == from {
+			t.Name = to
+		}
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/mining"
+	"github.com/embfit/embfit/onnx"
 	"github.com/embfit/embfit/onnx/graph"
 	"github.com/embfit/embfit/pipeline/dataio"
 	"github.com/embfit/embfit/pipeline/embed"
@@ -63,6 +65,21 @@ type TrainJob struct {
 	Merge head.MergeSettings `json:"encoder"`
 	// MaxLength is the encoder's token limit (part of the cache key).
 	MaxLength int `json:"max_length"`
+	// Pipeline is the encoder's resolved configuration, each setting with
+	// where it came from (a flag, the model folder's files, a default);
+	// its CacheKey is part of the cache key.
+	Pipeline *onnx.Pipeline `json:"encoder_pipeline,omitempty"`
+	// QueryPrompt / QueryPromptName and CorpusPrompt / CorpusPromptName
+	// give anchors and the other texts (positives, negatives) their own
+	// prompts, as sentence-transformers' query and document prompts; when
+	// any is set the Encoder must be an embed.Roles (texts are tagged by
+	// role), Pipeline describes the query side and CorpusPipeline the
+	// corpus side. Labelled items count as queries.
+	QueryPrompt      string         `json:"query_prompt,omitempty"`
+	QueryPromptName  string         `json:"query_prompt_name,omitempty"`
+	CorpusPrompt     string         `json:"corpus_prompt,omitempty"`
+	CorpusPromptName string         `json:"corpus_prompt_name,omitempty"`
+	CorpusPipeline   *onnx.Pipeline `json:"corpus_pipeline,omitempty"`
 	// Train, Dev and Test are JSONL files (pairs or labelled); Dev drives
 	// early stopping; Test is evaluated before and after training.
 	Train  string            `json:"train"`
@@ -312,15 +329,20 @@ func (run *trainRun) readData(context.Context) error {
 		}
 	}
 	tt := &run.tt
+	query, corpus := func(s string) int { return tt.id(s) }, func(s string) int { return tt.id(s) }
+	if j.Roles() {
+		query = func(s string) int { return tt.id(embed.QueryTag + s) }
+		corpus = func(s string) int { return tt.id(embed.CorpusTag + s) }
+	}
 	for _, p := range trainSet.Pairs {
-		row := train.PairRow{Anchor: tt.id(p.Anchor), Positive: tt.id(p.Positive)}
+		row := train.PairRow{Anchor: query(p.Anchor), Positive: corpus(p.Positive)}
 		for _, n := range p.Negatives {
-			row.Negatives = append(row.Negatives, tt.id(n))
+			row.Negatives = append(row.Negatives, corpus(n))
 		}
 		run.pairRows = append(run.pairRows, row)
 	}
 	for _, it := range trainSet.Items {
-		run.itemRows = append(run.itemRows, tt.id(it.Text))
+		run.itemRows = append(run.itemRows, query(it.Text))
 		run.itemLabels = append(run.itemLabels, run.labelID(it.Label))
 	}
 	prep := func(d *dataio.Dataset) *split {
@@ -329,10 +351,10 @@ func (run *trainRun) readData(context.Context) error {
 		}
 		s := &split{}
 		for _, p := range d.Pairs {
-			s.rows = append(s.rows, train.PairRow{Anchor: tt.id(p.Anchor), Positive: tt.id(p.Positive)})
+			s.rows = append(s.rows, train.PairRow{Anchor: query(p.Anchor), Positive: corpus(p.Positive)})
 		}
 		for _, it := range d.Items {
-			s.items = append(s.items, tt.id(it.Text))
+			s.items = append(s.items, query(it.Text))
 			s.labels = append(s.labels, run.labelID(it.Label))
 		}
 		return s
@@ -345,7 +367,14 @@ func (run *trainRun) readData(context.Context) error {
 // embed embeds every distinct text through the cache.
 func (run *trainRun) embed(ctx context.Context) error {
 	j, t1 := run.j, time.Now()
-	cache := &embed.Cache{Dir: j.CacheDir, ModelSHA256: run.modelSHA256, Pooling: fmt.Sprintf("%s/%s/%d", j.Merge.Pooling, j.Merge.Output, j.MaxLength),
+	key := fmt.Sprintf("%s/%s/%d", j.Merge.Pooling, j.Merge.Output, j.MaxLength)
+	if j.Pipeline != nil {
+		key += "/" + j.Pipeline.CacheKey()
+	}
+	if j.CorpusPipeline != nil {
+		key += "/corpus" + j.CorpusPipeline.CacheKey()
+	}
+	cache := &embed.Cache{Dir: j.CacheDir, ModelSHA256: run.modelSHA256, Pooling: key,
 		Warn: func(msg string) { run.r.logf("warning: %s", msg) }}
 	emb, cst, err := cache.Embed(ctx, run.r.Encoder, run.tt.texts, run.r.EmbedProgress)
 	if err != nil {
@@ -520,11 +549,13 @@ func mineNegatives(ctx context.Context, emb blas32.General, texts []string, rows
 	mining.NormalizeRows(q)
 	mining.NormalizeRows(c)
 	p := mining.Problem{Queries: q, Corpus: c, Positives: positives}
+	// Texts without their role tags: a candidate equal to the query's own
+	// text or to a positive is excluded whatever the side.
 	for _, i := range qIDs {
-		p.QueryText = append(p.QueryText, texts[i])
+		p.QueryText = append(p.QueryText, embed.Untag(texts[i]))
 	}
 	for _, i := range cIDs {
-		p.CorpusText = append(p.CorpusText, texts[i])
+		p.CorpusText = append(p.CorpusText, embed.Untag(texts[i]))
 	}
 	mined, err := mining.Mine(ctx, p, mining.Settings{NumNegatives: k, RangeMin: rangeMin, RangeMax: rangeMin + max(50, 2*k), Seed: seed}, progress)
 	if err != nil {
@@ -541,7 +572,11 @@ func mineNegatives(ctx context.Context, emb blas32.General, texts []string, rows
 }
 
 // ExportRun writes head.onnx, merged.onnx and tokenizer.json (when the
-// job has one) into dir for head h.
+// job has one) into dir for head h, and makes dir a model folder that
+// embeds as the trained model: model.onnx (the merged model) and the
+// configuration files of onnx.WriteFolderConfig saying no pooling (the
+// merged model pools and normalizes) and carrying the encoder's max
+// length, prompts, lower-casing, padding side and similarity.
 func ExportRun(dir string, j *TrainJob, h head.Head) error {
 	if err := head.Model(h).Save(filepath.Join(dir, "head.onnx")); err != nil {
 		return err
@@ -550,7 +585,39 @@ func ExportRun(dir string, j *TrainJob, h head.Head) error {
 	if err != nil {
 		return err
 	}
-	if err := m.Save(filepath.Join(dir, "merged.onnx")); err != nil {
+	b, err := m.Marshal()
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{"merged.onnx", "model.onnx"} {
+		if err := atomicfile.WriteFile(filepath.Join(dir, name), b); err != nil {
+			return err
+		}
+	}
+	var p onnx.Pipeline
+	if j.Pipeline != nil {
+		p = *j.Pipeline
+	} else {
+		p.IncludePrompt.Value, p.Similarity.Value, p.PaddingSide.Value = true, "cosine", "right"
+	}
+	p.MaxLength.Value = j.MaxLength
+	c := onnx.FolderConfigOf(p, onnx.PoolingNone)
+	if j.Roles() {
+		// The sides' prompts as trained, under sentence-transformers' usual
+		// names; the query's is the default.
+		c.Prompts = maps.Clone(c.Prompts)
+		if c.Prompts == nil {
+			c.Prompts = map[string]string{}
+		}
+		delete(c.Prompts, "default")
+		c.Prompts["query"] = p.Prompt.Value
+		if j.CorpusPipeline != nil {
+			c.Prompts["document"] = j.CorpusPipeline.Prompt.Value
+		}
+		c.DefaultPromptName = "query"
+	}
+	c.Dim, c.Normalize = h.Settings().Out, true // the merged model's output is unit-norm already
+	if err := onnx.WriteFolderConfig(dir, c); err != nil {
 		return err
 	}
 	if j.Tokenizer != "" {
@@ -577,4 +644,10 @@ func LoadRunHead(dir string) (*TrainJob, head.Head, error) {
 		return nil, nil, err
 	}
 	return j, h, nil
+}
+
+// Roles reports whether the job embeds queries and corpus texts with
+// their own prompts.
+func (j *TrainJob) Roles() bool {
+	return j.QueryPrompt != "" || j.QueryPromptName != "" || j.CorpusPrompt != "" || j.CorpusPromptName != ""
 }

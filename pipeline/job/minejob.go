@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
+
+	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/atomicfile"
 	"github.com/embfit/embfit/internal/digest"
@@ -39,6 +42,13 @@ type MineJob struct {
 	// the texts with the Encoder settings.
 	Model   string
 	Encoder onnx.EncoderSettings
+	// QueryPrompt (or QueryPromptName, one of the model folder's prompts)
+	// is prepended to the queries, CorpusPrompt / CorpusPromptName to the
+	// corpus texts, as sentence-transformers' mine_hard_negatives does;
+	// left empty, each uses the folder's default prompt, if any. Labelled
+	// mode embeds its items once, with the query prompt.
+	QueryPrompt, QueryPromptName   string
+	CorpusPrompt, CorpusPromptName string
 	// QueryEmbeddings is a float32 .npy with one row per line of Pairs
 	// or Labelled; CorpusEmbeddings one row per line of Corpus.
 	QueryEmbeddings, CorpusEmbeddings string
@@ -154,10 +164,28 @@ func (j *MineJob) Load(ctx context.Context) (*mining.Problem, mining.Manifest, e
 	man := mining.Manifest{Command: "embfit mine", Mode: "pairs"}
 	p := &mining.Problem{}
 	textField := field(j.TextField, "text")
+	// A tensor model: the items are tensors of its fixed item shape, kept
+	// as their canonical JSON text (which the output then holds).
+	var shape []int64
+	if j.Model != "" {
+		pipe, _, err := onnx.Resolve(j.Model, j.Encoder)
+		if err != nil {
+			return nil, man, inputerr.SettingError("model", err)
+		}
+		if pipe.Input == "tensor" {
+			if pipe.ItemShape == nil {
+				return nil, man, inputerr.Settingf("model", "%s takes a float tensor (input %s) whose item shape is not fixed; embfit mine needs a fixed shape", j.Model, pipe.InputName)
+			}
+			shape = pipe.ItemShape
+			if j.TextField == "" {
+				textField = "tensor"
+			}
+		}
+	}
 	var queryRows []int // row of each query in its embeddings (embeddings mode)
 	if j.Labelled != "" {
 		man.Mode = "labelled"
-		texts, labels, rows, n, err := dataio.ReadLabelledItems(j.Labelled, textField, field(j.LabelField, "label"))
+		texts, labels, rows, n, err := dataio.ReadLabelledTensors(j.Labelled, textField, field(j.LabelField, "label"), shape)
 		if err != nil {
 			return nil, man, err
 		}
@@ -166,7 +194,7 @@ func (j *MineJob) Load(ctx context.Context) (*mining.Problem, mining.Manifest, e
 		queryRows = rows
 		man.Inputs = append(man.Inputs, mining.InputFile{Role: "labelled", Path: j.Labelled, Rows: n})
 	} else {
-		anchors, positives, lines, err := dataio.ReadPairTexts(j.Pairs, field(j.AnchorField, "anchor"), field(j.PositiveField, "positive"))
+		anchors, positives, lines, err := dataio.ReadPairItems(j.Pairs, field(j.AnchorField, "anchor"), field(j.PositiveField, "positive"), shape)
 		if err != nil {
 			return nil, man, err
 		}
@@ -175,7 +203,7 @@ func (j *MineJob) Load(ctx context.Context) (*mining.Problem, mining.Manifest, e
 		p.QueryText = set.Queries
 		queryRows = set.FirstPair
 		if j.Corpus != "" {
-			p.CorpusText, err = dataio.ReadCorpusTexts(j.Corpus, textField)
+			p.CorpusText, err = dataio.ReadCorpusItems(j.Corpus, textField, shape)
 			if err != nil {
 				return nil, man, err
 			}
@@ -237,6 +265,9 @@ func (j *MineJob) Load(ctx context.Context) (*mining.Problem, mining.Manifest, e
 
 // embed embeds the query and corpus texts with j.Model.
 func (j *MineJob) embed(ctx context.Context, p *mining.Problem, man *mining.Manifest) error {
+	if pipe, _, err := onnx.Resolve(j.Model, j.Encoder); err == nil && pipe.Input == "tensor" {
+		return j.embedTensors(ctx, p, man)
+	}
 	tm, err := embed.Open(j.Model, embed.ModelSettings{Encoder: j.Encoder, Warn: j.Warn, Progress: j.Progress})
 	if err != nil {
 		return err
@@ -252,13 +283,77 @@ func (j *MineJob) embed(ctx context.Context, p *mining.Problem, man *mining.Mani
 	if files.Tokenizer != "" {
 		man.Inputs = append(man.Inputs, mining.InputFile{Role: "tokenizer", Path: files.Tokenizer})
 	}
-	if p.Queries, err = tm.Embed(ctx, "embed queries", p.QueryText); err != nil {
+	qm, err := tm.WithPrompt(j.QueryPrompt, j.QueryPromptName)
+	if err != nil {
+		return promptError(err, "query_prompt")
+	}
+	if p.Queries, err = qm.Embed(ctx, "embed queries", p.QueryText); err != nil {
+		return err
+	}
+	pipes := map[string]onnx.Pipeline{"query": qm.Encoder().Pipeline()}
+	man.Encoder = pipes
+	if p.QueryLabels != nil {
+		if j.CorpusPrompt != "" || j.CorpusPromptName != "" {
+			return inputerr.Settingf("corpus_prompt", "labelled mode embeds its items once, with the query prompt")
+		}
+		p.Corpus = p.Queries
+		return nil
+	}
+	cm, err := tm.WithPrompt(j.CorpusPrompt, j.CorpusPromptName)
+	if err != nil {
+		return promptError(err, "corpus_prompt")
+	}
+	pipes["corpus"] = cm.Encoder().Pipeline()
+	p.Corpus, err = cm.Embed(ctx, "embed corpus", p.CorpusText)
+	return err
+}
+
+// embedTensors embeds tensor items (canonical texts) with a tensor model.
+func (j *MineJob) embedTensors(ctx context.Context, p *mining.Problem, man *mining.Manifest) error {
+	if j.QueryPrompt != "" || j.QueryPromptName != "" || j.CorpusPrompt != "" || j.CorpusPromptName != "" {
+		return inputerr.Settingf("query_prompt", "model %s takes a float tensor: prompts do not apply", j.Model)
+	}
+	enc, err := onnx.OpenEncoder(j.Model, j.Encoder)
+	if err != nil {
+		return inputerr.SettingError("model", err)
+	}
+	defer enc.Close()
+	for _, w := range enc.Warnings() {
+		j.warn("%s", w)
+	}
+	sum, err := digest.File(enc.Files().Model)
+	if err != nil {
+		return err
+	}
+	man.ModelSHA256 = sum
+	man.Inputs = append(man.Inputs, mining.InputFile{Role: "model", Path: enc.Files().Model, SHA256: sum})
+	man.Encoder = map[string]onnx.Pipeline{"items": enc.Pipeline()}
+	tt := embed.TensorTexts{Enc: enc}
+	run := func(stage string, texts []string) (blas32.General, error) {
+		x := linalg.NewMatrix(len(texts), enc.Dim())
+		j.Progress.Report(stage, 0, len(texts))
+		if err := tt.Encode(ctx, x, texts); err != nil {
+			return x, err
+		}
+		j.Progress.Report(stage, len(texts), len(texts))
+		return x, nil
+	}
+	if p.Queries, err = run("embed queries", p.QueryText); err != nil {
 		return err
 	}
 	if p.QueryLabels != nil {
 		p.Corpus = p.Queries
 		return nil
 	}
-	p.Corpus, err = tm.Embed(ctx, "embed corpus", p.CorpusText)
+	p.Corpus, err = run("embed corpus", p.CorpusText)
+	return err
+}
+
+// promptError renames the encoder's prompt / prompt_name setting in err to
+// role's (query_prompt, query_prompt_name, …).
+func promptError(err error, role string) error {
+	if e, ok := inputerr.As(err); ok && (e.Setting == "prompt" || e.Setting == "prompt_name") {
+		return inputerr.SettingError(role+strings.TrimPrefix(e.Setting, "prompt"), e.Err)
+	}
 	return err
 }

