@@ -288,27 +288,9 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 		return nil, err
 	}
 	nq := p.Queries.Rows
-	m := &Mined{Settings: s, Results: make([]QueryResult, nq)}
-	m.Counts.Queries, m.Counts.Corpus = nq, p.Corpus.Rows
-
-	// Intern texts so that exclusion compares integers.
-	ids := make(map[string]int32)
-	intern := func(t string) int32 {
-		id, ok := ids[t]
-		if !ok {
-			id = int32(len(ids))
-			ids[t] = id
-		}
-		return id
-	}
-	qText := make([]int32, nq)
-	for i, t := range p.QueryText {
-		qText[i] = intern(t)
-	}
-	cText := make([]int32, p.Corpus.Rows)
-	for i, t := range p.CorpusText {
-		cText[i] = intern(t)
-	}
+	sel := newSelector(s, nq, p.Corpus.Rows)
+	m := sel.m
+	qText, cText := InternTexts(p.QueryText, p.CorpusText)
 
 	var exclude Exclude
 	if p.labelled() {
@@ -342,7 +324,6 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 			return nil, err
 		}
 	} else {
-		posText := make([][]int32, nq)
 		for q, ps := range p.Positives {
 			r := &m.Results[q]
 			r.Positives = ps
@@ -351,14 +332,9 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 			for i, c := range ps {
 				r.PositiveScores[i] = dot(linalg.Row(p.Queries, q), linalg.Row(p.Corpus, c))
 				r.MinPositive = min(r.MinPositive, r.PositiveScores[i])
-				if !slices.Contains(posText[q], cText[c]) {
-					posText[q] = append(posText[q], cText[c])
-				}
 			}
 		}
-		exclude = func(q, c int) bool {
-			return cText[c] == qText[q] || !s.IncludePositives && slices.Contains(posText[q], cText[c])
-		}
+		exclude = pairsExclude(p.Positives, qText, cText, s.IncludePositives)
 	}
 
 	// Search the queries in chunks so that the candidate lists take at most
@@ -367,8 +343,6 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 	search := SearchSettings{QueryBlock: s.QueryBlock, CorpusBlock: s.CorpusBlock}
 	k := max(1, min(s.RangeMax, p.Corpus.Rows)) // no query has more ranks: size the lists from the data
 	total := int64(nq) * int64(p.Corpus.Rows)
-	var posScores, negScores []float64
-	var passed []Hit
 	for q0 := 0; q0 < nq; q0 += queryChunk {
 		q1 := min(q0+queryChunk, nq)
 		ex := func(q, c int) bool { return exclude(q0+q, c) }
@@ -380,41 +354,10 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 			return nil, err
 		}
 		for q := q0; q < q1; q++ {
-			r := &m.Results[q]
-			if math.IsNaN(r.MinPositive) {
-				r.Skipped = true
-				m.Counts.QueriesWithoutPositive++
-				continue
-			}
-			if isZero(linalg.Row(p.Queries, q)) {
-				r.Skipped = true
-				m.Counts.QueriesZeroEmbedding++
-				continue
-			}
-			posScores = append(posScores, r.PositiveScores...)
-			row := hits.Row(q - q0)
-			window := row[min(s.RangeMin, len(row)):]
-			m.Counts.WindowCandidates += len(window)
-			passed = passed[:0]
-			for _, h := range window {
-				if !filter(h, r.MinPositive, &s, &m.Counts.Dropped) {
-					passed = append(passed, h)
-				}
-			}
-			m.Counts.Passed += len(passed)
-			r.Negatives = sample(passed, s, q)
-			m.Counts.Negatives += len(r.Negatives)
-			if len(r.Negatives) < s.NumNegatives {
-				m.Counts.QueriesShort++
-			}
-			for _, h := range r.Negatives {
-				negScores = append(negScores, h.Score)
-			}
+			sel.query(q, &m.Results[q], isZero(linalg.Row(p.Queries, q)), hits.Row(q-q0))
 		}
 	}
-	m.PositiveScores = summarize(posScores)
-	m.NegativeScores = summarize(negScores)
-	return m, nil
+	return sel.finish(), nil
 }
 
 // filter reports whether h fails a filter, charging the first failing

@@ -240,7 +240,22 @@ func newEncoder(model string, s EncoderSettings) (*Encoder, error) {
 		if e.tok, err = tokenizer.Load(files.Tokenizer); err != nil {
 			return nil, fmt.Errorf("tokenizer %w", err)
 		}
+		if rows := info.EmbeddingRows; rows > 0 {
+			// An id past the table would fail inside ONNX Runtime (or,
+			// negative, wrap to another row): refuse the pair up front.
+			if m := e.tok.Model().MaxID(); m >= rows {
+				return nil, inputerr.Fieldf(files.Tokenizer, 0, "model.vocab", "ids reach %d but the embedding table of %s has %d rows", m, files.Model, rows)
+			}
+			if m := e.tok.MaxID(); m >= rows {
+				e.warnings = append(e.warnings, fmt.Sprintf("%s: added tokens reach id %d but the embedding table has %d rows; texts holding them will fail", files.Tokenizer, m, rows))
+			}
+		}
 		e.pipe.Tokenizer, e.pipe.TokenizerFamily = files.Tokenizer, e.tok.ModelType()
+		if e.pipe.PaddingSide.From == SourceDefault && e.tok.PadLeft() {
+			// tokenizer.json's padding.direction, below tokenizer_config.json.
+			e.pipe.PaddingSide = Setting[string]{Value: "left", From: files.Tokenizer}
+			e.padLeft = true
+		}
 		e.resolveMaxLength()
 		if err := e.resolvePrompt(); err != nil {
 			return nil, err
@@ -708,6 +723,7 @@ type encoded struct {
 
 func (e *Encoder) tokenize(ctx context.Context, texts []string) ([]encoded, error) {
 	out := make([]encoded, len(texts))
+	errs := make([]error, len(texts))
 	workers := Threads()
 	prompt := e.pipe.Prompt.Value
 	var wg sync.WaitGroup
@@ -719,12 +735,17 @@ func (e *Encoder) tokenize(ctx context.Context, texts []string) ([]encoded, erro
 				if i%1024 == w && ctx.Err() != nil {
 					return
 				}
-				en := e.tok.Encode(e.prepare(prompt+texts[i]), e.set.MaxLength)
-				out[i] = encoded{ids: en.IDs, types: en.TypeIDs}
+				en, err := e.tok.EncodeText(e.prepare(prompt+texts[i]), e.set.MaxLength)
+				out[i], errs[i] = encoded{ids: en.IDs, types: en.TypeIDs}, err
 			}
 		}(w)
 	}
 	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("text %d: %w", i, err)
+		}
+	}
 	return out, ctx.Err()
 }
 

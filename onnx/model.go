@@ -118,6 +118,9 @@ type ModelInfo struct {
 	Opset     int64
 	IRVersion int64
 	Producer  string
+	// EmbeddingRows is the row count of the token embedding table (the
+	// initializer a Gather indexes with input_ids), 0 if none is found.
+	EmbeddingRows int64 `json:"-"`
 }
 
 // Inspect reads the model file's inputs, outputs and opset without
@@ -129,13 +132,32 @@ func Inspect(path string) (ModelInfo, error) {
 	}
 	pb := m.Proto()
 	return ModelInfo{
-		Path:      path,
-		Inputs:    m.Inputs(),
-		Outputs:   m.Outputs(),
-		Opset:     m.Opset(),
-		IRVersion: pb.IrVersion,
-		Producer:  pb.ProducerName + " " + pb.ProducerVersion,
+		Path:          path,
+		Inputs:        m.Inputs(),
+		Outputs:       m.Outputs(),
+		Opset:         m.Opset(),
+		IRVersion:     pb.IrVersion,
+		Producer:      pb.ProducerName + " " + pb.ProducerVersion,
+		EmbeddingRows: embeddingRows(m),
 	}, nil
+}
+
+// embeddingRows finds the initializer that a Gather indexes with
+// input_ids and returns its first dimension, or 0.
+func embeddingRows(m *graph.Model) int64 {
+	g := m.Graph()
+	inits := make(map[string][]int64, len(g.Initializer))
+	for _, t := range g.Initializer {
+		inits[t.GetName()] = t.GetDims()
+	}
+	for _, n := range g.Node {
+		if n.GetOpType() == "Gather" && len(n.Input) == 2 && n.Input[1] == "input_ids" {
+			if d, ok := inits[n.Input[0]]; ok && len(d) == 2 {
+				return d[0]
+			}
+		}
+	}
+	return 0
 }
 
 // ValueInfo describes a model input or output (name, element type,

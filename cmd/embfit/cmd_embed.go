@@ -49,6 +49,10 @@ func runEmbed(c *cli.Context) error {
 	if c.String("out") == "-" {
 		return fmt.Errorf("--out -: embeddings go to a .npy file beside a sidecar; give a file name (a device such as /dev/stdout is written directly, without the sidecar)")
 	}
+	shardI, shardN, err := embedShard(c)
+	if err != nil {
+		return err
+	}
 	stderr := c.App.ErrWriter
 	var rep *progress.Reporter
 	s := encoderSettings(c)
@@ -72,6 +76,8 @@ func runEmbed(c *cli.Context) error {
 		IDField:       c.String("id-field"),
 		LabelField:    c.String("label-field"),
 		Out:           c.String("out"),
+		Shard:         shardI,
+		Shards:        shardN,
 		KeepNonFinite: c.Bool("keep-non-finite"),
 	})
 	if rep != nil {

@@ -48,9 +48,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			// Each command lives in its own file (cmd_<name>.go).
 			inspectCommand(),
 			tokenizeCommand(),
-			embedCommand(),
+			withEmbedShards(embedCommand()),
 			auditCommand(),
-			mineCommand(),
+			withMineTasks(mineCommand()),
 			trainCommand(),
 			exportCommand(),
 			quantizeCommand(),

@@ -29,6 +29,7 @@ var layers = []struct {
 	{"pipeline/embed", []string{"internal/", "mining", "onnx", "pipeline/dataio"}},
 	{"pipeline/train", []string{"internal/", "losses", "onnx/graph", "onnx/onnxpb", "pipeline/head", "pipeline/retrieval"}},
 	{"pipeline/audit", []string{"internal/", "losses", "mining", "pipeline/dataio", "pipeline/retrieval"}},
+	{"pipeline/shard", []string{"internal/", "mining", "pipeline/dataio"}},
 	{"pipeline/job", []string{"internal/", "losses", "mining", "onnx", "pipeline/"}},
 	{"cmd/", []string{""}},
 }

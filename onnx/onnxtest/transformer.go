@@ -424,12 +424,12 @@ func layerNorm(x []float64, h int, scale, bias []float32) {
 }
 
 // ReferenceTokenizer returns the path of a tokenizer.json shipped as test
-// data by the Go module github.com/daulet/tokenizers (go.mod requires
-// it for this purpose only; it is never imported), e.g.
-// "bert-base-uncased.json". It runs `go mod download`, which fetches the
-// module from the Go module proxy when it is not cached.
+// data by the Go module github.com/daulet/tokenizers v1.24.0 (never
+// imported and not in go.mod; make setup downloads it), e.g.
+// "bert-base-uncased.json". It runs `go mod download` of that version,
+// which fetches the module from the Go module proxy when it is not cached.
 func ReferenceTokenizer(name string) (string, error) {
-	out, err := exec.Command("go", "mod", "download", "-json", "github.com/daulet/tokenizers").Output()
+	out, err := exec.Command("go", "mod", "download", "-json", "github.com/daulet/tokenizers@v1.24.0").Output()
 	var mod struct{ Dir, Error string }
 	if err != nil || json.Unmarshal(out, &mod) != nil || mod.Dir == "" {
 		return "", fmt.Errorf("go mod download github.com/daulet/tokenizers: %v %s %s", err, mod.Error, out)

@@ -1,33 +1,11 @@
 package tokenizer
 
 import (
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 )
-
-// refFile returns a reference tokenizer.json shipped as test data by the
-// Go module github.com/daulet/tokenizers, required in go.mod for this
-// purpose only (it is not imported: it needs a Rust library). `go mod
-// download` fetches it from the module proxy if it is not cached yet.
-func refFile(t testing.TB, name string) string {
-	t.Helper()
-	out, err := exec.Command("go", "mod", "download", "-json", "github.com/daulet/tokenizers").Output()
-	var mod struct{ Dir, Error string }
-	if err != nil || json.Unmarshal(out, &mod) != nil || mod.Dir == "" {
-		t.Fatalf("go mod download github.com/daulet/tokenizers: %v %s %s", err, mod.Error, out)
-	}
-	p := filepath.Join(mod.Dir, "test", "data", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("reference tokenizer: %v", err)
-	}
-	return p
-}
 
 func TestReferenceEncodings(t *testing.T) {
 	tests := []struct {
@@ -146,9 +124,9 @@ func TestParseErrors(t *testing.T) {
 		name, json, want string
 	}{
 		{"not json", `{"model": `, "not a tokenizer.json"},
-		{"bpe", `{"model":{"type":"BPE","vocab":{"a":0},"merges":[]}}`, `model "BPE" not supported`},
-		{"no unk", `{"model":{"type":"WordLevel","vocab":{"a":0},"unk_token":"[UNK]"}}`, `unk_token "[UNK]" is not in the vocabulary`},
-		{"metaspace", `{"pre_tokenizer":{"type":"Metaspace"},"model":{"type":"WordLevel","vocab":{"a":0},"unk_token":"a"}}`, `pre_tokenizer: type "Metaspace" not supported`},
+		{"unknown model", `{"model":{"type":"Magic","vocab":{"a":0}}}`, `model.type: model "Magic" not supported`},
+		{"no unk", `{"model":{"type":"WordLevel","vocab":{"a":0},"unk_token":"[UNK]"}}`, `model.unk_token: "[UNK]" is not in the vocabulary`},
+		{"unknown pre", `{"pre_tokenizer":{"type":"Magic"},"model":{"type":"WordLevel","vocab":{"a":0},"unk_token":"a"}}`, `pre_tokenizer: type "Magic" not supported`},
 	}
 	for _, tc := range tests {
 		if _, err := Parse([]byte(tc.json)); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -159,16 +137,20 @@ func TestParseErrors(t *testing.T) {
 
 func TestPreTokenizers(t *testing.T) {
 	tests := []struct {
-		f    func(string) []string
+		p    preTokenizer
 		in   string
 		want []string
 	}{
-		{bertPreTokenize, "Hello, world!  a$b", []string{"Hello", ",", "world", "!", "a", "$", "b"}},
-		{bertPreTokenize, "l'état «oui»", []string{"l", "'", "état", "«", "oui", "»"}},
-		{whitespacePreTokenize, "Hello, world!! a_b", []string{"Hello", ",", "world", "!!", "a_b"}},
+		{bertPre{}, "Hello, world!  a$b", []string{"Hello", ",", "world", "!", "a", "$", "b"}},
+		{bertPre{}, "l'état «oui»", []string{"l", "'", "état", "«", "oui", "»"}},
+		{whitespacePre{}, "Hello, world!! a_b", []string{"Hello", ",", "world", "!!", "a_b"}},
 	}
 	for _, tc := range tests {
-		if got := tc.f(tc.in); !reflect.DeepEqual(got, tc.want) {
+		var got []string
+		for _, p := range tc.p.preTokenize(nil, piece{s: tc.in}) {
+			got = append(got, p.s)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%q → %q, want %q", tc.in, got, tc.want)
 		}
 	}

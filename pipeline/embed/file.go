@@ -36,6 +36,12 @@ type FileSettings struct {
 	// "id" / "label" when the input had them}. Default: Out with ".npy"
 	// replaced by ".ids.jsonl" (emb.npy → emb.ids.jsonl).
 	IDsOut string `json:"ids_out"`
+	// Shard and Shards, when Shards > 1, embed only the records
+	// [N·Shard/Shards, N·(Shard+1)/Shards) of the N records; the sidecar
+	// keeps their global row numbers, so the Shards outputs concatenated
+	// in order are the single run's files.
+	Shard  int `json:"shard,omitempty"`
+	Shards int `json:"shards,omitempty"`
 	// KeepNonFinite keeps embeddings holding NaN or ±Inf (counted in the
 	// result) instead of failing on the first one.
 	KeepNonFinite bool `json:"keep_non_finite,omitempty"`
@@ -121,6 +127,19 @@ func JSONL(ctx context.Context, enc *onnx.Encoder, s FileSettings) (FileResult, 
 	}
 	if err != nil {
 		return FileResult{}, err
+	}
+	if s.Shards > 1 {
+		if s.Shard < 0 || s.Shard >= s.Shards {
+			return FileResult{}, inputerr.Settingf("shard", "%d of %d: want 0 ≤ shard < shards", s.Shard, s.Shards)
+		}
+		lo, hi := len(meta)*s.Shard/s.Shards, len(meta)*(s.Shard+1)/s.Shards
+		if enc.IsText() {
+			texts = texts[lo:hi]
+		} else {
+			per := len(floats) / max(len(meta), 1)
+			floats = floats[lo*per : hi*per]
+		}
+		meta = meta[lo:hi]
 	}
 	n, d := len(meta), enc.Dim()
 	dst := blas32.General{Rows: n, Cols: d, Stride: d, Data: make([]float32, n*d)}
