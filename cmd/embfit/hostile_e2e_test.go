@@ -471,6 +471,7 @@ func TestRunFolderE2E(t *testing.T) {
 		}
 	})
 	t.Run("sampler error names the flags", func(t *testing.T) {
+		w := newTextWorld(t, 50) // the encoder above was replaced
 		items := filepath.Join(t.TempDir(), "items.jsonl")
 		writeJSONL(t, items, []map[string]string{{"text": "w2", "label": "a"}, {"text": "w3", "label": "a"}, {"text": "w4", "label": "b"}, {"text": "w5", "label": "b"}})
 		run := filepath.Join(t.TempDir(), "run")
