@@ -2,7 +2,7 @@
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: setup build test bench default clean
+.PHONY: setup build test fuzz bench default clean
 
 # Fetch everything (ORT, OpenBLAS, default model and data). Idempotent.
 setup:
@@ -15,6 +15,13 @@ build:
 test: setup
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 40m ./...
+	FUZZTIME=3s GO=$(GO) bash scripts/fuzz.sh
+
+# Every reader's fuzz target (JSONL, .npy, labels, loss specs,
+# tokenizer.json, ONNX models, run config), FUZZTIME each (default 2m).
+FUZZTIME ?= 2m
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
 
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...

@@ -341,6 +341,7 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 	// queryChunk × (RangeMax·5/4+4) × 16 bytes, however many queries.
 	var hits Results
 	search := SearchSettings{QueryBlock: s.QueryBlock, CorpusBlock: s.CorpusBlock}
+	k := max(1, min(s.RangeMax, p.Corpus.Rows)) // no query has more ranks: size the lists from the data
 	total := int64(nq) * int64(p.Corpus.Rows)
 	for q0 := 0; q0 < nq; q0 += queryChunk {
 		q1 := min(q0+queryChunk, nq)
@@ -349,7 +350,7 @@ func Mine(ctx context.Context, p Problem, s Settings, progress func(done, total 
 		if progress != nil {
 			prog = func(done, _ int64) { progress(int64(q0)*int64(p.Corpus.Rows)+done, total) }
 		}
-		if err := TopK(ctx, &hits, linalg.Slice(p.Queries, q0, q1), p.Corpus, s.RangeMax, search, ex, prog); err != nil {
+		if err := TopK(ctx, &hits, linalg.Slice(p.Queries, q0, q1), p.Corpus, k, search, ex, prog); err != nil {
 			return nil, err
 		}
 		for q := q0; q < q1; q++ {

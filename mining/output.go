@@ -1,8 +1,11 @@
 package mining
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/embfit/embfit/internal/atomicfile"
 )
@@ -16,6 +19,10 @@ type OutputInfo struct {
 	// SkippedShort counts (query, positive) rows left out of the n-tuple
 	// formats because the query got fewer than num_negatives negatives.
 	SkippedShort int `json:"skipped_short"`
+	// SHA256 is the hex sha256 of the JSONL written (set by
+	// WriteOutputs), so that a manifest left beside another version of
+	// its JSONL (a crash between the two renames) is detected.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // InputFile identifies one input of a run.
@@ -50,35 +57,44 @@ type Manifest struct {
 
 // WriteOutputs writes m as format to path and the manifest (completed
 // with Settings, Output, Counts and score summaries from m) to
-// path+".manifest.json", both atomically: on any error neither file
-// appears. With noClobber, existing files are not overwritten.
+// path+".manifest.json", both atomically and together: on any error
+// neither file appears or changes. With noClobber, existing files are not
+// overwritten. When path exists and is not a regular file (a device such
+// as /dev/null, a pipe) the JSONL is written to it directly and no
+// manifest is written.
 func WriteOutputs(path, format string, noClobber bool, p *Problem, m *Mined, man Manifest) (Manifest, error) {
 	out, err := atomicfile.Create(path, noClobber)
 	if err != nil {
 		return man, err
 	}
 	defer out.Abort()
-	mf, err := atomicfile.Create(path+".manifest.json", noClobber)
-	if err != nil {
-		return man, err
+	files := []*atomicfile.File{out}
+	var mf *atomicfile.File
+	if !out.Direct() {
+		if mf, err = atomicfile.Create(path+".manifest.json", noClobber); err != nil {
+			return man, err
+		}
+		defer mf.Abort()
+		files = append(files, mf)
 	}
-	defer mf.Abort()
-	info, err := WriteJSONL(out, format, p, m)
+	h := sha256.New()
+	info, err := WriteJSONL(io.MultiWriter(out, h), format, p, m)
 	if err != nil {
 		return man, fmt.Errorf("%s: %w", path, err)
 	}
-	info.Path = path
+	info.Path, info.SHA256 = path, hex.EncodeToString(h.Sum(nil))
 	man.Settings, man.Output, man.Counts = m.Settings, info, m.Counts
 	man.PositiveScores, man.NegativeScores = m.PositiveScores, m.NegativeScores
-	b, err := json.MarshalIndent(man, "", "  ")
-	if err != nil {
-		return man, err
+	if mf != nil {
+		b, err := json.MarshalIndent(man, "", "  ")
+		if err != nil {
+			return man, err
+		}
+		if _, err := mf.Write(append(b, '\n')); err != nil {
+			return man, fmt.Errorf("%s: %w", path+".manifest.json", err)
+		}
 	}
-	if _, err := mf.Write(append(b, '\n')); err != nil {
-		return man, fmt.Errorf("%s: %w", path+".manifest.json", err)
-	}
-	if err := out.Commit(); err != nil {
-		return man, err
-	}
-	return man, mf.Commit()
+	// The JSONL is renamed first and its manifest, which names its
+	// sha256, last.
+	return man, atomicfile.CommitAll(files...)
 }

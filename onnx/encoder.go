@@ -189,7 +189,7 @@ func OpenEncoder(model string, s EncoderSettings) (*Encoder, error) {
 	defer opts.Destroy()
 	e.sess, err = ort.NewDynamicAdvancedSession(e.files.Model, e.inNames, []string{e.set.Output}, opts)
 	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", e.files.Model, err)
+		return nil, fmt.Errorf("model %s: %w", e.files.Model, ortError(err))
 	}
 	if e.dim == 0 || !e.outKnown {
 		if err := e.probeDim(); err != nil {
@@ -764,7 +764,7 @@ func (e *Encoder) run(ctx context.Context, inputs []ort.Value, out []ort.Value) 
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return err
+	return ortError(err)
 }
 
 // span is where an item's real tokens are in its row of the output:
@@ -781,7 +781,7 @@ func (e *Encoder) embedTexts(ctx context.Context, texts []string, dst blas32.Gen
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return len(enc[a].ids) - len(enc[b].ids) })
-	bs := e.set.BatchSize
+	bs := e.batchFor(len(order))
 	maxT := 1
 	for _, en := range enc {
 		maxT = max(maxT, len(en.ids))
@@ -859,8 +859,18 @@ func (e *Encoder) embedTexts(ctx context.Context, texts []string, dst blas32.Gen
 	return len(order), nil
 }
 
+// batchFor is the batch size for n items: the setting, but never more
+// than n (buffers are sized from the data) unless the model's batch
+// dimension is fixed.
+func (e *Encoder) batchFor(n int) int {
+	if e.fixedBatch > 0 {
+		return e.set.BatchSize
+	}
+	return max(1, min(e.set.BatchSize, n))
+}
+
 func (e *Encoder) embedFloats(ctx context.Context, x blas32.General, itemShape []int64, dst blas32.General, probe bool) (int, error) {
-	bs := e.set.BatchSize
+	bs := e.batchFor(x.Rows)
 	n := x.Cols
 	buf := make([]float32, bs*n)
 	spans := make([]span, bs)

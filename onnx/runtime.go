@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -81,7 +82,11 @@ func Init() error {
 			return
 		}
 		ort.SetSharedLibraryPath(p)
-		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+		// ORT's logger prints to standard error itself (coloured,
+		// multi-line) what it also returns as a status; keep it to fatal
+		// messages and report errors through the returned statuses, as
+		// one line (see ortError).
+		if err := ort.InitializeEnvironment(ort.WithLogLevelFatal()); err != nil {
 			initErr = fmt.Errorf("start ONNX Runtime from %s: %w", p, err)
 		}
 	})
@@ -105,7 +110,10 @@ func newSessionOptions(threads int) (*ort.SessionOptions, error) {
 	if err != nil {
 		return nil, err
 	}
-	if threads <= 0 {
+	if err := CheckThreads(threads); err != nil {
+		return nil, fmt.Errorf("threads %w", err)
+	}
+	if threads == 0 {
 		threads = Threads()
 	}
 	if err := o.SetIntraOpNumThreads(threads); err != nil {
@@ -116,5 +124,46 @@ func newSessionOptions(threads int) (*ort.SessionOptions, error) {
 		o.Destroy()
 		return nil, err
 	}
+	if err := o.SetLogSeverityLevel(ort.LoggingLevelFatal); err != nil {
+		o.Destroy()
+		return nil, err
+	}
 	return o, nil
 }
+
+// MaxThreads bounds the intra-op thread count a caller may ask for.
+const MaxThreads = 1024
+
+// CheckThreads returns an error unless n is 0 (all cores) or in
+// [1, MaxThreads]. Above the number of cores ONNX Runtime only
+// oversubscribes them.
+func CheckThreads(n int) error {
+	if n < 0 || n > MaxThreads {
+		return fmt.Errorf("%d: want 0 (all %d cores) up to %d", n, Threads(), MaxThreads)
+	}
+	return nil
+}
+
+// ortError returns err with ONNX Runtime's message collapsed onto one
+// line (statuses can span several, with source paths and colour codes).
+func ortError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if !strings.ContainsAny(msg, "\n\r\x1b") {
+		return err
+	}
+	msg = strings.ReplaceAll(msg, "\x1b[m", "")
+	msg = strings.ReplaceAll(msg, "\x1b[1;31m", "")
+	msg = strings.Join(strings.Fields(msg), " ")
+	return &oneLineError{msg: msg, err: err}
+}
+
+type oneLineError struct {
+	msg string
+	err error
+}
+
+func (e *oneLineError) Error() string { return e.msg }
+func (e *oneLineError) Unwrap() error { return e.err }

@@ -127,7 +127,7 @@ func newSession(path string, model []byte, in, out []ort.InputOutputInfo, output
 		s.s, err = ort.NewDynamicAdvancedSession(path, inNames, outputs, opts)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, ortError(err))
 	}
 	return s, nil
 }
@@ -178,7 +178,7 @@ func (s *Session) Run(inputs map[string]Tensor) ([]Tensor, error) {
 		}
 	}()
 	if err := s.s.Run(vals, outs); err != nil {
-		return nil, err
+		return nil, ortError(err)
 	}
 	res := make([]Tensor, len(outs))
 	for i, v := range outs {

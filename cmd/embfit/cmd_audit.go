@@ -10,7 +10,6 @@ import (
 	"github.com/urfave/cli/v2"
 	"gonum.org/v1/gonum/blas/blas32"
 
-	"github.com/embfit/embfit/internal/atomicfile"
 	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/internal/linalg"
 	"github.com/embfit/embfit/internal/progress"
@@ -42,7 +41,7 @@ func auditCommand() *cli.Command {
 			&cli.StringFlag{Name: "labels", Usage: "labels `FILE`: one per line, or JSONL with a \"label\" field"},
 			&cli.GenericFlag{Name: "loss", Usage: "loss `SPEC` NAME[:key=value,...] (repeatable; names: " + strings.Join(losses.Names(), ", ") + ")", Value: &specList{}},
 			&cli.StringFlag{Name: "json", Usage: "write the audit as JSON to `OUT` (\"-\": standard output instead of the table)"},
-			&cli.StringFlag{Name: "per-sample", Usage: "write per-row gradient norms as JSONL to `OUT.jsonl`"},
+			&cli.StringFlag{Name: "per-sample", Usage: "write per-row gradient norms as JSONL to `OUT.jsonl` (\"-\": standard output instead of the table)"},
 			&cli.StringFlag{Name: "precision", Usage: "float64 (exact) or float32 (BLAS); default float64 up to 4096 rows"},
 		}, auditModelFlags()...),
 		Action: runAudit,
@@ -60,7 +59,7 @@ func auditModelFlags() []cli.Flag {
 		&cli.StringFlag{Name: "label-field", Value: "label", Usage: "field of the label in labelled input"},
 		&cli.StringFlag{Name: "anchor-field", Value: "anchor", Usage: "field of the anchor in pairs input"},
 		&cli.StringFlag{Name: "positive-field", Value: "positive", Usage: "field of the positive in pairs input"},
-		&cli.StringFlag{Name: "html", Usage: "write a self-contained HTML report with tables and charts to `REPORT.html`"},
+		&cli.StringFlag{Name: "html", Usage: "write a self-contained HTML report with tables and charts to `REPORT.html` (\"-\": standard output instead of the table)"},
 		&cli.StringFlag{Name: "pooling", Usage: "mean | cls | max | none (default: mean for token outputs, none for pooled)"},
 		&cli.IntFlag{Name: "max-length", Usage: "max tokens per text (default: the model folder's max_seq_length, else 256; clamped to the model's limit)"},
 		&cli.IntFlag{Name: "batch-size", Value: onnx.DefaultBatchSize, Usage: "texts per ONNX Runtime run"},
@@ -105,9 +104,12 @@ func runAudit(c *cli.Context) error {
 	if err := set.Validate(); err != nil {
 		return err
 	}
+	if err := checkInts(c, intBound{"batch-size", 1, maxBatch}, intBound{"max-length", 1, maxLength}, intBound{"max-suspects", 0, 1 << 20}); err != nil {
+		return err
+	}
 	jsonOut, perOut, htmlOut := c.String("json"), c.String("per-sample"), c.String("html")
-	if perOut == "-" || htmlOut == "-" {
-		return fmt.Errorf("--per-sample and --html take a file name, not -")
+	if err := checkOutputs(output{"--json", jsonOut}, output{"--per-sample", perOut}, output{"--html", htmlOut}); err != nil {
+		return err
 	}
 	inputs := append([]string{embPath, labPath, input}, models...)
 	for _, out := range []struct{ flag, path string }{{"--json", jsonOut}, {"--per-sample", perOut}, {"--html", htmlOut}} {
@@ -120,6 +122,13 @@ func runAudit(c *cli.Context) error {
 			}
 		}
 	}
+	// Open every output before the work: an unwritable path fails now,
+	// not after the audit; all of them are committed together at the end.
+	outs, err := createOutputs(c.App.Writer, output{"--json", jsonOut}, output{"--per-sample", perOut}, output{"--html", htmlOut})
+	if err != nil {
+		return err
+	}
+	defer outs.abort()
 	stderr := c.App.ErrWriter
 	start := time.Now()
 	var bar *progress.Reporter
@@ -212,32 +221,26 @@ func runAudit(c *cli.Context) error {
 		reps = append(reps, rep)
 	}
 
-	if perOut != "" {
-		if err := audit.WritePerSample(perOut, d, reps...); err != nil {
-			return fmt.Errorf("--per-sample: %w", err)
+	if f := outs.get("--per-sample"); f != nil {
+		if err := audit.WritePerSampleTo(f, d, reps...); err != nil {
+			return fmt.Errorf("--per-sample %s: %w", perOut, err)
 		}
 	}
-	if htmlOut != "" {
-		if err := writeAuditHTML(htmlOut, reps); err != nil {
-			return fmt.Errorf("--html: %w", err)
+	if f := outs.get("--html"); f != nil {
+		if err := writeAuditHTML(f, reps); err != nil {
+			return fmt.Errorf("--html %s: %w", htmlOut, err)
 		}
 	}
-	switch jsonOut {
-	case "":
-	case "-":
-		return audit.WriteJSON(c.App.Writer, reps...)
-	default:
-		f, err := atomicfile.Create(jsonOut, false)
-		if err != nil {
-			return fmt.Errorf("--json: %w", err)
-		}
-		defer f.Abort()
+	if f := outs.get("--json"); f != nil {
 		if err := audit.WriteJSON(f, reps...); err != nil {
-			return fmt.Errorf("--json: %w", err)
+			return fmt.Errorf("--json %s: %w", jsonOut, err)
 		}
-		if err := f.Commit(); err != nil {
-			return fmt.Errorf("--json: %w", err)
-		}
+	}
+	if err := outs.commit(); err != nil {
+		return err
+	}
+	if outs.stdout() {
+		return nil
 	}
 	return audit.WriteTable(c.App.Writer, reps...)
 }
@@ -337,22 +340,14 @@ func promptFlagError(err error, role string) error {
 	return err
 }
 
-func writeAuditHTML(path string, reps []*audit.Report) error {
-	f, err := atomicfile.Create(path, false)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
+func writeAuditHTML(w io.Writer, reps []*audit.Report) error {
 	title := "embfit audit"
 	if len(reps) > 1 {
 		title = "embfit audit: " + strings.Join([]string{reps[0].Model, reps[1].Model}, " vs ")
 	}
-	bw := bufio.NewWriter(f)
+	bw := bufio.NewWriter(w)
 	if err := audit.WriteHTML(bw, title, reps...); err != nil {
 		return err
 	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	return f.Commit()
+	return bw.Flush()
 }

@@ -32,7 +32,8 @@ func embedCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-length", Value: onnx.DefaultMaxLength, Usage: "max tokens per text, special tokens included (default: the model folder's max_seq_length, else 256; clamped to the model's limit)"},
 			&cli.StringFlag{Name: "output", Usage: "model output to use (default sentence_embedding, else last_hidden_state, else the only one)"},
 			&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json to use instead of the one beside the model"},
-			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime intra-op threads (default: all cores)"},
+			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime intra-op threads (0: all cores)"},
+			&cli.BoolFlag{Name: "keep-non-finite", Usage: "keep embeddings holding NaN or ±Inf (counted) instead of failing on the first"},
 		}, modelFlags()...),
 		Action: runEmbed,
 	}
@@ -42,11 +43,11 @@ func runEmbed(c *cli.Context) error {
 	if err := requireFlags(c, "model", "input", "out"); err != nil {
 		return err
 	}
-	if c.Int("batch-size") <= 0 {
-		return fmt.Errorf("--batch-size %d: must be positive", c.Int("batch-size"))
+	if err := checkInts(c, encoderFlagBounds("batch-size")...); err != nil {
+		return err
 	}
-	if c.Int("max-length") <= 0 {
-		return fmt.Errorf("--max-length %d: must be positive", c.Int("max-length"))
+	if c.String("out") == "-" {
+		return fmt.Errorf("--out -: embeddings go to a .npy file beside a sidecar; give a file name (a device such as /dev/stdout is written directly, without the sidecar)")
 	}
 	shardI, shardN, err := embedShard(c)
 	if err != nil {
@@ -70,13 +71,14 @@ func runEmbed(c *cli.Context) error {
 		fmt.Fprintln(stderr, "embfit: note:", w)
 	}
 	res, err := embed.JSONL(c.Context, enc, embed.FileSettings{
-		Input:      c.String("input"),
-		Field:      c.String("field"),
-		IDField:    c.String("id-field"),
-		LabelField: c.String("label-field"),
-		Out:        c.String("out"),
-		Shard:      shardI,
-		Shards:     shardN,
+		Input:         c.String("input"),
+		Field:         c.String("field"),
+		IDField:       c.String("id-field"),
+		LabelField:    c.String("label-field"),
+		Out:           c.String("out"),
+		Shard:         shardI,
+		Shards:        shardN,
+		KeepNonFinite: c.Bool("keep-non-finite"),
 	})
 	if rep != nil {
 		rep.Finish()
@@ -84,12 +86,23 @@ func runEmbed(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if res.IDsOut == "" {
+		fmt.Fprintf(stderr, "embfit: note: --out %s is not a regular file: written directly, no .ids.jsonl sidecar\n", res.Out)
+		res.IDsOut = "no sidecar"
+	}
+	if res.NonFinite > 0 {
+		fmt.Fprintf(stderr, "embfit: warning: %d embeddings hold NaN or ±Inf (kept: --keep-non-finite)\n", res.NonFinite)
+	}
 	p := enc.Pipeline()
 	inRun := 0.0
 	if res.Elapsed > 0 {
 		inRun = 100 * res.RunTime.Seconds() / res.Elapsed.Seconds()
 	}
-	fmt.Fprintf(c.App.Writer, "embedded %d items → %s [%d×%d float32] (+ %s) in %s: %.1f items/s, %.0f%% of the time in ONNX Runtime (output %s, pooling %s, normalize %v%s)\n",
+	w := c.App.Writer
+	if isStdout(c.String("out")) {
+		w = stderr // standard output holds the embeddings
+	}
+	fmt.Fprintf(w, "embedded %d items → %s [%d×%d float32] (+ %s) in %s: %.1f items/s, %.0f%% of the time in ONNX Runtime (output %s, pooling %s, normalize %v%s)\n",
 		res.Items, res.Out, res.Items, res.Dim, res.IDsOut, res.Elapsed.Round(time.Millisecond),
 		progress.Rate(res.Items, res.Elapsed), inRun, p.Output.Value, p.Pooling.Value, p.Normalize.Value, promptNote(p))
 	return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/embfit/embfit/pipeline/job"
@@ -26,6 +27,17 @@ func exportCommand() *cli.Command {
 			j, h, err := job.LoadRunHead(dir)
 			if err != nil {
 				return fmt.Errorf("--run: %w", err)
+			}
+			lock, err := job.LockRunDir(dir, false)
+			if err != nil {
+				return fmt.Errorf("--run %w", err)
+			}
+			defer lock.Unlock()
+			if err := j.CheckModel(); err != nil {
+				return fmt.Errorf("--run %s: the encoder %v; export needs the encoder the head was trained on", dir, errors.Unwrap(err))
+			}
+			if done, epoch, step, err := job.RunState(dir); err == nil && !done {
+				fmt.Fprintf(c.App.ErrWriter, "embfit: warning: --run %s: training is not finished (stopped in epoch %d at step %d); exporting the best epoch so far (finish it with embfit train --resume %s)\n", dir, epoch, step, dir)
 			}
 			if d := c.Int("dim"); d != 0 {
 				if err := job.ExportWidth(dir, j, h, d); err != nil {

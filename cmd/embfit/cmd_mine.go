@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/embfit/embfit/internal/atomicfile"
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/mining"
 	"github.com/embfit/embfit/onnx"
@@ -74,7 +75,7 @@ func mineCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "seed for random sampling and labelled positives"},
 			&cli.StringFlag{Name: "output-format", Value: "triplet", Usage: "triplet, n-tuple, n-tuple-scores, labeled-pair or labeled-list"},
 			&cli.BoolFlag{Name: "include-positives", Usage: "rank the positives among the candidates (with an n-tuple format)"},
-			&cli.StringFlag{Name: "out", Usage: "output `FILE` (JSONL); the manifest goes to FILE.manifest.json (required)"},
+			&cli.StringFlag{Name: "out", Usage: "output `FILE` (JSONL); the manifest goes to FILE.manifest.json (required; \"-\": standard output, no manifest)"},
 			&cli.IntFlag{Name: "query-block", Value: mining.DefaultQueryBlock, Usage: "queries per GEMM block"},
 			&cli.IntFlag{Name: "corpus-block", Value: mining.DefaultCorpusBlock, Usage: "corpus rows per GEMM block"},
 			&cli.IntFlag{Name: "batch-size", Usage: "encoder batch size (default 64)"},
@@ -92,6 +93,13 @@ func mineCommand() *cli.Command {
 // parseMineFlags checks the flags of `embfit mine` and returns its job.
 func parseMineFlags(c *cli.Context) (*job.MineJob, error) {
 	if err := requireFlags(c, "out"); err != nil {
+		return nil, err
+	}
+	if err := checkInts(c, intBound{"num-negatives", 1, maxNegatives}, intBound{"range-min", 0, maxRank - 1}, intBound{"range-max", 1, maxRank},
+		intBound{"query-block", 1, maxBlock}, intBound{"corpus-block", 1, maxBlock}, intBound{"batch-size", 1, maxBatch}, intBound{"max-length", 1, maxLength}); err != nil {
+		return nil, err
+	}
+	if err := checkFloats(c, "max-score", "min-score", "absolute-margin", "relative-margin"); err != nil {
 		return nil, err
 	}
 	j := &job.MineJob{
@@ -153,6 +161,10 @@ func parseMineFlags(c *cli.Context) (*job.MineJob, error) {
 		return nil, err // an input error naming the setting: main names the flag
 	}
 	j.Settings = s
+	if j.Out == "-" {
+		j.Stdout = c.App.Writer
+		return j, nil
+	}
 	if st, err := os.Stat(filepath.Dir(j.Out)); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("--out %s: folder %s does not exist", j.Out, filepath.Dir(j.Out))
 	}
@@ -198,6 +210,12 @@ func runMine(c *cli.Context) error {
 	w := c.App.Writer
 	if w == nil {
 		w = os.Stdout
+	}
+	if j.Out == "-" || isStdout(j.Out) {
+		w = stderr // standard output holds the JSONL
+	}
+	if j.Out != "-" && atomicfile.IsDirect(j.Out) {
+		fmt.Fprintf(stderr, "embfit: note: --out %s is not a regular file: written directly, no manifest\n", j.Out)
 	}
 	m, man := res.Mined, res.Manifest
 	ct := m.Counts

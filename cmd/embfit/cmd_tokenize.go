@@ -64,6 +64,9 @@ func runTokenize(c *cli.Context) error {
 	if len(texts) == 0 {
 		return errors.New("give one or more texts to tokenize")
 	}
+	if err := checkInts(c, intBound{"max-length", 1, maxLength}); err != nil {
+		return err
+	}
 	if c.Int("max-length") < 0 {
 		return fmt.Errorf("--max-length %d: must be positive", c.Int("max-length"))
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
+	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/internal/progress"
 	"github.com/embfit/embfit/losses"
 	"github.com/embfit/embfit/onnx"
@@ -56,11 +57,11 @@ func trainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "normalize-head", Usage: "L2-normalize the head's output (merged.onnx always normalizes)"},
 			&cli.StringFlag{Name: "optimizer", Value: "adamw", Usage: "sgd, adam or adamw"},
 			&cli.Float64Flag{Name: "lr", Usage: "peak learning rate (default 1e-3; sgd 0.05)"},
-			&cli.Float64Flag{Name: "weight-decay", Usage: "weight decay (default 0.01 for adamw, else 0; negative: off)"},
-			&cli.Float64Flag{Name: "warmup", Usage: "warm-up fraction of all steps (default 0.1; negative: none)"},
+			&cli.Float64Flag{Name: "weight-decay", Usage: "weight decay (default 0.01 for adamw, else 0; 0 or negative: off)"},
+			&cli.Float64Flag{Name: "warmup", Usage: "warm-up fraction of all steps (default 0.1; 0 or negative: none)"},
 			&cli.StringFlag{Name: "schedule", Value: "cosine", Usage: "learning-rate decay after warm-up: cosine, linear or constant"},
-			&cli.Float64Flag{Name: "clip", Usage: "global gradient-norm clip (default 1; negative: off)"},
-			&cli.Float64Flag{Name: "momentum", Usage: "sgd momentum (default 0.9; negative: none)"},
+			&cli.Float64Flag{Name: "clip", Usage: "global gradient-norm clip (default 1; 0 or negative: off)"},
+			&cli.Float64Flag{Name: "momentum", Usage: "sgd momentum (default 0.9; 0 or negative: none)"},
 			&cli.IntFlag{Name: "epochs", Value: 10, Usage: "maximum epochs"},
 			&cli.IntFlag{Name: "batch-size", Value: 256, Usage: "pairs per batch, or P×K rows for labelled data"},
 			&cli.IntFlag{Name: "per-class", Value: 4, Usage: "K of the m-per-class sampler (labelled data)"},
@@ -107,6 +108,9 @@ func jobFromFlags(c *cli.Context) (*job.TrainJob, string, error) {
 			return nil, "", fmt.Errorf("--%s is required (or --resume RUN/)", f)
 		}
 	}
+	if err := checkTrainFlags(c); err != nil {
+		return nil, "", err
+	}
 	for _, f := range []string{"train", "dev", "test"} {
 		if p := c.String(f); p != "" {
 			if _, err := os.Stat(p); err != nil {
@@ -136,6 +140,15 @@ func jobFromFlags(c *cli.Context) (*job.TrainJob, string, error) {
 			j.EmbeddingsSidecar = dataio.SidecarPath(e)
 		}
 		j.CacheDir = "none" // the rows are at hand: nothing to cache
+	}
+	// A typed 0 turns these off (0 in the settings means "default").
+	for _, f := range []struct {
+		name string
+		v    *float64
+	}{{"weight-decay", &j.Settings.Optim.WeightDecay}, {"warmup", &j.Settings.Optim.WarmupRatio}, {"clip", &j.Settings.Optim.ClipNorm}, {"momentum", &j.Settings.Optim.Momentum}} {
+		if c.IsSet(f.name) && *f.v == 0 {
+			*f.v = -1
+		}
 	}
 	if j.CacheDir == "" {
 		j.CacheDir = defaultCacheDir()
@@ -170,6 +183,32 @@ func jobFromFlags(c *cli.Context) (*job.TrainJob, string, error) {
 		}
 	}
 	return j, out, nil
+}
+
+// checkTrainFlags bounds train's numeric flags: a typed value must be
+// usable (0 epochs, a 0 learning rate, NaN are errors, not defaults).
+func checkTrainFlags(c *cli.Context) error {
+	if err := checkInts(c,
+		intBound{"dim", 1, maxWidth}, intBound{"hidden", 1, maxWidth},
+		intBound{"epochs", 1, maxEpochs}, intBound{"batch-size", 1, maxBatch}, intBound{"per-class", 1, maxBatch},
+		intBound{"negatives", math.MinInt, maxNegatives}, intBound{"mine-negatives", 0, maxNegatives},
+		intBound{"mine-range-min", 0, maxRank}, intBound{"patience", math.MinInt, maxEpochs},
+		intBound{"checkpoint-every", 1, math.MaxInt}, intBound{"embed-batch", 1, maxBatch}, intBound{"max-length", 1, maxLength}); err != nil {
+		return err
+	}
+	if err := checkFloats(c, "lr", "weight-decay", "warmup", "clip", "momentum"); err != nil {
+		return err
+	}
+	if c.IsSet("lr") && !(c.Float64("lr") > 0) {
+		return fmt.Errorf("--lr %v: must be positive", c.Float64("lr"))
+	}
+	if c.IsSet("warmup") && c.Float64("warmup") >= 1 {
+		return fmt.Errorf("--warmup %v: a fraction of all steps, below 1 (negative: none)", c.Float64("warmup"))
+	}
+	if c.IsSet("batch-size") && c.IsSet("per-class") && c.Int("per-class") > c.Int("batch-size") {
+		return fmt.Errorf("--per-class %d: more than --batch-size %d", c.Int("per-class"), c.Int("batch-size"))
+	}
+	return nil
 }
 
 // openJobEncoder opens the job's encoder and records its resolved files,
@@ -282,8 +321,23 @@ func runTrain(c *cli.Context) error {
 		if errors.Is(err, job.ErrRunExists) {
 			return fmt.Errorf("--out %s already holds a run (use --resume %s, or another --out)", dir, dir)
 		}
-		if errors.Is(err, context.Canceled) {
+		flag := "--out"
+		if resume {
+			flag = "--resume"
+		}
+		switch {
+		case errors.Is(err, job.ErrRunBusy), errors.Is(err, job.ErrNotRunDir):
+			return fmt.Errorf("%s %w", flag, err)
+		case errors.Is(err, context.Canceled) && job.HasCheckpoint(dir):
 			fmt.Fprintf(os.Stderr, "embfit: checkpoint saved; continue with: embfit train --resume %s\n", dir)
+		case errors.Is(err, context.Canceled):
+			fmt.Fprintf(os.Stderr, "embfit: interrupted before training started: nothing to resume, %s left as it was (run the same command again)\n", dir)
+		}
+		if e, ok := inputerr.As(err); ok && e.Setting == "batch_size" && e.File == "" {
+			return fmt.Errorf("--batch-size %d / --per-class %d: %v; lower --batch-size or --per-class", j.Settings.BatchSize, j.Settings.PerClass, e.Err)
+		}
+		if e, ok := inputerr.As(err); ok && e.File == "" && (e.Setting == "train" || e.Setting == "dev" || e.Setting == "test" || e.Setting == "model") {
+			return fmt.Errorf("--%s: %v", e.Setting, e.Err)
 		}
 		return err
 	}

@@ -27,7 +27,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	restore := interruptibleStdin(ctx)
 	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	restore()
 	stop()
 	os.Exit(code)
 }
@@ -60,6 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			cmd.Action = func(c *cli.Context) error { return nameFileFlag(c, action(c)) }
 		}
 	}
+	guardCommands(app.Commands, "tokenize")
 	app.Writer, app.ErrWriter = stdout, stderr
 	app.OnUsageError = func(c *cli.Context, err error, isSubcommand bool) error {
 		return fmt.Errorf("%w (see --help)", err)

@@ -342,10 +342,10 @@ func TestMineInterrupt(t *testing.T) {
 	qnpy := mineWriteNPY(t, filepath.Join(dir, "q.npy"), qrows...)
 	cnpy := mineWriteNPY(t, filepath.Join(dir, "c.npy"), crows...)
 	out := filepath.Join(dir, "neg.jsonl")
-	// Tiny blocks (2.5 million GEMM calls) make the search slow (seconds)
+	// Tiny blocks (10 million GEMM calls) make the search slow (many seconds)
 	// and cancellable at once.
 	cmd := exec.Command(embfitBin, "mine", "--pairs", pairs, "--corpus", corpus, "--query-embeddings", qnpy,
-		"--corpus-embeddings", cnpy, "--query-block", "1", "--corpus-block", "16", "--out", out)
+		"--corpus-embeddings", cnpy, "--query-block", "1", "--corpus-block", "4", "--out", out)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -93,7 +93,7 @@ func ReadInput(path string, cols Columns) (*Input, error) {
 		if err != nil {
 			return err
 		}
-		l, ok, err := r.Scalar(cols.Label)
+		l, ok, err := r.Label(cols.Label)
 		if err != nil {
 			return err
 		}
@@ -154,6 +154,11 @@ func WritePerSample(path string, d Data, reps ...*Report) error {
 		return err
 	}
 	return f.Commit()
+}
+
+// WritePerSampleTo writes the lines of WritePerSample to w.
+func WritePerSampleTo(w io.Writer, d Data, reps ...*Report) error {
+	return writePerSample(w, d, reps...)
 }
 
 func writePerSample(w io.Writer, d Data, reps ...*Report) error {

@@ -128,7 +128,7 @@ func ReadDataset(path string, f DataFields) (*Dataset, error) {
 		if err != nil {
 			return err
 		}
-		l, ok, err := r.Scalar(f.Label)
+		l, ok, err := r.Label(f.Label)
 		if err != nil {
 			return err
 		}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/embfit/embfit/internal/inputerr"
 )
@@ -179,6 +181,50 @@ func (r Record) Scalar(field string) (s string, ok bool, err error) {
 		return "", false, r.Errorf("field %q must be a string or number, got %s", field, preview(v))
 	}
 	return string(v), true, nil
+}
+
+// Label returns field's value as a class label, with ok=false when the
+// field is missing or null. A label is a JSON string, number or boolean,
+// and two labels are the same class when their canonical texts are equal
+// (CanonicalLabel): a string is itself, a number its shortest decimal
+// form, so 1, 1.0 and 1e0 are one class, and the same as "1" (as in a
+// plain-text labels file, which cannot tell them apart). Objects and
+// arrays are errors.
+func (r Record) Label(field string) (s string, ok bool, err error) {
+	s, ok, err = r.Scalar(field)
+	if err != nil || !ok {
+		return s, ok, err
+	}
+	if v := r.Fields[field]; v[0] != '"' {
+		s = CanonicalLabel(s)
+	}
+	return s, true, nil
+}
+
+// CanonicalLabel returns the canonical text of a JSON number or boolean
+// label (see Record.Label): an integer literal keeps its digits (any
+// size; -0 is 0); any other number is written in the shortest form that
+// reads back as the same float64 (1.0 → 1, 0.50 → 0.5, 1e3 → 1000,
+// 2.5e-7 → 2.5e-07); what does not parse as a finite number is returned
+// unchanged.
+func CanonicalLabel(num string) string {
+	if num == "true" || num == "false" {
+		return num
+	}
+	if !strings.ContainsAny(num, ".eE") {
+		if num == "-0" {
+			return "0"
+		}
+		return num
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
+		return num
+	}
+	if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+		return strconv.FormatInt(int64(v), 10)
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
 // Strings returns field's value as a list of strings: a JSON string gives

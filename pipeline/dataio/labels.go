@@ -22,8 +22,9 @@ type Labels struct {
 
 // ReadLabels reads a labels file in row order. The format is detected
 // from the first non-blank line: a line starting with '{' means JSON Lines
-// with a "label" field per line (a string or a number, kept as spelled:
-// 3 → "3"; blank lines are skipped); anything else means plain text with
+// with a "label" field per line (a string or a number; numbers are in
+// canonical form, so 1, 1.0 and "1" are one class, see Record.Label;
+// blank lines are skipped); anything else means plain text with
 // one label per line (surrounding spaces trimmed, CRLF accepted, a blank
 // line is an error since it would shift the rows). Errors name the file
 // and line. "-" reads standard input.
@@ -74,7 +75,7 @@ func readJSONLLabels(r *JSONLReader) (Labels, error) {
 		if err != nil {
 			return Labels{}, err
 		}
-		s, ok, err := rec.Scalar("label")
+		s, ok, err := rec.Label("label")
 		if err != nil {
 			return Labels{}, err
 		}

@@ -2,7 +2,9 @@ package dataio
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -44,7 +46,11 @@ func readNPY(path string, tensor bool) (blas32.General, []int64, error) {
 		return blas32.General{}, nil, err
 	}
 	cr := &countingReader{r: bufio.NewReaderSize(f, 1<<20)}
-	r, err := newNPYReader(cr)
+	pre, err := readNPYPreamble(cr, st.Size())
+	if err != nil {
+		return blas32.General{}, nil, inputerr.FileError(path, 0, fmt.Errorf("not a .npy file: %w", err))
+	}
+	r, err := newNPYReader(bytes.NewReader(pre))
 	if err != nil {
 		return blas32.General{}, nil, inputerr.FileError(path, 0, fmt.Errorf("not a .npy file: %w", err))
 	}
@@ -59,7 +65,13 @@ func readNPY(path string, tensor bool) (blas32.General, []int64, error) {
 		return blas32.General{}, nil, inputerr.FileError(path, 0, fmt.Errorf("Fortran-order arrays are not supported (save with numpy.ascontiguousarray)"))
 	}
 	rows, cols := h.Shape[0], 1
+	fits := rows >= 0
 	for _, d := range h.Shape[1:] {
+		// Each factor is checked against the file size first: no overflow.
+		if d < 0 || (d > 0 && int64(cols) > st.Size()/int64(d)) {
+			fits = false
+			break
+		}
 		cols *= d
 		itemShape = append(itemShape, int64(d))
 	}
@@ -72,6 +84,12 @@ func readNPY(path string, tensor bool) (blas32.General, []int64, error) {
 		item = 8
 	default:
 		return blas32.General{}, nil, inputerr.FileError(path, 0, fmt.Errorf("dtype %s not supported (want float32 '<f4' or float64 '<f8')", dtype))
+	}
+	if !fits || (rows > 0 && int64(cols) > st.Size()/int64(rows)) {
+		return blas32.General{}, nil, inputerr.FileError(path, 0, fmt.Errorf("shape %v does not fit the %d-byte file (truncated or corrupt)", h.Shape, st.Size()))
+	}
+	if rows > 0 && cols == 0 {
+		return blas32.General{}, nil, inputerr.FileError(path, 0, fmt.Errorf("shape %v: zero-width rows (want at least one column)", h.Shape))
 	}
 	// npyio stops quietly at end of file: check the size first.
 	if want := cr.n + item*int64(rows)*int64(cols); st.Size() != want {
@@ -173,6 +191,60 @@ func writeNPYHeader(w io.Writer, rows, cols int) error {
 	buf = append(buf, hdr...)
 	_, err := w.Write(buf)
 	return err
+}
+
+// maxNPYHeader bounds the header dictionary's length, as numpy.load's
+// max_header_size (10,000 by default) does; numpy.save writes about 128
+// bytes for a 2-D array.
+const maxNPYHeader = 1 << 16
+
+// readNPYPreamble reads the magic string, version, header length and
+// header of a .npy file of size bytes, checking the length against
+// maxNPYHeader and the file size before reading, and returns all of it.
+func readNPYPreamble(r io.Reader, size int64) ([]byte, error) {
+	pre := make([]byte, 12)
+	if _, err := io.ReadFull(r, pre[:8]); err != nil {
+		return nil, errors.New("shorter than the magic string and version")
+	}
+	if string(pre[:6]) != "\x93NUMPY" {
+		return nil, errors.New("no \\x93NUMPY magic string")
+	}
+	var hlen, lenBytes int64
+	switch pre[6] {
+	case 1:
+		lenBytes = 2
+	case 2, 3:
+		lenBytes = 4
+	default:
+		return nil, fmt.Errorf("format version %d.%d not supported", pre[6], pre[7])
+	}
+	if _, err := io.ReadFull(r, pre[8:8+lenBytes]); err != nil {
+		return nil, errors.New("truncated header length")
+	}
+	pre = pre[:8+lenBytes]
+	if lenBytes == 2 {
+		hlen = int64(binary.LittleEndian.Uint16(pre[8:]))
+	} else {
+		hlen = int64(binary.LittleEndian.Uint32(pre[8:]))
+	}
+	switch {
+	case hlen > maxNPYHeader:
+		return nil, fmt.Errorf("header length %d exceeds the limit of %d bytes", hlen, maxNPYHeader)
+	case 8+lenBytes+hlen > size:
+		return nil, fmt.Errorf("header length %d runs past the end of the %d-byte file", hlen, size)
+	case hlen < 2:
+		return nil, fmt.Errorf("header length %d is too short for a header", hlen)
+	}
+	hdr := make([]byte, len(pre)+int(hlen))
+	copy(hdr, pre)
+	if _, err := io.ReadFull(r, hdr[len(pre):]); err != nil {
+		return nil, fmt.Errorf("truncated header: %w", err)
+	}
+	d := bytes.TrimRight(hdr[len(pre):], " \x00\n")
+	if len(d) < 2 || d[0] != '{' || d[len(d)-1] != '}' || hdr[len(hdr)-1] != '\n' {
+		return nil, errors.New("malformed header: want a {...} dictionary ending in a newline")
+	}
+	return hdr, nil
 }
 
 // newNPYReader is npyio.NewReader turning the panic npyio raises on some

@@ -50,6 +50,13 @@ func TestReadNPY(t *testing.T) {
 		{"int64", numpyNPY("<i8", "(3, 2)", vals), 0, 0, "dtype <i8 not supported"},
 		{"truncated", numpyNPY("<f4", "(2, 3)", vals)[:100], 0, 0, "truncated"},
 		{"not npy", []byte("hello, world, this is text\n"), 0, 0, "not a .npy file"},
+		{"zero width", numpyNPY("<f4", "(3, 0)", nil), 0, 0, "zero-width"},
+		{"negative shape", numpyNPY("<f4", "(-1, 2)", vals), 0, 0, "does not fit"},
+		{"header length 4 GB", append([]byte("\x93NUMPY\x02\x00\xf0\xff\xff\xff{"), make([]byte, 100)...), 0, 0, "exceeds the limit"},
+		{"header length past end", append([]byte("\x93NUMPY\x01\x00\x00\x10{"), make([]byte, 100)...), 0, 0, "past the end"},
+		{"header not a dict", []byte("\x93NUMPY\x01\x00\x02\x00{\n"), 0, 0, "malformed header"},
+		{"version 9", []byte("\x93NUMPY\x09\x00\x02\x00{}\n"), 0, 0, "version 9.0"},
+		{"huge shape", numpyNPY("<f4", "(4611686018427387904, 4)", vals), 0, 0, "does not fit"},
 	}
 	dir := t.TempDir()
 	for _, tc := range tests {

@@ -93,7 +93,7 @@ func ReadLabelledTensors(path, textField, labelField string, shape []int64) (tex
 		if strings.TrimSpace(t) == "" {
 			return r.Errorf("empty %q", textField)
 		}
-		l, ok, err := r.Scalar(labelField)
+		l, ok, err := r.Label(labelField)
 		if err != nil {
 			return err
 		}

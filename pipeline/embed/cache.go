@@ -31,6 +31,10 @@ type Cache struct {
 	Dir         string
 	ModelSHA256 string
 	Pooling     string
+	// Warn, when set, makes cache failures (an unreadable or unwritable
+	// folder, a full disk) warnings: the texts are then encoded, and the
+	// embeddings returned, without the cache. When nil they are errors.
+	Warn func(msg string)
 }
 
 // KeyDir is the directory holding this model and pooling's shards.
@@ -67,9 +71,15 @@ func (c *Cache) Embed(ctx context.Context, enc Encoder, texts []string, report p
 	st.Distinct = len(distinct)
 	rows := linalg.NewMatrix(len(distinct), d)
 	found := make([]bool, len(distinct))
-	if c.Dir != "" {
+	useCache := c.Dir != ""
+	if useCache {
 		if err := c.load(d, index, rows, found); err != nil {
-			return blas32.General{}, st, err
+			if c.Warn == nil {
+				return blas32.General{}, st, err
+			}
+			c.Warn(fmt.Sprintf("embedding cache %s: %v; continuing without the cache", c.Dir, err))
+			clear(found)
+			useCache = false
 		}
 	}
 	var missing []int
@@ -100,9 +110,12 @@ func (c *Cache) Embed(ctx context.Context, enc Encoder, texts []string, report p
 			report.Report(StageEmbed, e, len(missing))
 		}
 		st.Encoded = len(missing)
-		if c.Dir != "" {
+		if useCache {
 			if err := c.store(d, distinct, missing, rows); err != nil {
-				return blas32.General{}, st, err
+				if c.Warn == nil {
+					return blas32.General{}, st, err
+				}
+				c.Warn(fmt.Sprintf("embedding cache %s: %v; the embeddings were not cached", c.Dir, err))
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,23 +42,31 @@ type FileSettings struct {
 	// in order are the single run's files.
 	Shard  int `json:"shard,omitempty"`
 	Shards int `json:"shards,omitempty"`
+	// KeepNonFinite keeps embeddings holding NaN or ±Inf (counted in the
+	// result) instead of failing on the first one.
+	KeepNonFinite bool `json:"keep_non_finite,omitempty"`
 }
 
 // FileResult reports what JSONL did.
 type FileResult struct {
-	Items   int           `json:"items"`
-	Dim     int           `json:"dim"`
-	Out     string        `json:"out"`
-	IDsOut  string        `json:"ids_out"`
-	Elapsed time.Duration `json:"elapsed"`  // reading, embedding and writing
-	RunTime time.Duration `json:"run_time"` // of which inside ONNX Runtime
+	Items  int    `json:"items"`
+	Dim    int    `json:"dim"`
+	Out    string `json:"out"`
+	IDsOut string `json:"ids_out"` // "" when Out is not a regular file (no sidecar written)
+	// NonFinite counts the rows holding NaN or ±Inf (KeepNonFinite).
+	NonFinite int           `json:"non_finite"`
+	Elapsed   time.Duration `json:"elapsed"`  // reading, embedding and writing
+	RunTime   time.Duration `json:"run_time"` // of which inside ONNX Runtime
 }
 
 // JSONL embeds every record of s.Input with enc and writes the
 // embeddings (float32 [N,D], row i for the i-th record) to s.Out and the
 // sidecar to s.IDsOut. Bad input is an error naming file and line; on any
 // error (or cancellation) no output file is left behind. Inputs are never
-// overwritten.
+// overwritten. An embedding holding NaN or ±Inf is an error naming its
+// input line unless s.KeepNonFinite. When s.Out exists and is not a
+// regular file (a device such as /dev/null, a pipe) the embeddings are
+// written to it directly and no sidecar is written (IDsOut is "").
 func JSONL(ctx context.Context, enc *onnx.Encoder, s FileSettings) (FileResult, error) {
 	start := time.Now()
 	if s.Field == "" {
@@ -93,11 +102,18 @@ func JSONL(ctx context.Context, enc *onnx.Encoder, s FileSettings) (FileResult, 
 		return FileResult{}, err
 	}
 	defer npy.Abort()
-	side, err := atomicfile.Create(s.IDsOut, false)
-	if err != nil {
-		return FileResult{}, err
+	outs := []*atomicfile.File{npy}
+	var side *atomicfile.File
+	if npy.Direct() {
+		s.IDsOut = ""
+	} else {
+		side, err = atomicfile.Create(s.IDsOut, false)
+		if err != nil {
+			return FileResult{}, err
+		}
+		defer side.Abort()
+		outs = append(outs, side)
 	}
-	defer side.Abort()
 
 	var texts []string
 	var floats []float32
@@ -151,26 +167,48 @@ func JSONL(ctx context.Context, enc *onnx.Encoder, s FileSettings) (FileResult, 
 		}
 		return FileResult{}, fmt.Errorf("%s: %w", s.Input, err)
 	}
+	nonFinite := 0
+	for i := 0; i < n; i++ {
+		if finiteRow(dst.Data[i*d : i*d+d]) {
+			continue
+		}
+		if !s.KeepNonFinite {
+			name := s.Input
+			if name == "-" {
+				name = "<stdin>"
+			}
+			return FileResult{}, fmt.Errorf("%s:%d: the model's embedding is not finite (NaN or ±Inf); keep such rows with --keep-non-finite", name, meta[i].Line)
+		}
+		nonFinite++
+	}
 	if err := dataio.EncodeNPY(npy, dst); err != nil {
 		return FileResult{}, fmt.Errorf("%s: %w", s.Out, err)
 	}
-	jw := json.NewEncoder(side)
-	for _, m := range meta {
-		if err := jw.Encode(m); err != nil {
-			return FileResult{}, fmt.Errorf("%s: %w", s.IDsOut, err)
+	if side != nil {
+		jw := json.NewEncoder(side)
+		for _, m := range meta {
+			if err := jw.Encode(m); err != nil {
+				return FileResult{}, fmt.Errorf("%s: %w", s.IDsOut, err)
+			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return FileResult{}, err
 	}
-	if err := npy.Commit(); err != nil {
+	if err := atomicfile.CommitAll(outs...); err != nil {
 		return FileResult{}, err
 	}
-	if err := side.Commit(); err != nil {
-		os.Remove(s.Out)
-		return FileResult{}, err
+	return FileResult{Items: n, Dim: d, Out: s.Out, IDsOut: s.IDsOut, NonFinite: nonFinite, Elapsed: time.Since(start), RunTime: enc.RunTime() - runBefore}, nil
+}
+
+// finiteRow reports whether every value of v is finite.
+func finiteRow(v []float32) bool {
+	for _, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return false
+		}
 	}
-	return FileResult{Items: n, Dim: d, Out: s.Out, IDsOut: s.IDsOut, Elapsed: time.Since(start), RunTime: enc.RunTime() - runBefore}, nil
+	return true
 }
 
 // readJSONLItems reads the items of a JSONL input: texts for text models,
@@ -328,6 +366,9 @@ func flattenNumbers(v json.RawMessage) ([]float32, []int64, error) {
 			f, err := t.Float64()
 			if err != nil {
 				return err
+			}
+			if math.Abs(f) > math.MaxFloat32 {
+				return fmt.Errorf("%s is outside the float32 range", t)
 			}
 			vals = append(vals, float32(f))
 			return nil

@@ -103,6 +103,14 @@ type TrainJob struct {
 	// CacheDir holds the embedding cache; "" means no cache.
 	CacheDir string         `json:"cache_dir"`
 	Settings train.Settings `json:"train_settings"`
+	// DataSHA256 holds the sha256 of the train, dev and test files (keys
+	// "train", "dev", "test") when the run started; a resumed run refuses
+	// changed data.
+	DataSHA256 map[string]string `json:"data_sha256,omitempty"`
+	// Typed holds the paths as the user typed them (by setting name) when
+	// Run made them absolute, for display; the job's paths are absolute so
+	// that a run resumes and exports from any folder.
+	Typed map[string]string `json:"typed_paths,omitempty"`
 }
 
 // JobResult is what Run reports.
@@ -194,6 +202,7 @@ type trainRun struct {
 	dev, test   *split
 	emb         blas32.General
 	modelSHA256 string
+	lock        *RunLock
 }
 
 // split is an evaluation split as indices into the table of texts.
@@ -207,9 +216,19 @@ type split struct {
 // the data (through the cache), mines negatives, trains, evaluates and
 // exports head.onnx, merged.onnx and tokenizer.json into Dir. A new run
 // refuses an existing config.json in Dir.
-func (r *JobRunner) Run(ctx context.Context) (*JobResult, error) {
+func (r *JobRunner) Run(ctx context.Context) (res *JobResult, err error) {
 	t0 := time.Now()
 	run := &trainRun{r: r, j: r.Job, res: &JobResult{Durations: map[string]time.Duration{}}, labelIDs: map[string]int{}}
+	defer func() {
+		switch {
+		case run.lock == nil:
+		case err != nil && !r.Resume && !HasCheckpoint(r.Dir):
+			// Training never started: leave no half-made run behind.
+			run.lock.abandon()
+		default:
+			run.lock.Unlock()
+		}
+	}()
 	for _, st := range []struct {
 		name string
 		f    func(context.Context) error
@@ -261,19 +280,45 @@ func (run *trainRun) prepare(context.Context) error {
 	if run.weighted, err = parseLosses(j.Settings.Losses); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
+	if r.Resume {
+		if run.lock, err = LockRunDir(r.Dir, false); err != nil {
+			return err
+		}
+		return j.verifyInputs()
+	}
+	if err := j.hashInputs(); err != nil {
 		return err
 	}
-	if !r.Resume {
-		if _, err := os.Stat(ConfigPath(r.Dir)); err == nil {
-			return fmt.Errorf("%s %w", r.Dir, ErrRunExists)
+	// Refuse a folder of other files before touching it (and again under
+	// the lock, against a concurrent start).
+	if _, err := os.Stat(r.Dir); err == nil {
+		if err := checkNewRunDir(r.Dir); err != nil {
+			return err
 		}
 	}
-	cfg, err := json.MarshalIndent(j, "", "  ")
+	lock, err := LockRunDir(r.Dir, true)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(ConfigPath(r.Dir), append(cfg, '\n'))
+	if err := checkNewRunDir(r.Dir); err != nil {
+		lock.release()
+		return err
+	}
+	run.lock = lock
+	return nil
+}
+
+// writeConfig makes the directory a run: config.json, written just
+// before training starts.
+func (run *trainRun) writeConfig() error {
+	if run.r.Resume {
+		return nil
+	}
+	cfg, err := json.MarshalIndent(run.j.absolutize(), "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(ConfigPath(run.r.Dir), append(cfg, '\n'))
 }
 
 func (run *trainRun) labelID(s string) int {
@@ -348,7 +393,8 @@ func (run *trainRun) embed(ctx context.Context) error {
 	if j.CorpusPipeline != nil {
 		key += "/corpus" + j.CorpusPipeline.CacheKey()
 	}
-	cache := &embed.Cache{Dir: j.CacheDir, ModelSHA256: run.modelSHA256, Pooling: key}
+	cache := &embed.Cache{Dir: j.CacheDir, ModelSHA256: run.modelSHA256, Pooling: key,
+		Warn: func(msg string) { run.r.logf("warning: %s", msg) }}
 	emb, cst, err := cache.Embed(ctx, run.r.Encoder, run.tt.texts, run.r.EmbedProgress)
 	if err != nil {
 		return err
@@ -439,6 +485,9 @@ func (run *trainRun) train(ctx context.Context) error {
 			return fmt.Errorf("test evaluation: %w", err)
 		}
 		res.TestBefore = &m
+	}
+	if err := run.writeConfig(); err != nil {
+		return err
 	}
 	var err error
 	if res.Train, err = tr.Run(ctx); err != nil {

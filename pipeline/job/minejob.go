@@ -2,12 +2,15 @@ package job
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"gonum.org/v1/gonum/blas/blas32"
 
+	"github.com/embfit/embfit/internal/atomicfile"
 	"github.com/embfit/embfit/internal/digest"
 	"github.com/embfit/embfit/internal/inputerr"
 	"github.com/embfit/embfit/internal/linalg"
@@ -57,6 +60,9 @@ type MineJob struct {
 	Settings mining.Settings
 	Format   string
 	Out      string
+	// Stdout receives the JSONL when Out is "-" (no manifest is written
+	// then).
+	Stdout io.Writer
 
 	// Warn, when set, receives warnings (one message each, no newline).
 	Warn func(msg string)
@@ -98,6 +104,20 @@ func field(name, def string) string {
 // its manifest atomically (existing files are replaced).
 func (j *MineJob) Run(ctx context.Context) (*MineResult, error) {
 	start := time.Now()
+	if j.Out == "-" && j.Stdout == nil {
+		return nil, errors.New("--out -: no standard output to write to")
+	}
+	if j.Out != "-" {
+		// Fail on an unwritable output before the work, not after it.
+		if err := atomicfile.Check(j.Out); err != nil {
+			return nil, err
+		}
+		if !atomicfile.IsDirect(j.Out) { // no manifest beside a device or pipe
+			if err := atomicfile.Check(j.Out + ".manifest.json"); err != nil {
+				return nil, err
+			}
+		}
+	}
 	p, man, err := j.Load(ctx)
 	if err != nil {
 		return nil, err
@@ -117,6 +137,20 @@ func (j *MineJob) Run(ctx context.Context) (*MineResult, error) {
 		return nil, err
 	}
 	res.Mined = m
+	if j.Out == "-" {
+		f := atomicfile.NewDirect(j.Stdout, "<stdout>")
+		info, err := mining.WriteJSONL(f, j.Format, p, m)
+		if err == nil {
+			err = f.Commit()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("standard output: %w", err)
+		}
+		info.Path = "-"
+		man.Settings, man.Output, man.Counts = m.Settings, info, m.Counts
+		res.Manifest = man
+		return res, nil
+	}
 	if res.Manifest, err = mining.WriteOutputs(j.Out, j.Format, false, p, m, man); err != nil {
 		return nil, err
 	}

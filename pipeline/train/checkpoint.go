@@ -75,6 +75,17 @@ func BestHead(dir string, s Settings) (head.Head, error) {
 	return h, nil
 }
 
+// CheckpointState reports, from the last checkpoint of the run in dir,
+// whether training finished and the epoch (1-based) and step it had
+// reached.
+func CheckpointState(dir string) (done bool, epoch, step int, err error) {
+	st, err := readCheckpoint(CheckpointPath(dir))
+	if err != nil {
+		return false, 0, 0, err
+	}
+	return st.Done, st.Epoch + 1, st.Step, nil
+}
+
 // readCheckpoint reads a checkpoint file; a missing file is an error
 // wrapping os.ErrNotExist.
 func readCheckpoint(path string) (*checkpoint, error) {

@@ -1,7 +1,7 @@
 package train
 
 import (
-	"fmt"
+	"github.com/embfit/embfit/internal/inputerr"
 	"math/rand/v2"
 	"slices"
 )
@@ -22,7 +22,7 @@ type MPerClassSampler struct {
 // per batch and k the number of rows per class.
 func NewMPerClassSampler(labels []int, p, k int) (*MPerClassSampler, error) {
 	if p < 2 || k < 2 {
-		return nil, fmt.Errorf("m-per-class sampler: need at least 2 classes × 2 items per batch, got %d×%d", p, k)
+		return nil, inputerr.Settingf("batch_size", "m-per-class sampler: need at least 2 classes × 2 items per batch, got %d×%d", p, k)
 	}
 	byLabel := map[int][]int{}
 	for i, y := range labels {
@@ -41,7 +41,7 @@ func NewMPerClassSampler(labels []int, p, k int) (*MPerClassSampler, error) {
 		s.rows += len(byLabel[y])
 	}
 	if len(s.classes) < p {
-		return nil, fmt.Errorf("m-per-class sampler: %d classes with at least 2 items, need %d per batch", len(s.classes), p)
+		return nil, inputerr.Settingf("batch_size", "m-per-class sampler: %d classes with at least 2 items, need %d per batch (%d×%d)", len(s.classes), p, p, k)
 	}
 	return s, nil
 }
