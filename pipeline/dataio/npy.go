@@ -140,7 +140,7 @@ func WriteNPY(path string, m blas32.General) error {
 // EncodeNPY writes m as a .npy stream (float32, C order, the bytes of
 // numpy.save) to w.
 func EncodeNPY(w io.Writer, m blas32.General) error {
-	if err := writeNPYHeader(w, m.Rows, m.Cols); err != nil {
+	if err := WriteNPYHeader(w, m.Rows, m.Cols); err != nil {
 		return err
 	}
 	// npyio's writer reflects on every element (1.4 s for 2M floats
@@ -173,10 +173,10 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// writeNPYHeader writes a NumPy format 1.0 header for a C-order float32
+// WriteNPYHeader writes a NumPy format 1.0 header for a C-order float32
 // array of shape (rows, cols), exactly as numpy.save does: the data starts
 // at a multiple of 64 bytes.
-func writeNPYHeader(w io.Writer, rows, cols int) error {
+func WriteNPYHeader(w io.Writer, rows, cols int) error {
 	dict := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols)
 	// magic(6) + version(2) + header length(2) + dict + padding + '\n' ≡ 0 mod 64
 	total := 10 + len(dict) + 1
@@ -191,6 +191,30 @@ func writeNPYHeader(w io.Writer, rows, cols int) error {
 	buf = append(buf, hdr...)
 	_, err := w.Write(buf)
 	return err
+}
+
+// NPYHeader is what the header of a .npy file says.
+type NPYHeader struct {
+	Shape   []int
+	DType   string // e.g. "<f4"
+	Fortran bool   // column-major data
+	Offset  int64  // of the first data byte
+}
+
+// ReadNPYHeader reads and checks the header at the start of r, a .npy
+// file of size bytes: the magic string, a header length within bounds and
+// within the file, and a parsable dictionary. It reads no data.
+func ReadNPYHeader(r io.Reader, size int64) (NPYHeader, error) {
+	pre, err := readNPYPreamble(r, size)
+	if err != nil {
+		return NPYHeader{}, err
+	}
+	nr, err := newNPYReader(bytes.NewReader(pre))
+	if err != nil {
+		return NPYHeader{}, err
+	}
+	h := nr.Header.Descr
+	return NPYHeader{Shape: h.Shape, DType: strings.Trim(h.Type, `'"`), Fortran: h.Fortran, Offset: int64(len(pre))}, nil
 }
 
 // maxNPYHeader bounds the header dictionary's length, as numpy.load's

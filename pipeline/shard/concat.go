@@ -2,14 +2,11 @@ package shard
 
 import (
 	"bufio"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"strings"
 
 	"github.com/embfit/embfit/internal/atomicfile"
 	"github.com/embfit/embfit/internal/inputerr"
@@ -54,7 +51,7 @@ func ConcatEmbeddings(out string, shards []string) error {
 		return err
 	}
 	defer side.Abort()
-	if err := writeNPYHeader(npy, rows, cols); err != nil {
+	if err := dataio.WriteNPYHeader(npy, rows, cols); err != nil {
 		return err
 	}
 	next := 0
@@ -111,20 +108,6 @@ func copySidecar(w io.Writer, path string, first int) (int, error) {
 		return n, inputerr.FileError(path, 0, err)
 	}
 	return n, nil
-}
-
-// writeNPYHeader writes a NumPy 1.0 header for a C-order float32 array of
-// shape (rows, cols) exactly as numpy.save (and embfit embed) does.
-func writeNPYHeader(w io.Writer, rows, cols int) error {
-	dict := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols)
-	total := 10 + len(dict) + 1
-	hdr := dict + strings.Repeat(" ", (64-total%64)%64) + "\n"
-	if len(hdr) > math.MaxUint16 {
-		return fmt.Errorf("npy header too long")
-	}
-	b := append([]byte("\x93NUMPY\x01\x00"), binary.LittleEndian.AppendUint16(nil, uint16(len(hdr)))...)
-	_, err := w.Write(append(b, hdr...))
-	return err
 }
 
 // sameFile reports whether a and b name the same existing file.

@@ -7,15 +7,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
-	"io"
 	"math"
 	"os"
-	"strings"
 
-	"codeberg.org/sbinet/npyio"
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/embfit/embfit/internal/inputerr"
+	"github.com/embfit/embfit/pipeline/dataio"
 )
 
 // npyFile is an open float32 C-order 2-D .npy file whose rows are read
@@ -47,22 +45,19 @@ func readNPYHeader(f *os.File, path string) (n *npyFile, err error) {
 	if err != nil {
 		return nil, err
 	}
-	cr := &countingReader{r: bufio.NewReaderSize(f, 4096)}
-	r, err := newNPYReader(cr)
+	h, err := dataio.ReadNPYHeader(bufio.NewReaderSize(f, 4096), st.Size())
 	if err != nil {
 		return nil, inputerr.FileError(path, 0, fmt.Errorf("not a .npy file: %w", err))
 	}
-	h := r.Header.Descr
 	switch {
 	case len(h.Shape) != 2:
 		return nil, inputerr.FileError(path, 0, fmt.Errorf("want a 2-D array [N,D], got shape %v", h.Shape))
 	case h.Fortran:
 		return nil, inputerr.FileError(path, 0, fmt.Errorf("Fortran-order arrays are not supported"))
-	case strings.Trim(h.Type, `'"`) != "<f4":
-		return nil, inputerr.FileError(path, 0, fmt.Errorf("dtype %s not supported by sharded mining (want float32 '<f4', as embfit embed writes)", h.Type))
+	case h.DType != "<f4":
+		return nil, inputerr.FileError(path, 0, fmt.Errorf("dtype %s not supported by sharded mining (want float32 '<f4', as embfit embed writes)", h.DType))
 	}
-	// npyio reads exactly the header bytes.
-	off := cr.n
+	off := h.Offset
 	if want := off + 4*int64(h.Shape[0])*int64(h.Shape[1]); st.Size() != want {
 		return nil, inputerr.FileError(path, 0, fmt.Errorf("file is %d bytes, header says %d (truncated or corrupt)", st.Size(), want))
 	}
@@ -131,26 +126,4 @@ func span(lo, hi int) []int {
 		r[i] = lo + i
 	}
 	return r
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// newNPYReader is npyio.NewReader turning its panics on malformed headers
-// into errors.
-func newNPYReader(r io.Reader) (nr *npyio.Reader, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			nr, err = nil, fmt.Errorf("malformed header: %v", p)
-		}
-	}()
-	return npyio.NewReader(r)
 }
