@@ -267,7 +267,7 @@ func TestAuditModelE2EEmbeddingsWithTexts(t *testing.T) {
 		}
 	}
 	checkAuditHTML(t, htmlOut, audit.ChartKinds)
-	// --losses-only is the issue-4 audit: no retrieval section.
+	// --losses-only keeps to the losses and triplet counts: no retrieval section.
 	stdout, stderr, code := runEmbfit(t, "audit", "--embeddings", npy, "--labels", labelled, "--losses-only")
 	if code != 0 || strings.Contains(stdout, "retrieval") || !strings.Contains(stdout, "triplets (euclidean") {
 		t.Errorf("--losses-only: exit %d %s\n%s", code, stderr, stdout)
@@ -357,7 +357,7 @@ func TestAuditModelE2EInterrupt(t *testing.T) {
 	}
 }
 
-// The done-when check of issue 7 on the real data (GloVe encoder, WordNet
+// The full audit on the real data (GloVe encoder, WordNet
 // test glosses by lexname and reverse-dictionary pairs), on the first 1500
 // lines of each file to keep the test short; the full-size run is in the
 // README.

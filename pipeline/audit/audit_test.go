@@ -196,7 +196,7 @@ func TestRunLabelled(t *testing.T) {
 		rep.Suspects[0].LabelA != "a" || rep.Suspects[0].LabelB != "b" || rep.Suspects[0].Exceeds < 0.9 {
 		t.Errorf("suspects %+v", rep.Suspects)
 	}
-	// JSON keeps the issue-4 schema.
+	// JSON keeps the losses-only schema (n, dim, losses, triplets) at the top level.
 	b, err := json.Marshal(rep)
 	if err != nil {
 		t.Fatal(err)
