@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+
+	"github.com/embfit/embfit/internal/rows"
 )
 
 // Member is the JSON file inside the npm tarball.
@@ -229,11 +231,7 @@ func (h *winkHeader) checkVector(x []float64) error {
 	if len(x) != want {
 		return fmt.Errorf("%d values, want %d", len(x), want)
 	}
-	var ss float64
-	for _, f := range x[:h.dimensions] {
-		ss += f * f
-	}
-	norm := math.Sqrt(ss)
+	norm := rows.Norm(x[:h.dimensions])
 	if d := math.Abs(norm - x[h.l2NormIndex]); d > 1e-5*math.Max(1, norm) {
 		return fmt.Errorf("stored L2 norm %v, computed %v", x[h.l2NormIndex], norm)
 	}
