@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 )
 
@@ -59,7 +60,13 @@ func Decode(v []byte) ([]float32, []int64, error) {
 				return errors.New("not a rectangular array")
 			}
 			f, err := strconv.ParseFloat(string(t), 32)
+			if errors.Is(err, strconv.ErrRange) && !math.IsInf(f, 0) {
+				err = nil // a tiny value, rounded to zero or a subnormal
+			}
 			if err != nil {
+				if errors.Is(err, strconv.ErrRange) {
+					return fmt.Errorf("%s is outside the float32 range", t)
+				}
 				return fmt.Errorf("%s is not a float32", t)
 			}
 			vals = append(vals, float32(f))

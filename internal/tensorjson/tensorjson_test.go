@@ -3,6 +3,7 @@ package tensorjson
 import (
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -22,7 +23,7 @@ func TestDecode(t *testing.T) {
 		{`{"a":1}`, nil, nil, "want an array of numbers"},
 		{`["x"]`, nil, nil, "want an array of numbers"},
 		{`[1] 2`, nil, nil, "trailing data"},
-		{`[1e60]`, nil, nil, "not a float32"},
+		{`[1e60]`, nil, nil, "outside the float32 range"},
 	} {
 		vals, shape, err := Decode([]byte(tc.in))
 		if (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
@@ -89,4 +90,35 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDecodeShapes(t *testing.T) {
+	tests := []struct {
+		in      string
+		vals    int
+		shape   []int64
+		wantErr string
+	}{
+		{`[1, 2.5, -3]`, 3, []int64{3}, ""},
+		{`[[1,2],[3,4],[5,6]]`, 6, []int64{3, 2}, ""},
+		{`[[1,2],[3]]`, 0, nil, "rectangular"},
+		{`[[1,2],3]`, 0, nil, "rectangular"},
+		{`"x"`, 0, nil, "array of numbers"},
+		{`[]`, 0, nil, "empty"},
+		{`[1,"a"]`, 0, nil, "array of numbers"},
+		{`[1e39, 1]`, 0, nil, "1e39 is outside the float32 range"},
+		{`[1e-50, 1]`, 2, []int64{2}, ""},
+	}
+	for _, tc := range tests {
+		vals, shape, err := Decode([]byte(tc.in))
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: err = %v, want %q", tc.in, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || len(vals) != tc.vals || !slices.Equal(shape, tc.shape) {
+			t.Errorf("%s: %v %v %v", tc.in, vals, shape, err)
+		}
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/embfit/embfit/internal/atomicfile"
 	"github.com/embfit/embfit/internal/inputerr"
+	"github.com/embfit/embfit/internal/tensorjson"
 	"github.com/embfit/embfit/onnx"
 	"github.com/embfit/embfit/pipeline/dataio"
 )
@@ -236,7 +236,7 @@ func readJSONLItems(ctx context.Context, enc *onnx.Encoder, s FileSettings, text
 		if !ok {
 			return r.Errorf("missing field %q", s.Field)
 		}
-		vals, shape, err := flattenNumbers(v)
+		vals, shape, err := tensorjson.Decode(v)
 		if err != nil {
 			return r.Errorf("field %q: %v", s.Field, err)
 		}
@@ -328,63 +328,6 @@ func compactJSON(v json.RawMessage) json.RawMessage {
 		return v
 	}
 	return b.Bytes()
-}
-
-// flattenNumbers reads a JSON number array, possibly nested (rectangular),
-// returning its values in row-major order and its shape.
-func flattenNumbers(v json.RawMessage) ([]float32, []int64, error) {
-	dec := json.NewDecoder(bytes.NewReader(v))
-	dec.UseNumber()
-	var x any
-	if err := dec.Decode(&x); err != nil {
-		return nil, nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, nil, errors.New("trailing data")
-	}
-	var vals []float32
-	var shape []int64
-	var walk func(x any, depth int) error
-	walk = func(x any, depth int) error {
-		switch t := x.(type) {
-		case []any:
-			if depth == len(shape) {
-				shape = append(shape, int64(len(t)))
-			} else if shape[depth] != int64(len(t)) {
-				return errors.New("not a rectangular array")
-			}
-			for _, e := range t {
-				if err := walk(e, depth+1); err != nil {
-					return err
-				}
-			}
-			return nil
-		case json.Number:
-			if depth != len(shape) {
-				return errors.New("not a rectangular array")
-			}
-			f, err := t.Float64()
-			if err != nil {
-				return err
-			}
-			if math.Abs(f) > math.MaxFloat32 {
-				return fmt.Errorf("%s is outside the float32 range", t)
-			}
-			vals = append(vals, float32(f))
-			return nil
-		}
-		return fmt.Errorf("want an array of numbers")
-	}
-	if _, ok := x.([]any); !ok {
-		return nil, nil, errors.New("want an array of numbers")
-	}
-	if err := walk(x, 0); err != nil {
-		return nil, nil, err
-	}
-	if len(vals) == 0 {
-		return nil, nil, errors.New("empty array")
-	}
-	return vals, shape, nil
 }
 
 func equalShape(a, b []int64) bool {

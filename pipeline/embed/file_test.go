@@ -72,32 +72,3 @@ func TestEmbedJSONLCancelLeavesNothing(t *testing.T) {
 		t.Fatalf("left behind %v", entries)
 	}
 }
-
-func TestFlattenNumbers(t *testing.T) {
-	tests := []struct {
-		in      string
-		vals    int
-		shape   []int64
-		wantErr string
-	}{
-		{`[1, 2.5, -3]`, 3, []int64{3}, ""},
-		{`[[1,2],[3,4],[5,6]]`, 6, []int64{3, 2}, ""},
-		{`[[1,2],[3]]`, 0, nil, "rectangular"},
-		{`[[1,2],3]`, 0, nil, "rectangular"},
-		{`"x"`, 0, nil, "array of numbers"},
-		{`[]`, 0, nil, "empty"},
-		{`[1,"a"]`, 0, nil, "array of numbers"},
-	}
-	for _, tc := range tests {
-		vals, shape, err := flattenNumbers([]byte(tc.in))
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("%s: err = %v, want %q", tc.in, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil || len(vals) != tc.vals || !equalShape(shape, tc.shape) {
-			t.Errorf("%s: %v %v %v", tc.in, vals, shape, err)
-		}
-	}
-}
