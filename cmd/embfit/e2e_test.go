@@ -14,7 +14,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/embfit/embfit/internal/linalg"
+	"github.com/embfit/embfit/internal/rows"
 	"github.com/embfit/embfit/onnx"
+	"github.com/embfit/embfit/pipeline/head"
+	"gonum.org/v1/gonum/blas/blas32"
 )
 
 // embfitBin is the path of the binary built by TestMain.
@@ -75,4 +79,13 @@ func runEmbfitIn(t testing.TB, dir string, stdin io.Reader, args ...string) (std
 		t.Fatalf("run embfit %v: %v", args, err)
 	}
 	return o.String(), e.String(), code
+}
+
+// normalizedHead returns hd applied to the rows of base, each output row
+// L2-normalized: what merged.onnx computes after the encoder.
+func normalizedHead(hd head.Head, base blas32.General) blas32.General {
+	want := linalg.NewMatrix(base.Rows, hd.Settings().Out)
+	head.Apply(hd, want, base)
+	rows.Normalize(want, want)
+	return want
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/embfit/embfit/onnx"
 	"github.com/embfit/embfit/onnx/onnxtest"
 	"github.com/embfit/embfit/pipeline/dataio"
-	"github.com/embfit/embfit/pipeline/head"
 	"github.com/embfit/embfit/pipeline/job"
 )
 
@@ -305,18 +304,7 @@ func TestTrainOnFolderE2E(t *testing.T) {
 	if err := enc.Encode(context.Background(), base, texts); err != nil {
 		t.Fatal(err)
 	}
-	want := linalg.NewMatrix(base.Rows, hd.Settings().Out)
-	head.Apply(hd, want, base)
-	for i := 0; i < want.Rows; i++ {
-		row := linalg.Row(want, i)
-		var ss float64
-		for _, v := range row {
-			ss += float64(v) * float64(v)
-		}
-		for k := range row {
-			row[k] = float32(float64(row[k]) / math.Sqrt(ss))
-		}
-	}
+	want := normalizedHead(hd, base)
 	if d := maxDiff(got.Data, want.Data); d > 1e-5 {
 		t.Errorf("run folder embeds %v away from head(encoder)", d)
 	}
@@ -519,18 +507,7 @@ func TestTensorModelCommandsE2E(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := linalg.NewMatrix(base.Rows, hd.Settings().Out)
-		head.Apply(hd, want, base)
-		for i := 0; i < want.Rows; i++ {
-			row := linalg.Row(want, i)
-			var ss float64
-			for _, v := range row {
-				ss += float64(v) * float64(v)
-			}
-			for k := range row {
-				row[k] = float32(float64(row[k]) / math.Sqrt(ss))
-			}
-		}
+		want := normalizedHead(hd, base)
 		out := filepath.Join(dir, "merged-"+filepath.Ext(src)[1:]+".npy")
 		if _, errOut, code := runEmbfit(t, "embed", "--model", run, "--input", items, "--out", out); code != 0 {
 			t.Fatalf("embed with the tensor run folder: exit %d: %s", code, errOut)

@@ -216,18 +216,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	if err := enc.Encode(context.Background(), base, w.devTexts); err != nil {
 		t.Fatal(err)
 	}
-	want := linalg.NewMatrix(base.Rows, hd.Settings().Out)
-	head.Apply(hd, want, base)
-	for i := 0; i < want.Rows; i++ {
-		row := linalg.Row(want, i)
-		var ss float64
-		for _, v := range row {
-			ss += float64(v) * float64(v)
-		}
-		for k := range row {
-			row[k] = float32(float64(row[k]) / math.Sqrt(ss))
-		}
-	}
+	want := normalizedHead(hd, base)
 	merged, err := onnx.OpenEncoder(filepath.Join(run, "merged.onnx"), onnx.EncoderSettings{Pooling: onnx.PoolingNone})
 	if err != nil {
 		t.Fatal(err)
